@@ -1,0 +1,2 @@
+//! constnet (docs written with the core)
+pub mod data;
