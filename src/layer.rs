@@ -1,0 +1,146 @@
+//! The [`Layer`] trait: what every layer provides, for an input shape and an element type.
+
+use crate::{Float, Misfit, Shape};
+use rand::rngs::StdRng;
+
+/// Training or evaluation: dropout and batch normalisation behave differently in each.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Mode {
+    /// Training: dropout masks, batch statistics.
+    Train,
+    /// Evaluation (inference): dropout is the identity, running statistics.
+    #[default]
+    Eval,
+}
+
+/// How to initialise weights. Biases always start at zero (BatchNorm scales at one).
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub enum Init {
+    /// He (Kaiming) normal: N(0, 2 / fan_in), suited to ReLU-like activations. The default.
+    #[default]
+    He,
+    /// N(0, std^2) for every weight: the seed's `init_scale` (std 0.02).
+    Normal {
+        /// Standard deviation.
+        std: f64,
+    },
+}
+
+impl Init {
+    /// The seed's initialisation: N(0, 0.02^2).
+    pub const SEED: Init = Init::Normal { std: 0.02 };
+
+    /// The standard deviation for a weight with `fan_in` inputs per output.
+    pub fn std(self, fan_in: usize) -> f64 {
+        match self {
+            Init::He => (2.0 / fan_in.max(1) as f64).sqrt(),
+            Init::Normal { std } => std,
+        }
+    }
+}
+
+/// Fills `values` with N(0, std^2) samples.
+pub fn fill_normal<T: Float>(values: &mut [T], std: f64, rng: &mut StdRng) {
+    use rand_distr::{Distribution, StandardNormal};
+    for v in values {
+        let z: f64 = StandardNormal.sample(rng);
+        *v = T::from_f64(z * std);
+    }
+}
+
+/// What a parameter is for: optimisers update weights and biases; regularisation applies to
+/// weights only; buffers (running statistics) are saved in checkpoints but not trained.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ParamKind {
+    /// A weight: trained and regularised.
+    Weight,
+    /// A bias, or a BatchNorm shift or scale: trained, not regularised.
+    Bias,
+    /// State that is not trained (BatchNorm running statistics); it has no gradient.
+    Buffer,
+}
+
+/// A read-only view of one parameter of a layer.
+#[derive(Debug)]
+pub struct Param<'a, T> {
+    /// The parameter's name within its layer (`"weight"`, `"bias"`, `"running_mean"`).
+    pub name: &'static str,
+    /// What it is for.
+    pub kind: ParamKind,
+    /// Its shape in the layer's layout (e.g. `[K, K, IN_C, OUT_C]`).
+    pub shape: &'static [usize],
+    /// Its values, row-major.
+    pub value: &'a [T],
+    /// Its gradient from the last backward pass (empty for buffers).
+    pub grad: &'a [T],
+}
+
+/// A mutable view of one parameter of a layer; see [`Param`].
+#[derive(Debug)]
+pub struct ParamMut<'a, T> {
+    /// The parameter's name within its layer.
+    pub name: &'static str,
+    /// What it is for.
+    pub kind: ParamKind,
+    /// Its shape in the layer's layout.
+    pub shape: &'static [usize],
+    /// Its values, row-major.
+    pub value: &'a mut [T],
+    /// Its gradient from the last backward pass (empty for buffers).
+    pub grad: &'a mut [T],
+}
+
+/// A layer taking samples of shape `In` to samples of shape [`Layer::Out`], in element type `T`.
+///
+/// Layers work on whole batches held in flat NHWC slices; the network owns those buffers and
+/// reuses them, so a layer never allocates in `forward` or `backward` once its scratch space
+/// (if any) has grown to the batch size.
+///
+/// `backward` *overwrites* the parameter gradients (it does not accumulate), so there is no
+/// `zero_grad`.
+pub trait Layer<In: Shape, T: Float>: Default + Send {
+    /// The output shape for input `In`.
+    type Out: Shape;
+
+    /// The layer's type name, as written (`"Conv2d"`).
+    const KIND: &'static str;
+    /// The layer's const-generic arguments, as written (`[3, 16, 3, 1, 1]`).
+    const ARGS: &'static [usize];
+    /// Whether the layer fits input `In`; the [`net!`](crate::net!) macro turns an `Err` into a
+    /// compile error. See [`crate::shape`].
+    const FIT: Result<(), Misfit>;
+
+    /// Draws the parameters (if any) with `init`.
+    fn init(&mut self, _init: Init, _rng: &mut StdRng) {}
+
+    /// Computes `output` (`batch * Out::LEN` values) from `input` (`batch * In::LEN`).
+    fn forward(&mut self, input: &[T], output: &mut [T], batch: usize, mode: Mode);
+
+    /// From the gradient of the loss with respect to `output`, computes the gradients of the
+    /// parameters and, if `grad_input` is given, of the input. `input` and `output` are those of
+    /// the last `forward`.
+    fn backward(
+        &mut self,
+        input: &[T],
+        output: &[T],
+        grad_output: &[T],
+        grad_input: Option<&mut [T]>,
+        batch: usize,
+    );
+
+    /// Calls `f` on each parameter, in a fixed order.
+    fn params<'a>(&'a self, _f: &mut dyn FnMut(Param<'a, T>)) {}
+
+    /// Calls `f` on each parameter, mutably, in the same order as [`Layer::params`].
+    fn params_mut<'a>(&'a mut self, _f: &mut dyn FnMut(ParamMut<'a, T>)) {}
+}
+
+/// The layer's signature as written, e.g. `Conv2d<3, 16, 3, 1, 1>` or `Flatten`.
+pub fn signature(kind: &str, args: &[usize]) -> String {
+    if args.is_empty() {
+        kind.to_string()
+    } else {
+        let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+        format!("{kind}<{}>", args.join(", "))
+    }
+}

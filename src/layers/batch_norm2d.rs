@@ -1,0 +1,256 @@
+//! `BatchNorm2d<C>`: `H x W x C` -> `H x W x C`, each channel normalised over batch, height and
+//! width, then scaled and shifted.
+//!
+//! Training uses the batch's mean and (biased) variance and updates running statistics
+//! (momentum 0.1, unbiased variance, as PyTorch); evaluation uses the running statistics.
+//! Parameters as PyTorch names them: `weight` (scale), `bias` (shift), `running_mean`,
+//! `running_var`. PyTorch equivalent: `nn.BatchNorm2d(C)`.
+
+use crate::layer::{Init, Layer, Mode, Param, ParamKind, ParamMut};
+use crate::shape::{Misfit, Problem, dims, upstream_failed};
+use crate::{Float, Shape};
+use rand::rngs::StdRng;
+
+/// Batch normalisation over the `C` channels of an image.
+#[derive(Debug, Clone)]
+pub struct BatchNorm2d<const C: usize, T: Float = f32> {
+    /// Scale (gamma), `[C]`, 1 at init.
+    pub weight: Vec<T>,
+    /// Shift (beta), `[C]`, 0 at init.
+    pub bias: Vec<T>,
+    /// Gradient of `weight`.
+    pub weight_grad: Vec<T>,
+    /// Gradient of `bias`.
+    pub bias_grad: Vec<T>,
+    /// Running mean, `[C]`, used in evaluation.
+    pub running_mean: Vec<T>,
+    /// Running (unbiased) variance, `[C]`, used in evaluation.
+    pub running_var: Vec<T>,
+    /// Weight of the newest batch in the running statistics (PyTorch: 0.1).
+    pub momentum: f64,
+    /// Added to the variance before the square root (PyTorch: 1e-5).
+    pub eps: f64,
+    mean: Vec<T>,
+    inv_std: Vec<T>,
+    batch_statistics: bool,
+}
+
+impl<const C: usize, T: Float> BatchNorm2d<C, T> {
+    const SHAPE: &'static [usize] = &[C];
+}
+
+impl<const C: usize, T: Float> Default for BatchNorm2d<C, T> {
+    fn default() -> Self {
+        BatchNorm2d {
+            weight: vec![T::ONE; C],
+            bias: vec![T::ZERO; C],
+            weight_grad: vec![T::ZERO; C],
+            bias_grad: vec![T::ZERO; C],
+            running_mean: vec![T::ZERO; C],
+            running_var: vec![T::ONE; C],
+            momentum: 0.1,
+            eps: 1e-5,
+            mean: vec![T::ZERO; C],
+            inv_std: vec![T::ONE; C],
+            batch_statistics: false,
+        }
+    }
+}
+
+// Several per-channel arrays are read and written together: indexing by channel reads best.
+#[allow(clippy::needless_range_loop)]
+impl<In: Shape, T: Float, const C: usize> Layer<In, T> for BatchNorm2d<C, T> {
+    type Out = In;
+    const KIND: &'static str = "BatchNorm2d";
+    const ARGS: &'static [usize] = &[C];
+    const FIT: Result<(), Misfit> = if upstream_failed::<In>() || In::C == C {
+        Ok(())
+    } else {
+        Err(Misfit {
+            kind: "BatchNorm2d",
+            args: &[C],
+            input: dims::<In>(),
+            problem: Problem::Channels { expected: C },
+        })
+    };
+
+    fn init(&mut self, _init: Init, _rng: &mut StdRng) {
+        let momentum = self.momentum;
+        let eps = self.eps;
+        *self = BatchNorm2d {
+            momentum,
+            eps,
+            ..Self::default()
+        };
+    }
+
+    fn forward(&mut self, input: &[T], output: &mut [T], _batch: usize, mode: Mode) {
+        let eps = T::from_f64(self.eps);
+        self.batch_statistics = mode == Mode::Train;
+        if self.batch_statistics {
+            let count = input.len() / C;
+            let n = T::from_f64(count as f64);
+            self.mean.fill(T::ZERO);
+            for pixel in input.chunks_exact(C) {
+                for (m, &x) in self.mean.iter_mut().zip(pixel) {
+                    *m += x;
+                }
+            }
+            self.mean.iter_mut().for_each(|m| *m /= n);
+            let mut var = [T::ZERO; C];
+            for pixel in input.chunks_exact(C) {
+                for ((v, &x), &m) in var.iter_mut().zip(pixel).zip(&self.mean) {
+                    *v += (x - m) * (x - m);
+                }
+            }
+            let momentum = T::from_f64(self.momentum);
+            let unbias = if count > 1 { n / (n - T::ONE) } else { T::ONE };
+            for c in 0..C {
+                let v = var[c] / n;
+                self.inv_std[c] = T::ONE / (v + eps).sqrt();
+                self.running_mean[c] =
+                    (T::ONE - momentum) * self.running_mean[c] + momentum * self.mean[c];
+                self.running_var[c] =
+                    (T::ONE - momentum) * self.running_var[c] + momentum * v * unbias;
+            }
+        } else {
+            self.mean.copy_from_slice(&self.running_mean);
+            for (s, &v) in self.inv_std.iter_mut().zip(&self.running_var) {
+                *s = T::ONE / (v + eps).sqrt();
+            }
+        }
+        for (y, x) in output.chunks_exact_mut(C).zip(input.chunks_exact(C)) {
+            for c in 0..C {
+                y[c] = self.weight[c] * (x[c] - self.mean[c]) * self.inv_std[c] + self.bias[c];
+            }
+        }
+    }
+
+    fn backward(
+        &mut self,
+        input: &[T],
+        _output: &[T],
+        grad_output: &[T],
+        grad_input: Option<&mut [T]>,
+        _batch: usize,
+    ) {
+        self.weight_grad.fill(T::ZERO);
+        self.bias_grad.fill(T::ZERO);
+        for (x, dy) in input.chunks_exact(C).zip(grad_output.chunks_exact(C)) {
+            for c in 0..C {
+                let x_hat = (x[c] - self.mean[c]) * self.inv_std[c];
+                self.weight_grad[c] += dy[c] * x_hat;
+                self.bias_grad[c] += dy[c];
+            }
+        }
+        let Some(grad_input) = grad_input else { return };
+        let n = T::from_f64((input.len() / C) as f64);
+        for ((dx, x), dy) in grad_input
+            .chunks_exact_mut(C)
+            .zip(input.chunks_exact(C))
+            .zip(grad_output.chunks_exact(C))
+        {
+            for c in 0..C {
+                let scale = self.weight[c] * self.inv_std[c];
+                dx[c] = if self.batch_statistics {
+                    // The batch mean and variance depend on every input of the channel.
+                    let x_hat = (x[c] - self.mean[c]) * self.inv_std[c];
+                    scale / n * (n * dy[c] - self.bias_grad[c] - x_hat * self.weight_grad[c])
+                } else {
+                    scale * dy[c]
+                };
+            }
+        }
+    }
+
+    fn params<'a>(&'a self, f: &mut dyn FnMut(Param<'a, T>)) {
+        let param = |name, kind, value: &'a [T], grad: &'a [T]| Param {
+            name,
+            kind,
+            shape: Self::SHAPE,
+            value,
+            grad,
+        };
+        f(param(
+            "weight",
+            ParamKind::Bias,
+            &self.weight,
+            &self.weight_grad,
+        ));
+        f(param("bias", ParamKind::Bias, &self.bias, &self.bias_grad));
+        f(param(
+            "running_mean",
+            ParamKind::Buffer,
+            &self.running_mean,
+            &[],
+        ));
+        f(param(
+            "running_var",
+            ParamKind::Buffer,
+            &self.running_var,
+            &[],
+        ));
+    }
+
+    fn params_mut<'a>(&'a mut self, f: &mut dyn FnMut(ParamMut<'a, T>)) {
+        let shape = Self::SHAPE;
+        f(ParamMut {
+            name: "weight",
+            kind: ParamKind::Bias,
+            shape,
+            value: &mut self.weight,
+            grad: &mut self.weight_grad,
+        });
+        f(ParamMut {
+            name: "bias",
+            kind: ParamKind::Bias,
+            shape,
+            value: &mut self.bias,
+            grad: &mut self.bias_grad,
+        });
+        f(ParamMut {
+            name: "running_mean",
+            kind: ParamKind::Buffer,
+            shape,
+            value: &mut self.running_mean,
+            grad: &mut [],
+        });
+        f(ParamMut {
+            name: "running_var",
+            kind: ParamKind::Buffer,
+            shape,
+            value: &mut self.running_var,
+            grad: &mut [],
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Image;
+    use crate::grad_check::check_layer;
+
+    #[test]
+    fn gradients_match_numerical_ones_in_training() {
+        check_layer::<Image<3, 3, 4>, BatchNorm2d<4, f64>>(3, 1);
+        check_layer::<Image<2, 5, 2>, BatchNorm2d<2, f64>>(4, 2);
+    }
+
+    #[test]
+    fn normalises_per_channel_and_tracks_running_statistics() {
+        type L = BatchNorm2d<2, f64>;
+        let mut bn = L::default();
+        // Channel 0: 1, 3, 5, 7 (mean 4, variance 5); channel 1: all 2.
+        let x = [1.0, 2.0, 3.0, 2.0, 5.0, 2.0, 7.0, 2.0];
+        let mut y = [0.0; 8];
+        <L as Layer<Image<2, 1, 2>, f64>>::forward(&mut bn, &x, &mut y, 2, Mode::Train);
+        let s = (5.0_f64 + 1e-5).sqrt();
+        assert!((y[0] + 3.0 / s).abs() < 1e-12 && (y[6] - 3.0 / s).abs() < 1e-12);
+        assert_eq!(y[1], 0.0);
+        assert!((bn.running_mean[0] - 0.4).abs() < 1e-12);
+        assert!((bn.running_var[0] - (0.9 + 0.1 * 5.0 * 4.0 / 3.0)).abs() < 1e-12);
+        <L as Layer<Image<2, 1, 2>, f64>>::forward(&mut bn, &x, &mut y, 2, Mode::Eval);
+        assert!((y[0] - (1.0 - 0.4) / (bn.running_var[0] + 1e-5).sqrt()).abs() < 1e-12);
+    }
+}

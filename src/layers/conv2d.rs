@@ -1,0 +1,331 @@
+//! `Conv2d<IN_C, OUT_C, K, S, P>`: `H x W x IN_C` -> `((H + 2P - K) / S + 1) x ((W + 2P - K) / S + 1) x OUT_C`.
+//!
+//! Cross-correlation (no kernel flip) with zero padding `P` on every side; weight
+//! `[K][K][IN_C][OUT_C]`, bias `[OUT_C]`. PyTorch equivalent: `nn.Conv2d(IN_C, OUT_C, K, S, P)`
+//! (whose weight is laid out `[OUT_C][IN_C][K][K]`).
+
+use crate::layer::{Init, Layer, Mode, Param, ParamKind, ParamMut, fill_normal};
+use crate::shape::{ConvOut, Misfit, Problem, check_window, upstream_failed};
+use crate::{Float, Shape};
+use rand::rngs::StdRng;
+use rayon::prelude::*;
+use std::marker::PhantomData;
+
+/// A 2-D convolution with `OUT_C` filters of size `K x K` over `IN_C` channels, stride `S` and
+/// zero padding `P`. See the [module docs](self) for layouts.
+///
+/// ```
+/// use constnet::layers::Conv2d;
+/// let conv = Conv2d::<3, 16, 3, 1, 1>::default();
+/// assert_eq!(conv.weight.len(), 3 * 3 * 3 * 16);
+/// ```
+#[derive(Debug, Clone)]
+pub struct Conv2d<
+    const IN_C: usize,
+    const OUT_C: usize,
+    const K: usize,
+    const S: usize,
+    const P: usize,
+    T: Float = f32,
+> {
+    /// `[K][K][IN_C][OUT_C]`, row-major.
+    pub weight: Vec<T>,
+    /// `[OUT_C]`.
+    pub bias: Vec<T>,
+    /// Gradient of `weight` from the last backward pass.
+    pub weight_grad: Vec<T>,
+    /// Gradient of `bias` from the last backward pass.
+    pub bias_grad: Vec<T>,
+}
+
+impl<
+    const IN_C: usize,
+    const OUT_C: usize,
+    const K: usize,
+    const S: usize,
+    const P: usize,
+    T: Float,
+> Conv2d<IN_C, OUT_C, K, S, P, T>
+{
+    const WEIGHT_SHAPE: &'static [usize] = &[K, K, IN_C, OUT_C];
+    const BIAS_SHAPE: &'static [usize] = &[OUT_C];
+}
+
+impl<
+    const IN_C: usize,
+    const OUT_C: usize,
+    const K: usize,
+    const S: usize,
+    const P: usize,
+    T: Float,
+> Default for Conv2d<IN_C, OUT_C, K, S, P, T>
+{
+    fn default() -> Self {
+        Conv2d {
+            weight: vec![T::ZERO; K * K * IN_C * OUT_C],
+            bias: vec![T::ZERO; OUT_C],
+            weight_grad: vec![T::ZERO; K * K * IN_C * OUT_C],
+            bias_grad: vec![T::ZERO; OUT_C],
+        }
+    }
+}
+
+impl<In, T, const IN_C: usize, const OUT_C: usize, const K: usize, const S: usize, const P: usize>
+    Layer<In, T> for Conv2d<IN_C, OUT_C, K, S, P, T>
+where
+    In: Shape,
+    T: Float,
+{
+    type Out = ConvOut<In, OUT_C, K, S, P>;
+    const KIND: &'static str = "Conv2d";
+    const ARGS: &'static [usize] = &[IN_C, OUT_C, K, S, P];
+    const FIT: Result<(), Misfit> = if upstream_failed::<In>() {
+        Ok(())
+    } else if In::C != IN_C {
+        Err(Misfit {
+            kind: "Conv2d",
+            args: <Self as Layer<In, T>>::ARGS,
+            input: crate::shape::dims::<In>(),
+            problem: Problem::Channels { expected: IN_C },
+        })
+    } else if OUT_C == 0 {
+        Err(Misfit {
+            kind: "Conv2d",
+            args: <Self as Layer<In, T>>::ARGS,
+            input: crate::shape::dims::<In>(),
+            problem: Problem::ZeroSize {
+                what: "output channel count",
+            },
+        })
+    } else {
+        check_window::<In>("Conv2d", <Self as Layer<In, T>>::ARGS, K, S, P)
+    };
+
+    fn init(&mut self, init: Init, rng: &mut StdRng) {
+        fill_normal(&mut self.weight, init.std(K * K * IN_C), rng);
+        self.bias.fill(T::ZERO);
+    }
+
+    fn forward(&mut self, input: &[T], output: &mut [T], _batch: usize, _mode: Mode) {
+        let geometry = Geometry::<In, Self::Out, IN_C, OUT_C, K, S, P>::new();
+        output
+            .par_chunks_mut(Self::Out::LEN)
+            .zip(input.par_chunks(In::LEN))
+            .for_each(|(y, x)| geometry.forward_sample(x, &self.weight, &self.bias, y));
+    }
+
+    fn backward(
+        &mut self,
+        input: &[T],
+        _output: &[T],
+        grad_output: &[T],
+        grad_input: Option<&mut [T]>,
+        _batch: usize,
+    ) {
+        let geometry = Geometry::<In, Self::Out, IN_C, OUT_C, K, S, P>::new();
+        self.bias_grad.fill(T::ZERO);
+        for dy in grad_output.chunks_exact(OUT_C) {
+            for (db, &d) in self.bias_grad.iter_mut().zip(dy) {
+                *db += d;
+            }
+        }
+        // One task per kernel position (kh, kw): each owns a disjoint block of the weight
+        // gradient and sums over the batch in a fixed order, so the result does not depend on
+        // the thread count.
+        self.weight_grad
+            .par_chunks_mut(IN_C * OUT_C)
+            .enumerate()
+            .for_each(|(kk, dw)| {
+                geometry.weight_grad_block(kk / K, kk % K, input, grad_output, dw)
+            });
+        if let Some(grad_input) = grad_input {
+            grad_input
+                .par_chunks_mut(In::LEN)
+                .zip(grad_output.par_chunks(Self::Out::LEN))
+                .for_each(|(dx, dy)| geometry.input_grad_sample(dy, &self.weight, dx));
+        }
+    }
+
+    fn params<'a>(&'a self, f: &mut dyn FnMut(Param<'a, T>)) {
+        f(Param {
+            name: "weight",
+            kind: ParamKind::Weight,
+            shape: Self::WEIGHT_SHAPE,
+            value: &self.weight,
+            grad: &self.weight_grad,
+        });
+        f(Param {
+            name: "bias",
+            kind: ParamKind::Bias,
+            shape: Self::BIAS_SHAPE,
+            value: &self.bias,
+            grad: &self.bias_grad,
+        });
+    }
+
+    fn params_mut<'a>(&'a mut self, f: &mut dyn FnMut(ParamMut<'a, T>)) {
+        f(ParamMut {
+            name: "weight",
+            kind: ParamKind::Weight,
+            shape: Self::WEIGHT_SHAPE,
+            value: &mut self.weight,
+            grad: &mut self.weight_grad,
+        });
+        f(ParamMut {
+            name: "bias",
+            kind: ParamKind::Bias,
+            shape: Self::BIAS_SHAPE,
+            value: &mut self.bias,
+            grad: &mut self.bias_grad,
+        });
+    }
+}
+
+/// The loops of one convolution, with every size a constant of the types.
+struct Geometry<
+    In,
+    Out,
+    const IN_C: usize,
+    const OUT_C: usize,
+    const K: usize,
+    const S: usize,
+    const P: usize,
+>(PhantomData<fn() -> (In, Out)>);
+
+impl<
+    In: Shape,
+    Out: Shape,
+    const IN_C: usize,
+    const OUT_C: usize,
+    const K: usize,
+    const S: usize,
+    const P: usize,
+> Geometry<In, Out, IN_C, OUT_C, K, S, P>
+{
+    fn new() -> Self {
+        Geometry(PhantomData)
+    }
+
+    /// The input row (or column) under kernel offset `k` at output position `o`, if inside.
+    #[inline(always)]
+    fn source(o: usize, k: usize, len: usize) -> Option<usize> {
+        (o * S + k).checked_sub(P).filter(|&i| i < len)
+    }
+
+    /// Plain direct convolution of one sample: for each output pixel, accumulate over the
+    /// kernel window, innermost over output channels (contiguous in weight and output).
+    fn forward_sample<T: Float>(&self, x: &[T], weight: &[T], bias: &[T], y: &mut [T]) {
+        for oh in 0..Out::H {
+            for ow in 0..Out::W {
+                let out = &mut y[(oh * Out::W + ow) * OUT_C..][..OUT_C];
+                out.copy_from_slice(bias);
+                for kh in 0..K {
+                    let Some(ih) = Self::source(oh, kh, In::H) else {
+                        continue;
+                    };
+                    for kw in 0..K {
+                        let Some(iw) = Self::source(ow, kw, In::W) else {
+                            continue;
+                        };
+                        let pixel = &x[(ih * In::W + iw) * IN_C..][..IN_C];
+                        let taps = &weight[(kh * K + kw) * IN_C * OUT_C..][..IN_C * OUT_C];
+                        for (&xv, w_row) in pixel.iter().zip(taps.chunks_exact(OUT_C)) {
+                            for (o, &wv) in out.iter_mut().zip(w_row) {
+                                *o += xv * wv;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// `dw[kh][kw][ic][oc] = sum over samples and output pixels of x[ih][iw][ic] * dy[oc]`.
+    fn weight_grad_block<T: Float>(&self, kh: usize, kw: usize, x: &[T], dy: &[T], dw: &mut [T]) {
+        dw.fill(T::ZERO);
+        for (xs, dys) in x.chunks_exact(In::LEN).zip(dy.chunks_exact(Out::LEN)) {
+            for oh in 0..Out::H {
+                let Some(ih) = Self::source(oh, kh, In::H) else {
+                    continue;
+                };
+                for ow in 0..Out::W {
+                    let Some(iw) = Self::source(ow, kw, In::W) else {
+                        continue;
+                    };
+                    let pixel = &xs[(ih * In::W + iw) * IN_C..][..IN_C];
+                    let d = &dys[(oh * Out::W + ow) * OUT_C..][..OUT_C];
+                    for (&xv, dw_row) in pixel.iter().zip(dw.chunks_exact_mut(OUT_C)) {
+                        for (g, &dv) in dw_row.iter_mut().zip(d) {
+                            *g += xv * dv;
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// `dx[ih][iw][ic] = sum over output pixels and kernel taps that read it of w * dy`.
+    fn input_grad_sample<T: Float>(&self, dy: &[T], weight: &[T], dx: &mut [T]) {
+        dx.fill(T::ZERO);
+        for oh in 0..Out::H {
+            for ow in 0..Out::W {
+                let d = &dy[(oh * Out::W + ow) * OUT_C..][..OUT_C];
+                for kh in 0..K {
+                    let Some(ih) = Self::source(oh, kh, In::H) else {
+                        continue;
+                    };
+                    for kw in 0..K {
+                        let Some(iw) = Self::source(ow, kw, In::W) else {
+                            continue;
+                        };
+                        let pixel = &mut dx[(ih * In::W + iw) * IN_C..][..IN_C];
+                        let taps = &weight[(kh * K + kw) * IN_C * OUT_C..][..IN_C * OUT_C];
+                        for (g, w_row) in pixel.iter_mut().zip(taps.chunks_exact(OUT_C)) {
+                            let mut acc = T::ZERO;
+                            for (&wv, &dv) in w_row.iter().zip(d) {
+                                acc += wv * dv;
+                            }
+                            *g += acc;
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Image;
+    use crate::grad_check::check_layer;
+
+    /// Gradient checks (f64) over strides 1-3, paddings 0-2, kernels 1-5, several channels,
+    /// batch > 1.
+    #[test]
+    fn gradients_match_numerical_ones() {
+        check_layer::<Image<5, 5, 2>, Conv2d<2, 3, 1, 1, 0, f64>>(3, 1);
+        check_layer::<Image<6, 5, 3>, Conv2d<3, 4, 2, 2, 1, f64>>(2, 2);
+        check_layer::<Image<7, 7, 2>, Conv2d<2, 3, 3, 3, 2, f64>>(2, 3);
+        check_layer::<Image<8, 8, 3>, Conv2d<3, 12, 4, 2, 1, f64>>(2, 4);
+        check_layer::<Image<6, 7, 2>, Conv2d<2, 2, 5, 1, 2, f64>>(2, 5);
+        check_layer::<Image<9, 9, 1>, Conv2d<1, 5, 3, 2, 0, f64>>(3, 6);
+    }
+
+    #[test]
+    fn fit_reports_channels_and_windows() {
+        type C = Conv2d<16, 32, 3, 2, 0>;
+        let misfit = <C as Layer<Image<32, 32, 15>, f32>>::FIT.unwrap_err();
+        assert_eq!(misfit.problem, Problem::Channels { expected: 16 });
+        assert_eq!(misfit.input, [32, 32, 15]);
+        assert!(<C as Layer<Image<32, 32, 16>, f32>>::FIT.is_ok());
+        let misfit = <Conv2d<1, 1, 5, 1, 0> as Layer<Image<4, 4, 1>, f32>>::FIT.unwrap_err();
+        assert_eq!(
+            misfit.problem,
+            Problem::WindowTooLarge {
+                window: 5,
+                padding: 0
+            }
+        );
+    }
+}

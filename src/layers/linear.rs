@@ -1,0 +1,189 @@
+//! `Linear<IN, OUT>`: `1 x 1 x IN` (any shape of `IN` values) -> `1 x 1 x OUT`.
+//!
+//! `y = x . W + b` with weight `[IN][OUT]` and bias `[OUT]`. PyTorch equivalent:
+//! `nn.Linear(IN, OUT)` (whose weight is laid out `[OUT][IN]`).
+
+use crate::layer::{Init, Layer, Mode, Param, ParamKind, ParamMut, fill_normal};
+use crate::shape::{Misfit, Problem, dims, upstream_failed};
+use crate::{Float, Image, Shape};
+use rand::rngs::StdRng;
+use rayon::prelude::*;
+
+/// A fully connected layer from `IN` features to `OUT`.
+///
+/// ```
+/// use constnet::layers::Linear;
+/// let fc = Linear::<1568, 100>::default();
+/// assert_eq!(fc.weight.len(), 156_800);
+/// ```
+#[derive(Debug, Clone)]
+pub struct Linear<const IN: usize, const OUT: usize, T: Float = f32> {
+    /// `[IN][OUT]`, row-major.
+    pub weight: Vec<T>,
+    /// `[OUT]`.
+    pub bias: Vec<T>,
+    /// Gradient of `weight` from the last backward pass.
+    pub weight_grad: Vec<T>,
+    /// Gradient of `bias` from the last backward pass.
+    pub bias_grad: Vec<T>,
+}
+
+impl<const IN: usize, const OUT: usize, T: Float> Linear<IN, OUT, T> {
+    const WEIGHT_SHAPE: &'static [usize] = &[IN, OUT];
+    const BIAS_SHAPE: &'static [usize] = &[OUT];
+}
+
+impl<const IN: usize, const OUT: usize, T: Float> Default for Linear<IN, OUT, T> {
+    fn default() -> Self {
+        Linear {
+            weight: vec![T::ZERO; IN * OUT],
+            bias: vec![T::ZERO; OUT],
+            weight_grad: vec![T::ZERO; IN * OUT],
+            bias_grad: vec![T::ZERO; OUT],
+        }
+    }
+}
+
+impl<In: Shape, T: Float, const IN: usize, const OUT: usize> Layer<In, T> for Linear<IN, OUT, T> {
+    type Out = Image<1, 1, OUT>;
+    const KIND: &'static str = "Linear";
+    const ARGS: &'static [usize] = &[IN, OUT];
+    const FIT: Result<(), Misfit> = if upstream_failed::<In>() || In::LEN == IN {
+        if OUT == 0 {
+            Err(Misfit {
+                kind: "Linear",
+                args: &[IN, OUT],
+                input: dims::<In>(),
+                problem: Problem::ZeroSize {
+                    what: "output feature count",
+                },
+            })
+        } else {
+            Ok(())
+        }
+    } else {
+        Err(Misfit {
+            kind: "Linear",
+            args: &[IN, OUT],
+            input: dims::<In>(),
+            problem: Problem::Features { expected: IN },
+        })
+    };
+
+    fn init(&mut self, init: Init, rng: &mut StdRng) {
+        fill_normal(&mut self.weight, init.std(IN), rng);
+        self.bias.fill(T::ZERO);
+    }
+
+    fn forward(&mut self, input: &[T], output: &mut [T], _batch: usize, _mode: Mode) {
+        output
+            .par_chunks_mut(OUT)
+            .zip(input.par_chunks(IN))
+            .for_each(|(y, x)| {
+                y.copy_from_slice(&self.bias);
+                for (&xv, w_row) in x.iter().zip(self.weight.chunks_exact(OUT)) {
+                    for (o, &wv) in y.iter_mut().zip(w_row) {
+                        *o += xv * wv;
+                    }
+                }
+            });
+    }
+
+    fn backward(
+        &mut self,
+        input: &[T],
+        _output: &[T],
+        grad_output: &[T],
+        grad_input: Option<&mut [T]>,
+        _batch: usize,
+    ) {
+        self.bias_grad.fill(T::ZERO);
+        for dy in grad_output.chunks_exact(OUT) {
+            for (db, &d) in self.bias_grad.iter_mut().zip(dy) {
+                *db += d;
+            }
+        }
+        // Row i of the weight gradient is sum over samples of x[i] * dy: rows are independent,
+        // and each sums over the batch in order (the same result for any thread count).
+        self.weight_grad
+            .par_chunks_mut(OUT)
+            .enumerate()
+            .for_each(|(i, dw)| {
+                dw.fill(T::ZERO);
+                for (x, dy) in input.chunks_exact(IN).zip(grad_output.chunks_exact(OUT)) {
+                    let xv = x[i];
+                    for (g, &d) in dw.iter_mut().zip(dy) {
+                        *g += xv * d;
+                    }
+                }
+            });
+        if let Some(grad_input) = grad_input {
+            grad_input
+                .par_chunks_mut(IN)
+                .zip(grad_output.par_chunks(OUT))
+                .for_each(|(dx, dy)| {
+                    for (g, w_row) in dx.iter_mut().zip(self.weight.chunks_exact(OUT)) {
+                        let mut acc = T::ZERO;
+                        for (&wv, &d) in w_row.iter().zip(dy) {
+                            acc += wv * d;
+                        }
+                        *g = acc;
+                    }
+                });
+        }
+    }
+
+    fn params<'a>(&'a self, f: &mut dyn FnMut(Param<'a, T>)) {
+        f(Param {
+            name: "weight",
+            kind: ParamKind::Weight,
+            shape: Self::WEIGHT_SHAPE,
+            value: &self.weight,
+            grad: &self.weight_grad,
+        });
+        f(Param {
+            name: "bias",
+            kind: ParamKind::Bias,
+            shape: Self::BIAS_SHAPE,
+            value: &self.bias,
+            grad: &self.bias_grad,
+        });
+    }
+
+    fn params_mut<'a>(&'a mut self, f: &mut dyn FnMut(ParamMut<'a, T>)) {
+        f(ParamMut {
+            name: "weight",
+            kind: ParamKind::Weight,
+            shape: Self::WEIGHT_SHAPE,
+            value: &mut self.weight,
+            grad: &mut self.weight_grad,
+        });
+        f(ParamMut {
+            name: "bias",
+            kind: ParamKind::Bias,
+            shape: Self::BIAS_SHAPE,
+            value: &mut self.bias,
+            grad: &mut self.bias_grad,
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::grad_check::check_layer;
+
+    #[test]
+    fn gradients_match_numerical_ones() {
+        check_layer::<Image<1, 1, 7>, Linear<7, 3, f64>>(4, 1);
+        // A Linear accepts any shape with IN values (an implicit flatten).
+        check_layer::<Image<2, 3, 2>, Linear<12, 5, f64>>(3, 2);
+    }
+
+    #[test]
+    fn fit_counts_all_input_values() {
+        let misfit = <Linear<1567, 100> as Layer<Image<7, 7, 32>, f32>>::FIT.unwrap_err();
+        assert_eq!(misfit.problem, Problem::Features { expected: 1567 });
+        assert!(<Linear<1568, 100> as Layer<Image<7, 7, 32>, f32>>::FIT.is_ok());
+    }
+}

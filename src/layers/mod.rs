@@ -1,0 +1,72 @@
+//! The layers. Each file states its shape contract in its first line, holds forward and backward,
+//! and its gradient checks.
+//!
+//! | layer | shape | PyTorch equivalent |
+//! |---|---|---|
+//! | [`Conv2d<IN_C, OUT_C, K, S, P>`](Conv2d) | `H x W x IN_C -> H' x W' x OUT_C` | `nn.Conv2d(IN_C, OUT_C, K, S, P)` |
+//! | [`MaxPool2d<POOL, S>`](MaxPool2d) | `H x W x C -> H' x W' x C` | `nn.MaxPool2d(POOL, S)` |
+//! | [`BatchNorm2d<C>`](BatchNorm2d) | `H x W x C -> H x W x C` | `nn.BatchNorm2d(C)` |
+//! | [`Flatten`] | `H x W x C -> 1 x 1 x HWC` | `nn.Flatten()` |
+//! | [`Linear<IN, OUT>`](Linear) | `IN values -> 1 x 1 x OUT` | `nn.Linear(IN, OUT)` |
+//! | [`Relu`], [`LeakyRelu`], [`Gelu`] | unchanged | `nn.ReLU()`, `nn.LeakyReLU()`, `nn.GELU(approximate="tanh")` |
+//! | [`Dropout`] | unchanged | `nn.Dropout(p)` |
+
+mod batch_norm2d;
+mod conv2d;
+mod dropout;
+mod flatten;
+mod gelu;
+mod leaky_relu;
+mod linear;
+mod max_pool2d;
+mod relu;
+
+pub use batch_norm2d::BatchNorm2d;
+pub use conv2d::Conv2d;
+pub use dropout::Dropout;
+pub use flatten::Flatten;
+pub use gelu::Gelu;
+pub use leaky_relu::LeakyRelu;
+pub use linear::Linear;
+pub use max_pool2d::MaxPool2d;
+pub use relu::Relu;
+
+use crate::Float;
+use rayon::prelude::*;
+
+/// Below this many values an element-wise pass runs on one thread.
+const ELEMENTWISE_CHUNK: usize = 1 << 14;
+
+/// `output[i] = f(input[i])`, in parallel for large batches.
+fn map_forward<T: Float>(input: &[T], output: &mut [T], f: impl Fn(T) -> T + Sync) {
+    output
+        .par_chunks_mut(ELEMENTWISE_CHUNK)
+        .zip(input.par_chunks(ELEMENTWISE_CHUNK))
+        .for_each(|(y, x)| {
+            for (y, &x) in y.iter_mut().zip(x) {
+                *y = f(x);
+            }
+        });
+}
+
+/// `grad_input[i] = grad_output[i] * derivative(input[i])`, in parallel for large batches.
+fn map_backward<T: Float>(
+    input: &[T],
+    grad_output: &[T],
+    grad_input: Option<&mut [T]>,
+    derivative: impl Fn(T) -> T + Sync,
+) {
+    let Some(grad_input) = grad_input else { return };
+    grad_input
+        .par_chunks_mut(ELEMENTWISE_CHUNK)
+        .zip(
+            input
+                .par_chunks(ELEMENTWISE_CHUNK)
+                .zip(grad_output.par_chunks(ELEMENTWISE_CHUNK)),
+        )
+        .for_each(|(dx, (x, dy))| {
+            for ((dx, &x), &dy) in dx.iter_mut().zip(x).zip(dy) {
+                *dx = dy * derivative(x);
+            }
+        });
+}

@@ -1,0 +1,49 @@
+//! `Relu`: any shape -> the same shape, `max(0, x)` element-wise.
+//!
+//! PyTorch equivalent: `nn.ReLU()`. The derivative at 0 is taken as 0.
+
+use super::{map_backward, map_forward};
+use crate::layer::{Layer, Mode};
+use crate::shape::Misfit;
+use crate::{Float, Shape};
+use std::marker::PhantomData;
+
+/// The rectified linear unit.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Relu<T: Float = f32>(PhantomData<T>);
+
+impl<In: Shape, T: Float> Layer<In, T> for Relu<T> {
+    type Out = In;
+    const KIND: &'static str = "Relu";
+    const ARGS: &'static [usize] = &[];
+    const FIT: Result<(), Misfit> = Ok(());
+
+    fn forward(&mut self, input: &[T], output: &mut [T], _batch: usize, _mode: Mode) {
+        map_forward(input, output, |x| if x > T::ZERO { x } else { T::ZERO });
+    }
+
+    fn backward(
+        &mut self,
+        input: &[T],
+        _: &[T],
+        grad_output: &[T],
+        grad_input: Option<&mut [T]>,
+        _: usize,
+    ) {
+        map_backward(input, grad_output, grad_input, |x| {
+            if x > T::ZERO { T::ONE } else { T::ZERO }
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Image;
+    use crate::grad_check::check_layer;
+
+    #[test]
+    fn gradients_match_numerical_ones() {
+        check_layer::<Image<3, 3, 4>, Relu<f64>>(3, 1);
+    }
+}

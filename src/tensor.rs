@@ -1,0 +1,166 @@
+//! [`Tensor`]: a batch of samples of a compile-time shape.
+
+use crate::{Float, Shape};
+use std::marker::PhantomData;
+
+/// A batch of samples of shape `S` (NHWC, row-major): the per-sample shape is a type, the batch
+/// size a run-time value.
+///
+/// The shape type makes a network refuse, at compile time, an input of the wrong shape.
+///
+/// ```
+/// use constnet::{Image, Tensor};
+/// let mut x = Tensor::<Image<2, 2, 3>>::zeros(4);
+/// assert_eq!(x.dims(), [4, 2, 2, 3]);
+/// x.sample_mut(1)[0] = 1.5;
+/// assert_eq!(x.as_slice()[12], 1.5);
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct Tensor<S: Shape, T: Float = f32> {
+    data: Vec<T>,
+    batch: usize,
+    shape: PhantomData<fn() -> S>,
+}
+
+/// A buffer whose length is not a whole number of samples of the shape.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("a tensor of {batch} samples of {h}x{w}x{c} needs {expected} values, got {got}")]
+pub struct TensorLengthError {
+    /// Samples asked for.
+    pub batch: usize,
+    /// Sample height.
+    pub h: usize,
+    /// Sample width.
+    pub w: usize,
+    /// Sample channels.
+    pub c: usize,
+    /// Values needed.
+    pub expected: usize,
+    /// Values given.
+    pub got: usize,
+}
+
+impl<S: Shape, T: Float> Tensor<S, T> {
+    /// `batch` samples of zeros.
+    pub fn zeros(batch: usize) -> Self {
+        Tensor {
+            data: vec![T::ZERO; batch * S::LEN],
+            batch,
+            shape: PhantomData,
+        }
+    }
+
+    /// Wraps `data` (NHWC) as `batch` samples; the length must be `batch * S::LEN`.
+    pub fn from_vec(batch: usize, data: Vec<T>) -> Result<Self, TensorLengthError> {
+        if data.len() != batch * S::LEN {
+            return Err(TensorLengthError {
+                batch,
+                h: S::H,
+                w: S::W,
+                c: S::C,
+                expected: batch * S::LEN,
+                got: data.len(),
+            });
+        }
+        Ok(Tensor {
+            data,
+            batch,
+            shape: PhantomData,
+        })
+    }
+
+    /// Copies `data` (NHWC); its length must be a multiple of `S::LEN`.
+    pub fn from_slice(data: &[T]) -> Result<Self, TensorLengthError> {
+        let batch = data.len() / S::LEN.max(1);
+        Self::from_vec(batch, data.to_vec())
+    }
+
+    /// Number of samples.
+    pub fn batch(&self) -> usize {
+        self.batch
+    }
+
+    /// `[batch, H, W, C]`.
+    pub fn dims(&self) -> [usize; 4] {
+        [self.batch, S::H, S::W, S::C]
+    }
+
+    /// All values, NHWC.
+    pub fn as_slice(&self) -> &[T] {
+        &self.data
+    }
+
+    /// All values, NHWC, mutable.
+    pub fn as_mut_slice(&mut self) -> &mut [T] {
+        &mut self.data
+    }
+
+    /// Sample `i`'s values (panics if `i >= batch`).
+    pub fn sample(&self, i: usize) -> &[T] {
+        &self.data[i * S::LEN..(i + 1) * S::LEN]
+    }
+
+    /// Sample `i`'s values, mutable (panics if `i >= batch`).
+    pub fn sample_mut(&mut self, i: usize) -> &mut [T] {
+        &mut self.data[i * S::LEN..(i + 1) * S::LEN]
+    }
+
+    /// Changes the number of samples, keeping the allocation when it is large enough (new
+    /// samples are zero). Lets a training loop reuse one input tensor for every batch.
+    pub fn set_batch(&mut self, batch: usize) {
+        self.data.resize(batch * S::LEN, T::ZERO);
+        self.batch = batch;
+    }
+
+    /// Replaces the contents with `data` (a whole number of samples), reusing the allocation.
+    pub fn copy_from_slice(&mut self, data: &[T]) -> Result<(), TensorLengthError> {
+        if data.len() % S::LEN.max(1) != 0 {
+            return Err(TensorLengthError {
+                batch: data.len() / S::LEN.max(1),
+                h: S::H,
+                w: S::W,
+                c: S::C,
+                expected: (data.len() / S::LEN.max(1)) * S::LEN,
+                got: data.len(),
+            });
+        }
+        self.data.clear();
+        self.data.extend_from_slice(data);
+        self.batch = data.len() / S::LEN.max(1);
+        Ok(())
+    }
+
+    /// The values, NHWC.
+    pub fn into_vec(self) -> Vec<T> {
+        self.data
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Image;
+
+    #[test]
+    fn from_vec_checks_the_length() {
+        let err = Tensor::<Image<2, 2, 3>>::from_vec(2, vec![0.0; 23]).unwrap_err();
+        assert_eq!(err.expected, 24);
+        assert_eq!(
+            err.to_string(),
+            "a tensor of 2 samples of 2x2x3 needs 24 values, got 23"
+        );
+        assert!(Tensor::<Image<2, 2, 3>>::from_vec(2, vec![0.0; 24]).is_ok());
+    }
+
+    #[test]
+    fn set_batch_keeps_the_allocation() {
+        let mut t = Tensor::<Image<1, 1, 4>, f64>::zeros(8);
+        let ptr = t.as_slice().as_ptr();
+        t.set_batch(3);
+        t.set_batch(8);
+        assert_eq!(t.as_slice().as_ptr(), ptr);
+        assert!(t.copy_from_slice(&[1.0; 7]).is_err());
+        t.copy_from_slice(&[1.0; 8]).unwrap();
+        assert_eq!(t.batch(), 2);
+    }
+}
