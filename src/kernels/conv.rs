@@ -74,10 +74,14 @@ pub(crate) fn forward<
                                 std::array::from_fn(|p| &x_row[first + p * S * IC..][..IC]);
                             let rows = &taps[(kh * K + kw) * IC..][..IC];
                             for (ic, row) in rows.iter().enumerate() {
-                                for p in 0..PB {
-                                    let xv = px[p][ic];
-                                    for o in 0..OC {
-                                        acc[p][o] += xv * row[o];
+                                let xv: [T; PB] = std::array::from_fn(|p| px[p][ic]);
+                                // The contiguous dimension outermost, the register block
+                                // innermost: the order that LLVM's SLP vectoriser turns into
+                                // one vector operation per `p` (the reverse order vectorises
+                                // across `p` with gathers).
+                                for o in 0..OC {
+                                    for p in 0..PB {
+                                        acc[p][o] += xv[p] * row[o];
                                     }
                                 }
                             }
@@ -159,11 +163,9 @@ pub(crate) fn weight_grad_rows<
             while ow + 2 <= ow_hi {
                 let (xa, xb) = (pixel(ow), pixel(ow + 1));
                 let (da, db) = (&dy_row[ow], &dy_row[ow + 1]);
-                for i in 0..ICB {
-                    for o in 0..OC {
+                for o in 0..OC {
+                    for i in 0..ICB {
                         even[i][o] += xa[i] * da[o];
-                    }
-                    for o in 0..OC {
                         odd[i][o] += xb[i] * db[o];
                     }
                 }
@@ -172,8 +174,8 @@ pub(crate) fn weight_grad_rows<
             if ow < ow_hi {
                 let xa = pixel(ow);
                 let da = &dy_row[ow];
-                for i in 0..ICB {
-                    for o in 0..OC {
+                for o in 0..OC {
+                    for i in 0..ICB {
                         even[i][o] += xa[i] * da[o];
                     }
                 }
@@ -247,12 +249,12 @@ pub(crate) fn input_grad<
                     if block {
                         let dy_block = &dy_row[ow..ow + PB];
                         for oc in 0..OC {
+                            let dv: [T; PB] = std::array::from_fn(|p| dy_block[p][oc]);
                             for kw in 0..K {
                                 let row = &rows[kw * OC + oc];
-                                for p in 0..PB {
-                                    let dv = dy_block[p][oc];
-                                    for i in 0..IC {
-                                        acc[p][kw][i] += dv * row[i];
+                                for i in 0..IC {
+                                    for p in 0..PB {
+                                        acc[p][kw][i] += dv[p] * row[i];
                                     }
                                 }
                             }
@@ -353,11 +355,11 @@ pub(crate) fn weight_grad_batch<
     dy: &[T],
     dw: &mut [T],
 ) {
-    if IC % 4 == 0 && OC <= 32 {
+    if IC.is_multiple_of(4) && OC <= 32 {
         weight_grad_blocks::<T, IC, OC, K, S, P, 4>(d, x, dy, dw)
-    } else if IC % 3 == 0 && OC <= 32 {
+    } else if IC.is_multiple_of(3) && OC <= 32 {
         weight_grad_blocks::<T, IC, OC, K, S, P, 3>(d, x, dy, dw)
-    } else if IC % 2 == 0 && OC <= 64 {
+    } else if IC.is_multiple_of(2) && OC <= 64 {
         weight_grad_blocks::<T, IC, OC, K, S, P, 2>(d, x, dy, dw)
     } else {
         weight_grad_blocks::<T, IC, OC, K, S, P, 1>(d, x, dy, dw)

@@ -22,10 +22,11 @@ pub(crate) fn forward<T: Float, const IN: usize, const OUT: usize, const NB: usi
         if xb.len() == NB {
             let mut acc = [bias; NB];
             for (i, row) in rows.iter().enumerate() {
-                for s in 0..NB {
-                    let xv = xb[s][i];
-                    for o in 0..OUT {
-                        acc[s][o] += xv * row[o];
+                let xv: [T; NB] = std::array::from_fn(|s| xb[s][i]);
+                // Contiguous dimension outermost: see `conv::forward`.
+                for o in 0..OUT {
+                    for s in 0..NB {
+                        acc[s][o] += xv[s] * row[o];
                     }
                 }
             }
@@ -64,8 +65,6 @@ pub(crate) fn weight_grad_rows<T: Float, const IN: usize, const OUT: usize>(
             let (a, b) = (x[i], x[i + 1]);
             for o in 0..OUT {
                 acc[0][o] += a * d[o];
-            }
-            for o in 0..OUT {
                 acc[1][o] += b * d[o];
             }
         }
