@@ -98,9 +98,7 @@ impl Trainer {
 
     /// Forward (train mode), softmax cross-entropy, backward, Adam update; returns the loss.
     pub fn step(&mut self, images: &[f32], labels: &[usize]) -> f32 {
-        self.batch
-            .copy_from_slice(images)
-            .expect("whole images");
+        self.batch.copy_from_slice(images).expect("whole images");
         let scores = self.net.forward(&self.batch, Mode::Train);
         self.grad.resize(scores.len(), 0.0);
         let loss = softmax_cross_entropy(scores, labels, CLASSES, &mut self.grad)
@@ -112,9 +110,7 @@ impl Trainer {
 
     /// Evaluation-mode forward pass; returns the scores.
     pub fn eval(&mut self, images: &[f32]) -> &[f32] {
-        self.batch
-            .copy_from_slice(images)
-            .expect("whole images");
+        self.batch.copy_from_slice(images).expect("whole images");
         self.net.forward(&self.batch, Mode::Eval)
     }
 }
@@ -147,9 +143,13 @@ pub fn layer_times(bs: usize, reps: usize) -> Vec<(&'static str, f64, f64)> {
         reps: usize,
         input_grad: bool,
     ) -> (&'static str, f64, f64) {
-        let x: Vec<f32> = (0..bs * In::LEN).map(|i| ((i * 7919) % 101) as f32 / 50.0 - 1.0).collect();
+        let x: Vec<f32> = (0..bs * In::LEN)
+            .map(|i| ((i * 7919) % 101) as f32 / 50.0 - 1.0)
+            .collect();
         let mut y = vec![0.0; bs * L::Out::LEN];
-        let dy: Vec<f32> = (0..y.len()).map(|i| ((i * 31) % 17) as f32 / 8.0 - 1.0).collect();
+        let dy: Vec<f32> = (0..y.len())
+            .map(|i| ((i * 31) % 17) as f32 / 8.0 - 1.0)
+            .collect();
         let mut dx = vec![0.0; x.len()];
         layer.forward(&x, &mut y, bs, Mode::Train);
         let t = Instant::now();
@@ -170,6 +170,7 @@ pub fn layer_times(bs: usize, reps: usize) -> Vec<(&'static str, f64, f64)> {
         time::<_, Image<32, 32, 3>>("conv1", &mut net.conv1, bs, reps, false),
         time::<_, Image<32, 32, 16>>("gelu1", &mut net.gelu1, bs, reps, true),
         time::<_, Image<32, 32, 16>>("conv2", &mut net.conv2, bs, reps, true),
+        time::<_, Image<32, 32, 16>>("conv2-w", &mut net.conv2, bs, reps, false),
         time::<_, Image<15, 15, 32>>("gelu2", &mut net.gelu2, bs, reps, true),
         time::<_, Image<15, 15, 32>>("pool", &mut net.pool, bs, reps, true),
         time::<_, Image<1, 1, 1568>>("fc1", &mut net.fc1, bs, reps, true),

@@ -122,12 +122,14 @@ fn valid_range_k(o: usize, k: usize, s: usize, p: usize, len: usize) -> (usize, 
     (lo, hi.max(lo))
 }
 
-/// Gradient rows `[ic0 .. ic0 + ICB]` of kernel position `(kh, kw)`:
+/// Gradient rows `[ic0 .. ic0 + dw.len()]` of kernel position `(kh, kw)`:
 /// `dw[ic][oc] = sum over samples and output pixels of x[ih][iw][ic] * dy[oh][ow][oc]`.
 ///
-/// The sum runs over the samples in order; within a row of output pixels, even and odd
-/// columns go to two accumulators (more independent additions in flight), added at the end.
-/// The order is fixed by the code, so the result does not depend on threads or CPU.
+/// Per output row of a sample, blocks of `ICB` gradient rows are loaded into registers, updated
+/// from the row's pixels (even and odd columns into two accumulators, for more independent
+/// additions in flight) and stored back, so the input and gradient rows are read once per
+/// task while they sit in L1. The order of the sums is fixed by the code (samples in order), so
+/// the result depends neither on the thread count nor on the CPU.
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
 pub(crate) fn weight_grad_rows<
@@ -150,41 +152,49 @@ pub(crate) fn weight_grad_rows<
     let (in_len, out_len) = (d.in_len(IC), d.out_len(OC));
     let (oh_lo, oh_hi) = valid_range(kh, S, P, d.h, d.oh);
     let (ow_lo, ow_hi) = valid_range(kw, S, P, d.w, d.ow);
-    let mut even = [[T::ZERO; OC]; ICB];
-    let mut odd = [[T::ZERO; OC]; ICB];
+    for row in dw.iter_mut() {
+        *row = [T::ZERO; OC];
+    }
+    let (blocks, _) = dw.as_chunks_mut::<ICB>();
     for (x, dy) in x.chunks_exact(in_len).zip(dy.chunks_exact(out_len)) {
         let (dy_px, _) = dy.as_chunks::<OC>();
         for oh in oh_lo..oh_hi {
             let ih = oh * S + kh - P;
             let x_row = &x[ih * d.w * IC..][..d.w * IC];
             let dy_row = &dy_px[oh * d.ow..][..d.ow];
-            let pixel = |ow: usize| -> &[T] { &x_row[(ow * S + kw - P) * IC + ic0..][..ICB] };
-            let mut ow = ow_lo;
-            while ow + 2 <= ow_hi {
-                let (xa, xb) = (pixel(ow), pixel(ow + 1));
-                let (da, db) = (&dy_row[ow], &dy_row[ow + 1]);
-                for o in 0..OC {
-                    for i in 0..ICB {
-                        even[i][o] += xa[i] * da[o];
-                        odd[i][o] += xb[i] * db[o];
+            for (b, block) in blocks.iter_mut().enumerate() {
+                let ic = ic0 + b * ICB;
+                let pixel = |ow: usize| -> &[T] { &x_row[(ow * S + kw - P) * IC + ic..][..ICB] };
+                let mut even = *block;
+                let mut odd = [[T::ZERO; OC]; ICB];
+                let mut ow = ow_lo;
+                while ow + 2 <= ow_hi {
+                    let (xa, xb) = (pixel(ow), pixel(ow + 1));
+                    let (da, db) = (&dy_row[ow], &dy_row[ow + 1]);
+                    // Contiguous dimension outermost: see `forward`.
+                    for o in 0..OC {
+                        for i in 0..ICB {
+                            even[i][o] += xa[i] * da[o];
+                            odd[i][o] += xb[i] * db[o];
+                        }
+                    }
+                    ow += 2;
+                }
+                if ow < ow_hi {
+                    let xa = pixel(ow);
+                    let da = &dy_row[ow];
+                    for o in 0..OC {
+                        for i in 0..ICB {
+                            even[i][o] += xa[i] * da[o];
+                        }
                     }
                 }
-                ow += 2;
-            }
-            if ow < ow_hi {
-                let xa = pixel(ow);
-                let da = &dy_row[ow];
                 for o in 0..OC {
                     for i in 0..ICB {
-                        even[i][o] += xa[i] * da[o];
+                        block[i][o] = even[i][o] + odd[i][o];
                     }
                 }
             }
-        }
-    }
-    for ((row, e), od) in dw.iter_mut().zip(&even).zip(&odd) {
-        for o in 0..OC {
-            row[o] = e[o] + od[o];
         }
     }
 }
@@ -380,12 +390,15 @@ fn weight_grad_blocks<
     dy: &[T],
     dw: &mut [T],
 ) {
+    // A task takes half the rows of a kernel position when that splits into whole blocks (more
+    // tasks than threads balance better), otherwise all of them.
+    let rows_per_task = if IC % (2 * ICB) == 0 { IC / 2 } else { IC };
     let (rows, _) = dw.as_chunks_mut::<OC>();
-    // ICB divides IC, so a block never straddles two kernel positions.
-    rows.par_chunks_mut(ICB)
+    rows.par_chunks_mut(rows_per_task)
         .enumerate()
-        .for_each(|(block, rows)| {
-            let (tap, ic0) = (block * ICB / IC, block * ICB % IC);
+        .for_each(|(task, rows)| {
+            let first = task * rows_per_task;
+            let (tap, ic0) = (first / IC, first % IC);
             super::run(
                 #[inline(always)]
                 || {
