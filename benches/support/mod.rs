@@ -1,4 +1,5 @@
 //! The SmallCnn of SPEC.md section 5 and one Adam training step, shared by the criterion
+#![allow(dead_code)] // each user (benches, example, tests) uses a part
 //! benchmarks (`benches/`) and `examples/bench_train.rs`.
 //!
 //! Adam is written inline here (PyTorch's defaults: betas 0.9 / 0.999, eps 1e-8, bias
