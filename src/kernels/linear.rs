@@ -22,7 +22,10 @@ pub(crate) fn forward<T: Float, const IN: usize, const OUT: usize, const NB: usi
         if xb.len() == NB {
             let mut acc = [bias; NB];
             for (i, row) in rows.iter().enumerate() {
-                let xv: [T; NB] = std::array::from_fn(|s| xb[s][i]);
+                let mut xv = [T::ZERO; NB];
+                for s in 0..NB {
+                    xv[s] = xb[s][i];
+                }
                 // Contiguous dimension outermost: see `conv::forward`.
                 for o in 0..OUT {
                     for s in 0..NB {
