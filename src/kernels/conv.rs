@@ -400,7 +400,11 @@ fn weight_grad_blocks<
 ) {
     // A task takes half the rows of a kernel position when that splits into whole blocks (more
     // tasks than threads balance better), otherwise all of them.
-    let rows_per_task = if IC.is_multiple_of(2 * ICB) { IC / 2 } else { IC };
+    let rows_per_task = if IC.is_multiple_of(2 * ICB) {
+        IC / 2
+    } else {
+        IC
+    };
     let (rows, _) = dw.as_chunks_mut::<OC>();
     rows.par_chunks_mut(rows_per_task)
         .enumerate()

@@ -388,3 +388,46 @@ fn gelu_kernels_match_the_exact_gelu() {
         }
     }
 }
+
+/// The batch drivers give bit-identical results for 1, 2 and 3 threads (samples are split
+/// differently; every weight-gradient sum still runs over the batch in order inside one task).
+#[test]
+fn results_do_not_depend_on_the_thread_count() {
+    let mut rng = StdRng::seed_from_u64(11);
+    let d = ConvDims {
+        h: 12,
+        w: 12,
+        oh: 5,
+        ow: 5,
+    };
+    let batch = 7;
+    let x = random::<f32>(batch * d.in_len(16), &mut rng);
+    let dy = random::<f32>(batch * d.out_len(32), &mut rng);
+    let weight = random::<f32>(9 * 16 * 32, &mut rng);
+    let bias = random::<f32>(32, &mut rng);
+    let fx = random::<f32>(batch * 60, &mut rng);
+    let fdy = random::<f32>(batch * 10, &mut rng);
+    let fw = random::<f32>(600, &mut rng);
+    let run = |threads: usize| {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .expect("a thread pool");
+        pool.install(|| {
+            let mut y = vec![0.0; batch * d.out_len(32)];
+            let mut dw = vec![0.0; weight.len()];
+            let mut dx = vec![0.0; x.len()];
+            conv::forward_batch::<f32, 16, 32, 3, 2, 0>(d, batch, &x, &weight, &bias, &mut y);
+            conv::weight_grad_batch::<f32, 16, 32, 3, 2, 0>(d, &x, &dy, &mut dw);
+            conv::input_grad_batch::<f32, 16, 32, 3, 2, 0>(d, batch, &dy, &weight, &mut dx);
+            let mut fdw = vec![0.0; fw.len()];
+            let mut fdx = vec![0.0; fx.len()];
+            linear::weight_grad_batch::<f32, 60, 10>(&fx, &fdy, &mut fdw);
+            linear::input_grad_batch::<f32, 60, 10>(batch, &fdy, &fw, &mut fdx);
+            (y, dw, dx, fdw, fdx)
+        })
+    };
+    let one = run(1);
+    assert_eq!(run(2), one);
+    assert_eq!(run(3), one);
+}
