@@ -73,9 +73,21 @@ const TEST_OFF: usize = 100;
 fn valid_dir(compression: Compression) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     let (d, l) = (data_matrix(TRAIN_OFF, TRAIN_N), labels(TRAIN_OFF, TRAIN_N));
-    write_cifar(&dir.path().join("train.mat"), TRAIN_N, (&d).into(), (&l).into(), compression);
+    write_cifar(
+        &dir.path().join("train.mat"),
+        TRAIN_N,
+        (&d).into(),
+        (&l).into(),
+        compression,
+    );
     let (d, l) = (data_matrix(TEST_OFF, TEST_N), labels(TEST_OFF, TEST_N));
-    write_cifar(&dir.path().join("test.mat"), TEST_N, (&d).into(), (&l).into(), compression);
+    write_cifar(
+        &dir.path().join("test.mat"),
+        TEST_N,
+        (&d).into(),
+        (&l).into(),
+        compression,
+    );
     dir
 }
 
@@ -97,7 +109,14 @@ fn expected_stats(n_train: usize) -> ([f64; 3], [f64; 3]) {
     (mean, std)
 }
 
-fn check_split(ds: &Dataset, offset: usize, first: usize, count: usize, mean: [f64; 3], std: [f64; 3]) {
+fn check_split(
+    ds: &Dataset,
+    offset: usize,
+    first: usize,
+    count: usize,
+    mean: [f64; 3],
+    std: [f64; 3],
+) {
     assert_eq!(ds.len(), count);
     assert_eq!(ds.images.len(), count * IMG);
     assert_eq!(ds.num_classes, 20);
@@ -125,14 +144,28 @@ fn check_loaded(dir: &Path) {
     let n_train = TRAIN_N * 4 / 5;
     let (mean, std) = expected_stats(n_train);
     for c in 0..3 {
-        assert!((f64::from(s.channel_mean[c]) - mean[c]).abs() < 1e-6, "mean {c}");
-        assert!((f64::from(s.channel_std[c]) - std[c]).abs() < 1e-6, "std {c}");
+        assert!(
+            (f64::from(s.channel_mean[c]) - mean[c]).abs() < 1e-6,
+            "mean {c}"
+        );
+        assert!(
+            (f64::from(s.channel_std[c]) - std[c]).abs() < 1e-6,
+            "std {c}"
+        );
     }
     check_split(&s.train, TRAIN_OFF, 0, n_train, mean, std);
     check_split(&s.val, TRAIN_OFF, n_train, TRAIN_N - n_train, mean, std);
     check_split(&s.test, TEST_OFF, 0, TEST_N, mean, std);
-    assert_eq!(s.label_names, CIFAR100_SUPERCLASSES.map(String::from).to_vec());
-    assert_eq!(s.source, DataSource::Cifar100 { dir: dir.to_path_buf() });
+    assert_eq!(
+        s.label_names,
+        CIFAR100_SUPERCLASSES.map(String::from).to_vec()
+    );
+    assert_eq!(
+        s.source,
+        DataSource::Cifar100 {
+            dir: dir.to_path_buf()
+        }
+    );
     assert_eq!(s.source.name(), "cifar100");
 }
 
@@ -172,12 +205,31 @@ fn nhwc_layout_at_h1_w2() {
 fn same_as_u8(make: impl Fn(&[u8], &[f64], &Path, usize)) {
     let reference = load_cifar100(valid_dir(Compression::None).path()).unwrap();
     let dir = tempfile::tempdir().unwrap();
-    make(&data_matrix(TRAIN_OFF, TRAIN_N), &labels(TRAIN_OFF, TRAIN_N), &dir.path().join("train.mat"), TRAIN_N);
-    make(&data_matrix(TEST_OFF, TEST_N), &labels(TEST_OFF, TEST_N), &dir.path().join("test.mat"), TEST_N);
+    make(
+        &data_matrix(TRAIN_OFF, TRAIN_N),
+        &labels(TRAIN_OFF, TRAIN_N),
+        &dir.path().join("train.mat"),
+        TRAIN_N,
+    );
+    make(
+        &data_matrix(TEST_OFF, TEST_N),
+        &labels(TEST_OFF, TEST_N),
+        &dir.path().join("test.mat"),
+        TEST_N,
+    );
     let s = load_cifar100(dir.path()).unwrap();
-    for (a, b) in [(&s.train, &reference.train), (&s.val, &reference.val), (&s.test, &reference.test)] {
+    for (a, b) in [
+        (&s.train, &reference.train),
+        (&s.val, &reference.val),
+        (&s.test, &reference.test),
+    ] {
         assert_eq!(a.labels, b.labels);
-        let max = a.images.iter().zip(&b.images).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max);
+        let max = a
+            .images
+            .iter()
+            .zip(&b.images)
+            .map(|(x, y)| (x - y).abs())
+            .fold(0.0, f32::max);
         assert!(max < 1e-5, "max difference {max}");
     }
     for c in 0..3 {
@@ -236,7 +288,10 @@ fn loads_other_numeric_classes() {
     same_as_u8(|d, l, path, n| {
         write_mat_file(
             path,
-            &[MatVar::new("data", n, IMG, d), MatVar::new("coarse_labels", 1, n, l)],
+            &[
+                MatVar::new("data", n, IMG, d),
+                MatVar::new("coarse_labels", 1, n, l),
+            ],
             Compression::None,
         )
         .unwrap();
@@ -247,9 +302,21 @@ fn loads_other_numeric_classes() {
 fn five_images_split_four_one() {
     let dir = tempfile::tempdir().unwrap();
     let (d, l) = (data_matrix(0, 5), labels(0, 5));
-    write_cifar(&dir.path().join("train.mat"), 5, (&d).into(), (&l).into(), Compression::None);
+    write_cifar(
+        &dir.path().join("train.mat"),
+        5,
+        (&d).into(),
+        (&l).into(),
+        Compression::None,
+    );
     let (d, l) = (data_matrix(1, 1), labels(1, 1));
-    write_cifar(&dir.path().join("test.mat"), 1, (&d).into(), (&l).into(), Compression::None);
+    write_cifar(
+        &dir.path().join("test.mat"),
+        1,
+        (&d).into(),
+        (&l).into(),
+        Compression::None,
+    );
     let s = load_cifar100(dir.path()).unwrap();
     assert_eq!((s.train.len(), s.val.len(), s.test.len()), (4, 1, 1));
 }
@@ -367,7 +434,10 @@ fn error_truncated() {
         for cut in [200, bytes.len() / 2, bytes.len() - 1] {
             let dir = dir_with_train(|p| std::fs::write(p, &bytes[..cut]).unwrap());
             let err = load_err(dir.path());
-            assert!(matches!(err, DataError::Truncated { .. }), "{compression:?} cut {cut}: {err:?}");
+            assert!(
+                matches!(err, DataError::Truncated { .. }),
+                "{compression:?} cut {cut}: {err:?}"
+            );
             assert_names(&err, &train_path(&dir));
         }
     }
@@ -382,7 +452,16 @@ fn error_missing_variables() {
         write_mat_file(p, &[MatVar::new("data", n, IMG, &d)], Compression::None).unwrap()
     });
     let err = load_err(dir.path());
-    assert!(matches!(err, DataError::MissingVariable { name: "coarse_labels", .. }), "{err:?}");
+    assert!(
+        matches!(
+            err,
+            DataError::MissingVariable {
+                name: "coarse_labels",
+                ..
+            }
+        ),
+        "{err:?}"
+    );
     assert_names(&err, &train_path(&dir));
     assert_eq!(
         err.to_string(),
@@ -393,10 +472,18 @@ fn error_missing_variables() {
     );
 
     let dir = dir_with_train(|p| {
-        write_mat_file(p, &[MatVar::new("coarse_labels", n, 1, &l)], Compression::Zlib).unwrap()
+        write_mat_file(
+            p,
+            &[MatVar::new("coarse_labels", n, 1, &l)],
+            Compression::Zlib,
+        )
+        .unwrap()
     });
     let err = load_err(dir.path());
-    assert!(matches!(err, DataError::MissingVariable { name: "data", .. }), "{err:?}");
+    assert!(
+        matches!(err, DataError::MissingVariable { name: "data", .. }),
+        "{err:?}"
+    );
     assert_names(&err, &train_path(&dir));
 }
 
@@ -407,13 +494,25 @@ fn error_non_numeric_or_complex() {
     let dir = dir_with_train(|p| {
         write_mat_file(
             p,
-            &[MatVar::new("data", n, IMG, &d), MatVar::char("coarse_labels", "0123456789")],
+            &[
+                MatVar::new("data", n, IMG, &d),
+                MatVar::char("coarse_labels", "0123456789"),
+            ],
             Compression::Zlib,
         )
         .unwrap()
     });
     let err = load_err(dir.path());
-    assert!(matches!(err, DataError::WrongType { name: "coarse_labels", .. }), "{err:?}");
+    assert!(
+        matches!(
+            err,
+            DataError::WrongType {
+                name: "coarse_labels",
+                ..
+            }
+        ),
+        "{err:?}"
+    );
     assert!(err.to_string().contains("char array"), "{err}");
     assert_names(&err, &train_path(&dir));
 }
@@ -426,7 +525,10 @@ fn error_data_width() {
     let dir = dir_with_train(|p| {
         write_mat_file(
             p,
-            &[MatVar::new("data", n, 1024, &d), MatVar::new("coarse_labels", n, 1, &l)],
+            &[
+                MatVar::new("data", n, 1024, &d),
+                MatVar::new("coarse_labels", n, 1, &l),
+            ],
             Compression::None,
         )
         .unwrap()
@@ -441,7 +543,10 @@ fn error_data_width() {
     let dir = dir_with_train(|p| {
         write_mat_file(
             p,
-            &[MatVar::new("data", IMG, n, &d), MatVar::new("coarse_labels", n, 1, &l)],
+            &[
+                MatVar::new("data", IMG, n, &d),
+                MatVar::new("coarse_labels", n, 1, &l),
+            ],
             Compression::None,
         )
         .unwrap()
@@ -458,14 +563,24 @@ fn error_label_count() {
     let dir2 = dir_with_train(|p| {
         write_mat_file(
             p,
-            &[MatVar::new("data", n, IMG, &d), MatVar::new("coarse_labels", n - 1, 1, &l)],
+            &[
+                MatVar::new("data", n, IMG, &d),
+                MatVar::new("coarse_labels", n - 1, 1, &l),
+            ],
             Compression::None,
         )
         .unwrap()
     });
     let err = load_err(dir2.path());
     assert!(
-        matches!(err, DataError::LabelCountMismatch { images: 10, labels: 9, .. }),
+        matches!(
+            err,
+            DataError::LabelCountMismatch {
+                images: 10,
+                labels: 9,
+                ..
+            }
+        ),
         "{err:?}"
     );
     assert_names(&err, &train_path(&dir2));
@@ -475,7 +590,10 @@ fn error_label_count() {
     let dir = dir_with_train(|p| {
         write_mat_file(
             p,
-            &[MatVar::new("data", n, IMG, &d), MatVar::new("coarse_labels", n, 2, &l2)],
+            &[
+                MatVar::new("data", n, IMG, &d),
+                MatVar::new("coarse_labels", n, 2, &l2),
+            ],
             Compression::None,
         )
         .unwrap()
@@ -492,7 +610,8 @@ fn error_bad_labels() {
     for (bad, index) in [(20.0, 3), (-1.0, 0), (2.5, 9), (f64::NAN, 4), (1e300, 5)] {
         let mut l = labels(0, n);
         l[index] = bad;
-        let dir = dir_with_train(|p| write_cifar(p, n, (&d).into(), (&l).into(), Compression::None));
+        let dir =
+            dir_with_train(|p| write_cifar(p, n, (&d).into(), (&l).into(), Compression::None));
         let err = load_err(dir.path());
         match &err {
             DataError::BadLabel { index: i, .. } => assert_eq!(*i, index),
@@ -506,7 +625,10 @@ fn error_bad_labels() {
     l[7] = 200;
     let dir = dir_with_train(|p| write_cifar(p, n, (&d).into(), (&l).into(), Compression::Zlib));
     let err = load_err(dir.path());
-    assert!(matches!(err, DataError::BadLabel { index: 7, .. }), "{err:?}");
+    assert!(
+        matches!(err, DataError::BadLabel { index: 7, .. }),
+        "{err:?}"
+    );
 }
 
 #[test]
@@ -517,9 +639,13 @@ fn error_bad_pixels() {
     for image in [2, 9] {
         let mut d: Vec<f64> = data_matrix(0, n).iter().map(|&v| f64::from(v)).collect();
         d[1500 * n + image] = 256.0;
-        let dir = dir_with_train(|p| write_cifar(p, n, (&d).into(), (&l).into(), Compression::None));
+        let dir =
+            dir_with_train(|p| write_cifar(p, n, (&d).into(), (&l).into(), Compression::None));
         let err = load_err(dir.path());
-        assert!(matches!(err, DataError::BadPixel { index, .. } if index == image), "{err:?}");
+        assert!(
+            matches!(err, DataError::BadPixel { index, .. } if index == image),
+            "{err:?}"
+        );
         assert_names(&err, &train_path(&dir));
     }
     let mut d: Vec<f32> = data_matrix(0, n).iter().map(|&v| f32::from(v)).collect();
@@ -535,15 +661,41 @@ fn error_too_few_images() {
     let l = labels(0, n);
     let dir = dir_with_train(|p| write_cifar(p, n, (&d).into(), (&l).into(), Compression::None));
     let err = load_err(dir.path());
-    assert!(matches!(err, DataError::TooFewImages { count: 4, min: 5, .. }), "{err:?}");
+    assert!(
+        matches!(
+            err,
+            DataError::TooFewImages {
+                count: 4,
+                min: 5,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
     assert_names(&err, &train_path(&dir));
 
     // an empty test.mat
     let dir = valid_dir(Compression::None);
     let test = dir.path().join("test.mat");
-    write_cifar(&test, 0, (&[0u8; 0][..]).into(), (&[0f64; 0][..]).into(), Compression::None);
+    write_cifar(
+        &test,
+        0,
+        (&[0u8; 0][..]).into(),
+        (&[0f64; 0][..]).into(),
+        Compression::None,
+    );
     let err = load_err(dir.path());
-    assert!(matches!(err, DataError::TooFewImages { count: 0, min: 1, .. }), "{err:?}");
+    assert!(
+        matches!(
+            err,
+            DataError::TooFewImages {
+                count: 0,
+                min: 1,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
     assert_names(&err, &test);
 }
 
@@ -568,7 +720,10 @@ fn error_damaged_variable() {
     let full = valid_dir(Compression::None);
     let bytes = std::fs::read(full.path().join("train.mat")).unwrap();
     // Find the 'coarse_labels' name and break its data sub-element type.
-    let at = bytes.windows(13).position(|w| w == b"coarse_labels").unwrap();
+    let at = bytes
+        .windows(13)
+        .position(|w| w == b"coarse_labels")
+        .unwrap();
     let mut broken = bytes.clone();
     broken[at + 16] = 0x7f; // the data tag after the 13-byte name padded to 16
     let dir = dir_with_train(|p| std::fs::write(p, &broken).unwrap());
@@ -576,7 +731,9 @@ fn error_damaged_variable() {
     assert!(
         matches!(
             err,
-            DataError::Malformed { .. } | DataError::UnreadableVariable { .. } | DataError::MissingVariable { .. }
+            DataError::Malformed { .. }
+                | DataError::UnreadableVariable { .. }
+                | DataError::MissingVariable { .. }
         ),
         "{err:?}"
     );
@@ -599,7 +756,10 @@ fn fuzz_damaged_files_never_panic() {
     let dir = valid_dir(Compression::None);
     let path = dir.path().join("train.mat");
     // FUZZ_CASES=100000 for a longer run; FUZZ_SHOW=1 prints each error kind.
-    let cases: u64 = std::env::var("FUZZ_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(1000);
+    let cases: u64 = std::env::var("FUZZ_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1000);
     let (mut ok, mut errors) = (0, 0);
     for case in 0..cases {
         let mut rng = StdRng::seed_from_u64(case);
@@ -612,7 +772,11 @@ fn fuzz_damaged_files_never_panic() {
                 }
                 1 => {
                     // favour the headers, where damage matters most
-                    let hi = if rng.random_bool(0.7) { bytes.len().min(400) } else { bytes.len() };
+                    let hi = if rng.random_bool(0.7) {
+                        bytes.len().min(400)
+                    } else {
+                        bytes.len()
+                    };
                     let i = rng.random_range(0..hi);
                     bytes[i] = rng.random();
                 }
@@ -636,15 +800,24 @@ fn fuzz_damaged_files_never_panic() {
             Ok(Err(e)) => {
                 errors += 1;
                 if std::env::var_os("FUZZ_SHOW").is_some() {
-                    eprintln!("KIND {}", format!("{e:?}").split([' ', '{']).next().unwrap());
+                    eprintln!(
+                        "KIND {}",
+                        format!("{e:?}").split([' ', '{']).next().unwrap()
+                    );
                 }
                 let msg = e.to_string();
                 assert!(!msg.contains('\n'), "case {case}: {msg}");
-                assert!(msg.starts_with(dir.path().to_str().unwrap()), "case {case}: {msg}");
+                assert!(
+                    msg.starts_with(dir.path().to_str().unwrap()),
+                    "case {case}: {msg}"
+                );
             }
             Err(_) => panic!("fuzz case {case} (StdRng::seed_from_u64({case})) panicked"),
         }
     }
     assert_eq!(ok + errors, cases);
-    assert!(errors > cases / 2, "most mutations should be errors ({errors})");
+    assert!(
+        errors > cases / 2,
+        "most mutations should be errors ({errors})"
+    );
 }

@@ -1,8 +1,7 @@
 //! The synthetic data set, mini-batch helpers and label noise.
 
 use constnet::data::{
-    DataSource, Dataset, SyntheticConfig, add_label_noise, epoch_order, fill_epoch_order,
-    synthetic,
+    DataSource, Dataset, SyntheticConfig, add_label_noise, epoch_order, fill_epoch_order, synthetic,
 };
 use rand::{SeedableRng, rngs::StdRng};
 
@@ -47,7 +46,10 @@ fn deterministic_for_a_seed() {
     assert_eq!(a.channel_mean, b.channel_mean);
     assert_eq!(a.channel_std, b.channel_std);
     // the same on one thread
-    let pool = rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap();
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(1)
+        .build()
+        .unwrap();
     let c = pool.install(|| synthetic(&small(3)));
     assert_eq!(a.train, c.train);
     assert_eq!(a.channel_mean, c.channel_mean);
@@ -78,11 +80,21 @@ fn normalised_on_train() {
     let s = synthetic(&small(2));
     let n = (s.train.images.len() / 3) as f64;
     for c in 0..3 {
-        let vals = s.train.images.iter().skip(c).step_by(3).map(|&v| f64::from(v));
+        let vals = s
+            .train
+            .images
+            .iter()
+            .skip(c)
+            .step_by(3)
+            .map(|&v| f64::from(v));
         let mean = vals.clone().sum::<f64>() / n;
         let var = vals.map(|v| (v - mean) * (v - mean)).sum::<f64>() / n;
         assert!(mean.abs() < 1e-4, "channel {c} mean {mean}");
-        assert!((var.sqrt() - 1.0).abs() < 1e-4, "channel {c} std {}", var.sqrt());
+        assert!(
+            (var.sqrt() - 1.0).abs() < 1e-4,
+            "channel {c} std {}",
+            var.sqrt()
+        );
         assert!(s.channel_mean[c] > 0.1 && s.channel_mean[c] < 0.9);
         assert!(s.channel_std[c] > 0.05 && s.channel_std[c] < 0.5);
     }
@@ -97,15 +109,24 @@ fn normalised_on_train() {
 /// small CNN reaches ~90 % in 5 epochs; this guards against a broken generator.)
 #[test]
 fn classes_are_distinguishable() {
-    let s = synthetic(&SyntheticConfig { train: 2000, val: 400, test: 20, seed: 9 });
+    let s = synthetic(&SyntheticConfig {
+        train: 2000,
+        val: 400,
+        test: 20,
+        seed: 9,
+    });
     /// Relative colour contrast (std of each channel) and relative
     /// gradient energy in four directions.
     fn features(img: &[f32]) -> Vec<f64> {
         let px = |h: usize, w: usize, c: usize| f64::from(img[(h * 32 + w) * 3 + c]);
         let mut f = vec![0.0; 7];
-        for c in 0..3 {
+        for (c, fc) in f.iter_mut().enumerate().take(3) {
             let m = (0..1024).map(|p| px(p / 32, p % 32, c)).sum::<f64>() / 1024.0;
-            f[c] = ((0..1024).map(|p| (px(p / 32, p % 32, c) - m).powi(2)).sum::<f64>() / 1024.0).sqrt();
+            *fc = ((0..1024)
+                .map(|p| (px(p / 32, p % 32, c) - m).powi(2))
+                .sum::<f64>()
+                / 1024.0)
+                .sqrt();
         }
         for h in 1..31 {
             for w in 1..31 {
@@ -127,7 +148,10 @@ fn classes_are_distinguishable() {
     let mut means = vec![vec![0.0; 7]; 20];
     let counts = s.train.class_counts();
     for i in 0..s.train.len() {
-        for (m, f) in means[s.train.labels[i]].iter_mut().zip(features(s.train.image(i))) {
+        for (m, f) in means[s.train.labels[i]]
+            .iter_mut()
+            .zip(features(s.train.image(i)))
+        {
             *m += f / counts[s.train.labels[i]] as f64;
         }
     }
@@ -136,7 +160,13 @@ fn classes_are_distinguishable() {
             let f = features(s.val.image(i));
             let best = (0..20)
                 .min_by(|&a, &b| {
-                    let d = |c: usize| means[c].iter().zip(&f).map(|(m, x)| (m - x).powi(2)).sum::<f64>();
+                    let d = |c: usize| {
+                        means[c]
+                            .iter()
+                            .zip(&f)
+                            .map(|(m, x)| (m - x).powi(2))
+                            .sum::<f64>()
+                    };
                     d(a).total_cmp(&d(b))
                 })
                 .unwrap();
@@ -211,7 +241,13 @@ fn label_noise() {
         let changed = add_label_noise(&mut d, fraction, 11);
         let want = (fraction * n as f64).round() as usize;
         assert_eq!(changed, want, "fraction {fraction}");
-        let differ = s.train.labels.iter().zip(&d.labels).filter(|(a, b)| a != b).count();
+        let differ = s
+            .train
+            .labels
+            .iter()
+            .zip(&d.labels)
+            .filter(|(a, b)| a != b)
+            .count();
         assert_eq!(differ, want, "every chosen label moves to another class");
         assert!(d.labels.iter().all(|&l| l < 20));
         assert_eq!(d.images, s.train.images);

@@ -67,7 +67,12 @@ impl Dataset {
     ///
     /// # Panics
     /// If an index is `>= self.len()`.
-    pub fn gather(&self, indices: &[usize], images_out: &mut Vec<f32>, labels_out: &mut Vec<usize>) {
+    pub fn gather(
+        &self,
+        indices: &[usize],
+        images_out: &mut Vec<f32>,
+        labels_out: &mut Vec<usize>,
+    ) {
         images_out.clear();
         labels_out.clear();
         images_out.reserve(indices.len() * Self::IMAGE_LEN);

@@ -338,9 +338,15 @@ fn var_info(p: &[u8], big_endian: bool) -> Result<VarInfo, String> {
     {
         let product = dims.iter().try_fold(1i32, |acc, &d| acc.checked_mul(d));
         if dims.iter().any(|&d| d < 0) || product.is_none() {
-            let text = dims.iter().map(|d| d.to_string()).collect::<Vec<_>>().join(" x ");
+            let text = dims
+                .iter()
+                .map(|d| d.to_string())
+                .collect::<Vec<_>>()
+                .join(" x ");
             let name = info.name.as_deref().unwrap_or("?");
-            return Err(format!("variable '{name}' has impossible dimensions {text}"));
+            return Err(format!(
+                "variable '{name}' has impossible dimensions {text}"
+            ));
         }
     }
     Ok(info)

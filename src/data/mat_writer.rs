@@ -370,7 +370,11 @@ fn write_header<W: Write>(w: &mut W) -> io::Result<()> {
 /// Errors: an invalid variable (empty name, element count different from
 /// `rows * cols`, larger than 4 GiB) gives [`io::ErrorKind::InvalidInput`];
 /// otherwise the writer's own errors.
-pub fn write_mat<W: Write>(mut w: W, vars: &[MatVar<'_>], compression: Compression) -> io::Result<()> {
+pub fn write_mat<W: Write>(
+    mut w: W,
+    vars: &[MatVar<'_>],
+    compression: Compression,
+) -> io::Result<()> {
     for v in vars {
         v.check()?;
     }
@@ -404,7 +408,11 @@ pub fn write_mat_file(
     compression: Compression,
 ) -> io::Result<()> {
     let file = std::fs::File::create(path)?;
-    write_mat(io::BufWriter::with_capacity(1 << 20, file), vars, compression)
+    write_mat(
+        io::BufWriter::with_capacity(1 << 20, file),
+        vars,
+        compression,
+    )
 }
 
 #[cfg(test)]

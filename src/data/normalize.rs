@@ -96,12 +96,14 @@ impl ChannelNorm {
 
     /// Normalises an NHWC buffer in [0, 1] units in place.
     pub fn apply_nhwc(&self, images: &mut [f32]) {
-        images.par_chunks_mut(64 * Dataset::IMAGE_LEN).for_each(|part| {
-            for px in part.chunks_exact_mut(3) {
-                for (c, v) in px.iter_mut().enumerate() {
-                    *v = self.apply(f64::from(*v), c);
+        images
+            .par_chunks_mut(64 * Dataset::IMAGE_LEN)
+            .for_each(|part| {
+                for px in part.chunks_exact_mut(3) {
+                    for (c, v) in px.iter_mut().enumerate() {
+                        *v = self.apply(f64::from(*v), c);
+                    }
                 }
-            }
-        });
+            });
     }
 }

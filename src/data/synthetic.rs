@@ -66,7 +66,10 @@ pub fn synthetic_class_names() -> Vec<String> {
 }
 
 fn class_parts(class: usize) -> (usize, usize) {
-    ((class / COLOURS.len()) % SHAPES.len(), class % COLOURS.len())
+    (
+        (class / COLOURS.len()) % SHAPES.len(),
+        class % COLOURS.len(),
+    )
 }
 
 /// Builds the synthetic data set: `config.train` / `val` / `test` images
