@@ -331,16 +331,12 @@ fn var_info(p: &[u8], big_endian: bool) -> Result<VarInfo, String> {
             let n = u32_at(p, name_at + 4, big_endian).unwrap_or(0);
             (first, n as usize, name_at + 8)
         };
-        if ty == 1
-            && let Some(bytes) = p.get(start..start.saturating_add(n))
-            && let Ok(s) = std::str::from_utf8(bytes)
-        {
-            info.name = Some(s.to_string());
-        }
+        let bytes = p.get(start..start.saturating_add(n)).filter(|_| ty == 1);
+        info.name = bytes
+            .and_then(|b| std::str::from_utf8(b).ok())
+            .map(str::to_string);
     }
-    if let Some(dims) = dims
-        && (6..=15).contains(&class)
-    {
+    if let Some(dims) = dims.filter(|_| (6..=15).contains(&class)) {
         let product = dims.iter().try_fold(1i32, |acc, &d| acc.checked_mul(d));
         if dims.iter().any(|&d| d < 0) || product.is_none() {
             let text = dims

@@ -7,8 +7,10 @@
 //! over a random tinted background with a gradient, with random stripe
 //! period, phase, orientation jitter, contrast, colour jitter, a faint
 //! distractor pattern and pixel noise. A small CNN learns it well past
-//! chance in an epoch or two; low-contrast, noisy images keep it from being
-//! trivially perfect.
+//! chance in an epoch or two, but not at once: the SmallCnn of the spec in
+//! PyTorch (N(0, 0.02) init, Adam 1e-3, batch 10, default sizes) reached
+//! about 20 %, 50 %, 90 % and 95 % validation accuracy after epochs 1 to 4
+//! (chance: 5 %).
 
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng, rngs::StdRng};
