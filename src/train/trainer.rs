@@ -418,10 +418,9 @@ fn snapshot<T: Float, N: Network<T> + ?Sized>(net: &N, store: &mut Vec<Vec<T>>) 
 fn restore<T: Float, N: Network<T> + ?Sized>(net: &mut N, store: &[Vec<T>]) {
     let mut index = 0;
     net.params_mut(&mut |_, p| {
-        if let Some(saved) = store.get(index)
-            && saved.len() == p.value.len()
-        {
-            p.value.copy_from_slice(saved);
+        match store.get(index) {
+            Some(saved) if saved.len() == p.value.len() => p.value.copy_from_slice(saved),
+            _ => {}
         }
         index += 1;
     });
