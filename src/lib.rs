@@ -86,3 +86,8 @@ pub use layer::{Init, Layer, Mode, Param, ParamKind, ParamMut};
 pub use network::{LayerInfo, Network, ParamError, Summary};
 pub use shape::{Image, Misfit, Shape};
 pub use tensor::Tensor;
+
+/// The README's code, compiled and run as a doctest so that it stays true.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
