@@ -19,9 +19,9 @@ const VAL_COLOR: RGBColor = RGBColor(255, 127, 14);
 /// with a legend). Non-finite losses are left out of the plot.
 pub fn curves_png(
     path: &Path,
-    loss_per_iteration: &[f32],
-    train_acc: &[f32],
-    val_acc: &[f32],
+    loss_per_iteration: &[f64],
+    train_acc: &[f64],
+    val_acc: &[f64],
 ) -> Result<(), PlotError> {
     if train_acc.len() != val_acc.len() {
         return Err(PlotError::input(
@@ -61,11 +61,11 @@ fn moving_average(values: &[(usize, f64)], window: usize) -> Vec<(usize, f64)> {
     out
 }
 
-fn loss_panel<'a>(area: &Area<'a>, losses: &[f32]) -> DrawResult<'a> {
+fn loss_panel<'a>(area: &Area<'a>, losses: &[f64]) -> DrawResult<'a> {
     let points: Vec<(usize, f64)> = losses
         .iter()
         .enumerate()
-        .map(|(i, &l)| (i + 1, f64::from(l)))
+        .map(|(i, &l)| (i + 1, l))
         .filter(|(_, l)| l.is_finite())
         .collect();
     let max_loss = points.iter().map(|p| p.1).fold(0.0, f64::max);
@@ -114,12 +114,12 @@ fn loss_panel<'a>(area: &Area<'a>, losses: &[f32]) -> DrawResult<'a> {
         .draw()
 }
 
-fn accuracy_panel<'a>(area: &Area<'a>, train: &[f32], val: &[f32]) -> DrawResult<'a> {
+fn accuracy_panel<'a>(area: &Area<'a>, train: &[f64], val: &[f64]) -> DrawResult<'a> {
     let epochs = train.len();
     let best = train
         .iter()
         .chain(val)
-        .map(|&a| f64::from(a))
+        .copied()
         .filter(|a| a.is_finite())
         .fold(0.0, f64::max);
     let y_max = (best * 1.15).clamp(0.1, 1.0);
@@ -147,7 +147,7 @@ fn accuracy_panel<'a>(area: &Area<'a>, train: &[f32], val: &[f32]) -> DrawResult
         let points: Vec<(f64, f64)> = values
             .iter()
             .enumerate()
-            .map(|(i, &a)| ((i + 1) as f64, f64::from(a)))
+            .map(|(i, &a)| ((i + 1) as f64, a))
             .filter(|p| p.1.is_finite())
             .collect();
         chart.draw_series(LineSeries::new(
@@ -183,8 +183,8 @@ mod tests {
     fn curves_png_has_its_size_and_rejects_mismatched_histories() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("curves.png");
-        let losses: Vec<f32> = (0..300)
-            .map(|i| 3.0 - i as f32 / 200.0 + (i % 7) as f32 * 0.05)
+        let losses: Vec<f64> = (0..300)
+            .map(|i| 3.0 - i as f64 / 200.0 + (i % 7) as f64 * 0.05)
             .collect();
         curves_png(&path, &losses, &[0.1, 0.2, 0.3], &[0.1, 0.15, 0.22]).unwrap();
         let png = image::open(&path).unwrap().to_rgb8();
@@ -197,7 +197,7 @@ mod tests {
         assert!(orange > 50, "{orange} orange pixels");
         assert!(curves_png(&path, &losses, &[0.1], &[]).is_err());
         // One epoch, an empty loss history and a NaN still draw.
-        curves_png(&path, &[f32::NAN], &[0.5], &[0.4]).unwrap();
+        curves_png(&path, &[f64::NAN], &[0.5], &[0.4]).unwrap();
         curves_png(&path, &[], &[], &[]).unwrap();
     }
 }
