@@ -103,12 +103,12 @@ impl Cli {
 
 /// What the command line asks for: a run, or an exit with this message and status (`--help`
 /// and `--version` exit 0; bad options or values exit 2 with a one-line `error: ...`).
-enum Parsed {
+pub enum Parsed {
     Run(RunOptions),
     Exit { message: String, code: u8 },
 }
 
-fn parse<I, T>(args: I) -> Parsed
+pub fn parse<I, T>(args: I) -> Parsed
 where
     I: IntoIterator<Item = T>,
     T: Into<std::ffi::OsString> + Clone,

@@ -102,7 +102,13 @@ mod tests {
         .collect();
         assert_eq!(got, want);
         let bn = SmallCnnBn::<f32>::new(0).param_names();
-        for name in ["bn1.weight", "bn1.bias", "bn1.running_mean", "bn1.running_var", "bn2.weight"] {
+        for name in [
+            "bn1.weight",
+            "bn1.bias",
+            "bn1.running_mean",
+            "bn1.running_var",
+            "bn2.weight",
+        ] {
             assert!(bn.iter().any(|n| n == name), "{name} missing from {bn:?}");
         }
     }

@@ -119,7 +119,12 @@ impl OptionError {
     }
 }
 
-fn check(ok: bool, option: &'static str, value: impl ToString, expected: &'static str) -> Result<(), OptionError> {
+fn check(
+    ok: bool,
+    option: &'static str,
+    value: impl ToString,
+    expected: &'static str,
+) -> Result<(), OptionError> {
     if ok {
         Ok(())
     } else {
@@ -134,7 +139,11 @@ fn check(ok: bool, option: &'static str, value: impl ToString, expected: &'stati
 impl RunOptions {
     /// The network these options train.
     pub fn model(&self) -> Model {
-        if self.batchnorm { Model::SmallCnnBn } else { Model::SmallCnn }
+        if self.batchnorm {
+            Model::SmallCnnBn
+        } else {
+            Model::SmallCnn
+        }
     }
 
     /// Checks every value's range: epochs, batch size, threads and `--limit-train` at least 1;
@@ -150,8 +159,18 @@ impl RunOptions {
     /// assert_eq!(err.exit_code(), 2);
     /// ```
     pub fn validate(&self) -> Result<(), OptionError> {
-        check(self.epochs >= 1, "--epochs", self.epochs, "must be at least 1")?;
-        check(self.batch_size >= 1, "--batch-size", self.batch_size, "must be at least 1")?;
+        check(
+            self.epochs >= 1,
+            "--epochs",
+            self.epochs,
+            "must be at least 1",
+        )?;
+        check(
+            self.batch_size >= 1,
+            "--batch-size",
+            self.batch_size,
+            "must be at least 1",
+        )?;
         check(
             self.lr.is_finite() && self.lr > 0.0,
             "--lr",
@@ -200,19 +219,97 @@ mod tests {
     fn every_out_of_range_value_is_refused_with_exit_code_2() {
         let base = RunOptions::default();
         let cases: Vec<(RunOptions, &str)> = vec![
-            (RunOptions { epochs: 0, ..base.clone() }, "--epochs"),
-            (RunOptions { batch_size: 0, ..base.clone() }, "--batch-size"),
-            (RunOptions { threads: Some(0), ..base.clone() }, "--threads"),
-            (RunOptions { lr: 0.0, ..base.clone() }, "--lr"),
-            (RunOptions { lr: -1e-3, ..base.clone() }, "--lr"),
-            (RunOptions { lr: f64::NAN, ..base.clone() }, "--lr"),
-            (RunOptions { lr: f64::INFINITY, ..base.clone() }, "--lr"),
-            (RunOptions { lr_decay: 0.0, ..base.clone() }, "--lr-decay"),
-            (RunOptions { reg_lambda: -0.1, ..base.clone() }, "--reg-lambda"),
-            (RunOptions { label_noise: -0.1, ..base.clone() }, "--label-noise"),
-            (RunOptions { label_noise: 1.0, ..base.clone() }, "--label-noise"),
-            (RunOptions { label_noise: f64::NAN, ..base.clone() }, "--label-noise"),
-            (RunOptions { limit_train: Some(0), ..base.clone() }, "--limit-train"),
+            (
+                RunOptions {
+                    epochs: 0,
+                    ..base.clone()
+                },
+                "--epochs",
+            ),
+            (
+                RunOptions {
+                    batch_size: 0,
+                    ..base.clone()
+                },
+                "--batch-size",
+            ),
+            (
+                RunOptions {
+                    threads: Some(0),
+                    ..base.clone()
+                },
+                "--threads",
+            ),
+            (
+                RunOptions {
+                    lr: 0.0,
+                    ..base.clone()
+                },
+                "--lr",
+            ),
+            (
+                RunOptions {
+                    lr: -1e-3,
+                    ..base.clone()
+                },
+                "--lr",
+            ),
+            (
+                RunOptions {
+                    lr: f64::NAN,
+                    ..base.clone()
+                },
+                "--lr",
+            ),
+            (
+                RunOptions {
+                    lr: f64::INFINITY,
+                    ..base.clone()
+                },
+                "--lr",
+            ),
+            (
+                RunOptions {
+                    lr_decay: 0.0,
+                    ..base.clone()
+                },
+                "--lr-decay",
+            ),
+            (
+                RunOptions {
+                    reg_lambda: -0.1,
+                    ..base.clone()
+                },
+                "--reg-lambda",
+            ),
+            (
+                RunOptions {
+                    label_noise: -0.1,
+                    ..base.clone()
+                },
+                "--label-noise",
+            ),
+            (
+                RunOptions {
+                    label_noise: 1.0,
+                    ..base.clone()
+                },
+                "--label-noise",
+            ),
+            (
+                RunOptions {
+                    label_noise: f64::NAN,
+                    ..base.clone()
+                },
+                "--label-noise",
+            ),
+            (
+                RunOptions {
+                    limit_train: Some(0),
+                    ..base.clone()
+                },
+                "--limit-train",
+            ),
         ];
         for (options, option) in cases {
             let err = options.validate().unwrap_err();

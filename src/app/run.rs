@@ -204,9 +204,12 @@ impl Prepared<'_> {
             config.eval_batch_size,
         )?;
         let eval_seconds = start.elapsed().as_secs_f64();
-        let confusion =
-            ConfusionMatrix::from_predictions(data.train.num_classes, &data.test.labels, &predicted)
-                .map_err(|e| AppError::Internal(e.to_string()))?;
+        let confusion = ConfusionMatrix::from_predictions(
+            data.train.num_classes,
+            &data.test.labels,
+            &predicted,
+        )
+        .map_err(|e| AppError::Internal(e.to_string()))?;
         let test_acc = confusion.accuracy();
 
         let metrics = Metrics {
@@ -371,7 +374,9 @@ impl Prepared<'_> {
             ));
         }
         if let Some(limit) = options.limit_train {
-            notes.push(format!("--limit-train {limit}: only the first {limit} training images were used."));
+            notes.push(format!(
+                "--limit-train {limit}: only the first {limit} training images were used."
+            ));
         }
         let hyper = |k: &str, v: String| (k.to_string(), v);
         Report {
@@ -391,7 +396,10 @@ impl Prepared<'_> {
                 hyper("learning rate", options.lr.to_string()),
                 hyper(
                     "learning-rate decay",
-                    format!("x{} every {} epochs", options.lr_decay, options.lr_decay_every),
+                    format!(
+                        "x{} every {} epochs",
+                        options.lr_decay, options.lr_decay_every
+                    ),
                 ),
                 hyper(
                     "regularization",
@@ -410,8 +418,14 @@ impl Prepared<'_> {
                 ),
                 hyper("seed", options.seed.to_string()),
                 hyper("threads", self.threads.to_string()),
-                hyper("training images/s (median)", format!("{:.0}", metrics.train_images_per_sec)),
-                hyper("evaluation images/s", format!("{:.0}", metrics.eval_images_per_sec)),
+                hyper(
+                    "training images/s (median)",
+                    format!("{:.0}", metrics.train_images_per_sec),
+                ),
+                hyper(
+                    "evaluation images/s",
+                    format!("{:.0}", metrics.eval_images_per_sec),
+                ),
             ],
             model_summary: net.summary().to_string(),
             epochs: metrics
@@ -431,11 +445,31 @@ impl Prepared<'_> {
             best_val_acc: metrics.best_val_acc,
             test_acc: metrics.test_acc,
             figures: vec![
-                figure("Learning curves", "curves.png", "Top: training loss of every iteration and its moving average. Bottom: training accuracy (on a fixed subset of up to 1000 training images) and validation accuracy after each epoch."),
-                figure("First-layer filters", "filters.png", "conv1's 16 filters (3x3, RGB) of the best-validation parameters, normalised together to [0, 1] with their global minimum and maximum, as in the seed."),
-                figure("Feature maps", "feature_maps.png", "The 16 outputs of conv1 (before GELU) for the first training image, each scaled to its own range."),
-                figure("Training samples", "samples.png", "The first training images, un-normalised, with their (true) labels."),
-                figure("Confusion matrix", "confusion.png", "Test set: true class per row, predicted class per column; the counts are in confusion.csv."),
+                figure(
+                    "Learning curves",
+                    "curves.png",
+                    "Top: training loss of every iteration and its moving average. Bottom: training accuracy (on a fixed subset of up to 1000 training images) and validation accuracy after each epoch.",
+                ),
+                figure(
+                    "First-layer filters",
+                    "filters.png",
+                    "conv1's 16 filters (3x3, RGB) of the best-validation parameters, normalised together to [0, 1] with their global minimum and maximum, as in the seed.",
+                ),
+                figure(
+                    "Feature maps",
+                    "feature_maps.png",
+                    "The 16 outputs of conv1 (before GELU) for the first training image, each scaled to its own range.",
+                ),
+                figure(
+                    "Training samples",
+                    "samples.png",
+                    "The first training images, un-normalised, with their (true) labels.",
+                ),
+                figure(
+                    "Confusion matrix",
+                    "confusion.png",
+                    "Test set: true class per row, predicted class per column; the counts are in confusion.csv.",
+                ),
             ],
             confused_pairs: confusion
                 .most_confused_pairs(5)
@@ -443,9 +477,15 @@ impl Prepared<'_> {
                 .map(|p| (name(p.true_class), name(p.predicted), p.count))
                 .collect(),
             files: vec![
-                ("metrics.json".into(), "every number of the run (SPEC.md section 5 schema)".into()),
+                (
+                    "metrics.json".into(),
+                    "every number of the run (SPEC.md section 5 schema)".into(),
+                ),
                 ("confusion.csv".into(), "the test confusion matrix".into()),
-                ("model.safetensors".into(), "the best-validation parameters (load with --init)".into()),
+                (
+                    "model.safetensors".into(),
+                    "the best-validation parameters (load with --init)".into(),
+                ),
             ],
         }
     }
