@@ -440,7 +440,7 @@ mod tests {
         )
         .unwrap();
         let png = image::open(&path).unwrap().to_rgb8();
-        let cell_w = 128u32.max(120) + PAD;
+        let cell_w = 128 + PAD;
         assert_eq!(png.width(), 8 * cell_w + PAD);
         assert_eq!(png.height(), TITLE_H + 2 * (128 + 34 + PAD) + PAD);
         // The first image is mid-grey (mean 0.5): 128 everywhere.
