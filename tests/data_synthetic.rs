@@ -106,7 +106,7 @@ fn normalised_on_train() {
 
 /// The classes are told apart by their pattern: nearest class-mean of a
 /// crude colour + orientation feature beats chance (5 %) on val. (The
-/// small CNN reaches ~90 % in 5 epochs; this guards against a broken generator.)
+/// small CNN reaches ~90 % in 3 epochs; this guards against a broken generator.)
 #[test]
 fn classes_are_distinguishable() {
     let s = synthetic(&SyntheticConfig {

@@ -117,6 +117,11 @@ impl Dataset {
 /// let mut order = epoch_order(10, Some(&mut rng));
 /// order.sort();
 /// assert_eq!(order, (0..10).collect::<Vec<_>>());
+///
+/// // Shuffling chosen at run time (`--no-shuffle`):
+/// let shuffle = false;
+/// let order = epoch_order(3, if shuffle { Some(&mut rng) } else { None });
+/// assert_eq!(order, vec![0, 1, 2]);
 /// ```
 pub fn epoch_order(len: usize, shuffle: Option<&mut dyn RngCore>) -> Vec<usize> {
     let mut order = Vec::with_capacity(len);

@@ -155,9 +155,10 @@ pub enum DataError {
 
     /// A label is not an integer in `0..num_classes`.
     #[error(
-        "{}: label {value} of image {index} is not an integer in 0..{}",
+        "{}: label {} of image {index} is not an integer in 0..{}",
         path.display(),
-        num_classes - 1
+        number(*value),
+        num_classes.saturating_sub(1)
     )]
     BadLabel {
         /// The file.
@@ -172,8 +173,9 @@ pub enum DataError {
 
     /// A pixel value is not a number in 0..=255.
     #[error(
-        "{}: pixel value {value} of image {index} is outside 0..255",
-        path.display()
+        "{}: pixel value {} of image {index} is outside 0..255",
+        path.display(),
+        number(*value)
     )]
     BadPixel {
         /// The file.
@@ -194,4 +196,14 @@ pub enum DataError {
         /// The minimum: 5 for `train.mat` (4/5 training, 1/5 validation), 1 for `test.mat`.
         min: usize,
     },
+}
+
+/// A value for a message: whole numbers without a fraction, others short
+/// (`1e300`, not 300 digits).
+fn number(v: f64) -> String {
+    if v.fract() == 0.0 && v.abs() < 1e15 {
+        format!("{v:.0}")
+    } else {
+        format!("{v:?}")
+    }
 }

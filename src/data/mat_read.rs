@@ -95,14 +95,13 @@ pub(crate) fn read_mat(path: &Path) -> Result<MatContents, DataError> {
     let vars = walk(path, &mut file, len, big_endian)?;
 
     file.seek(SeekFrom::Start(0)).map_err(|e| io_err(path, e))?;
-    let reader = io::BufReader::with_capacity(1 << 20, file);
     // `matfile` 0.5 can panic on some damaged inputs (for instance an
     // integer overflow when it multiplies corrupted dimensions, in builds
     // with overflow checks). Catch that and report the file as damaged: a
     // panic must never reach the user. (The default panic hook still prints
     // the panic message to stderr; we leave the process-wide hook alone.)
     let parsed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
-        matfile::MatFile::parse(reader)
+        matfile::MatFile::parse(file)
     }));
     let file = match parsed {
         Ok(Ok(f)) => f,
@@ -257,10 +256,16 @@ fn walk(
                     detail: format!("the compressed variable at byte {pos} is damaged: {e}"),
                 });
             }
-            match u32_at(&prefix, 0, big_endian) {
-                Some(MI_MATRIX) => prefix.get(8..),
-                _ => None,
+            // (`matfile` would print a notice to stdout and skip it.)
+            if u32_at(&prefix, 0, big_endian) != Some(MI_MATRIX) {
+                return Err(DataError::Malformed {
+                    path: path.to_path_buf(),
+                    detail: format!(
+                        "the compressed element at byte {pos} does not hold a variable"
+                    ),
+                });
             }
+            prefix.get(8..)
         };
         let info = match matrix_prefix {
             Some(p) => var_info(p, big_endian).map_err(|detail| DataError::Malformed {
@@ -326,16 +331,12 @@ fn var_info(p: &[u8], big_endian: bool) -> Result<VarInfo, String> {
             let n = u32_at(p, name_at + 4, big_endian).unwrap_or(0);
             (first, n as usize, name_at + 8)
         };
-        if ty == 1
-            && let Some(bytes) = p.get(start..start.saturating_add(n))
-            && let Ok(s) = std::str::from_utf8(bytes)
-        {
-            info.name = Some(s.to_string());
-        }
+        let bytes = p.get(start..start.saturating_add(n)).filter(|_| ty == 1);
+        info.name = bytes
+            .and_then(|b| std::str::from_utf8(b).ok())
+            .map(str::to_string);
     }
-    if let Some(dims) = dims
-        && (6..=15).contains(&class)
-    {
+    if let Some(dims) = dims.filter(|_| (6..=15).contains(&class)) {
         let product = dims.iter().try_fold(1i32, |acc, &d| acc.checked_mul(d));
         if dims.iter().any(|&d| d < 0) || product.is_none() {
             let text = dims

@@ -30,6 +30,8 @@
 //! }
 //! ```
 
+#![deny(missing_docs)]
+
 mod cifar;
 mod dataset;
 mod error;

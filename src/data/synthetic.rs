@@ -7,8 +7,10 @@
 //! over a random tinted background with a gradient, with random stripe
 //! period, phase, orientation jitter, contrast, colour jitter, a faint
 //! distractor pattern and pixel noise. A small CNN learns it well past
-//! chance in an epoch or two; low-contrast, noisy images keep it from being
-//! trivially perfect.
+//! chance in an epoch or two, but not at once: the SmallCnn of the spec in
+//! PyTorch (N(0, 0.02) init, Adam 1e-3, batch 10, default sizes) reached
+//! about 20 %, 50 %, 90 % and 95 % validation accuracy after epochs 1 to 4
+//! (chance: 5 %).
 
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng, rngs::StdRng};
@@ -157,21 +159,21 @@ fn draw(class: usize, rng: &mut StdRng, out: &mut [f32]) {
     let period: f32 = rng.random_range(3.5..7.0);
     let phase: f32 = rng.random_range(0.0..2.0 * PI);
     let (cx, cy): (f32, f32) = (rng.random_range(7.0..25.0), rng.random_range(7.0..25.0));
-    let radius: f32 = rng.random_range(9.0..16.0);
-    let contrast: f32 = rng.random_range(0.4..0.9);
+    let radius: f32 = rng.random_range(10.0..16.0);
+    let contrast: f32 = rng.random_range(0.5..0.95);
 
     // A faint grey distractor of random orientation over the whole image.
     let d_angle: f32 = rng.random_range(0.0..PI);
     let (ddx, ddy) = (d_angle.cos(), d_angle.sin());
     let d_period: f32 = rng.random_range(3.0..8.0);
     let d_phase: f32 = rng.random_range(0.0..2.0 * PI);
-    let d_amp: f32 = if rng.random_bool(0.5) {
+    let d_amp: f32 = if rng.random_bool(0.3) {
         rng.random_range(0.02..0.06)
     } else {
         0.0
     };
 
-    let noise: f32 = rng.random_range(0.02..0.08);
+    let noise: f32 = rng.random_range(0.02..0.06);
     let tau = 2.0 * PI;
     for (p, px) in out.chunks_exact_mut(3).enumerate() {
         let (y, x) = ((p / Dataset::WIDTH) as f32, (p % Dataset::WIDTH) as f32);

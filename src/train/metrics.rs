@@ -63,11 +63,12 @@ pub fn accuracy(predictions: &[usize], labels: &[usize]) -> f64 {
 /// assert_eq!(predicted, [0, 1, 0]);
 /// assert_eq!(accuracy(&predicted, &labels), 2.0 / 3.0);
 /// ```
-pub fn evaluate<T: Float, N: Network<T> + ?Sized>(
+pub fn evaluate<'a, T: Float, N: Network<T> + ?Sized>(
     net: &mut N,
-    samples: Samples<'_, T>,
+    samples: impl Into<Samples<'a, T>>,
     batch_size: usize,
 ) -> Result<Vec<usize>, SamplesError> {
+    let samples = samples.into();
     samples.check::<N::Input>("evaluation")?;
     let mut out = Vec::with_capacity(samples.len());
     let mut batch = Tensor::zeros(0);

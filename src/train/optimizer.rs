@@ -2,6 +2,7 @@
 //! defaults.
 
 use crate::{Float, Network, ParamKind};
+use rayon::prelude::*;
 use std::fmt;
 use std::str::FromStr;
 
@@ -18,7 +19,8 @@ pub enum OptimizerKind {
     /// (`alpha` 0.99, `eps` 1e-8).
     RmsProp,
     /// Adam with bias correction: `m = b1 m + (1 - b1) g; v = b2 v + (1 - b2) g^2;
-    /// w -= lr * (m / (1 - b1^t)) / (sqrt(v / (1 - b2^t)) + eps)` (betas 0.9 and 0.999, eps 1e-8).
+    /// w -= lr * (m / (1 - b1^t)) / (sqrt(v / (1 - b2^t)) + eps)` (betas 0.9 and 0.999, eps 1e-8),
+    /// computed in PyTorch's order: `w -= (lr / (1 - b1^t)) * m / (sqrt(v) / sqrt(1 - b2^t) + eps)`.
     #[default]
     Adam,
 }
@@ -57,7 +59,8 @@ impl fmt::Display for OptimizerKind {
 /// running statistics are skipped).
 ///
 /// The state (velocities, moment estimates) is one vector per parameter, allocated on the first
-/// [`step`](Optimizer::step) and reused afterwards, so steps do not allocate. Use one optimizer
+/// [`step`](Optimizer::step) and reused afterwards, so steps do not allocate. Updates are
+/// element-wise and run in parallel chunks (the result does not depend on the thread count). Use one optimizer
 /// per network. The hyper-parameters are public fields with PyTorch's defaults; the learning
 /// rate can be changed between steps (the training loop decays it).
 ///
@@ -155,8 +158,10 @@ impl<T: Float> Optimizer<T> {
         );
         // Bias corrections in f64 (`powi` of a Float is not available), then rounded once.
         let exponent = i32::try_from(t).unwrap_or(i32::MAX);
-        let correction1 = T::from_f64(1.0 - self.beta1.powi(exponent));
-        let correction2 = T::from_f64(1.0 - self.beta2.powi(exponent));
+        let correction1 = 1.0 - self.beta1.powi(exponent);
+        let correction2 = 1.0 - self.beta2.powi(exponent);
+        let step_size = T::from_f64(self.learning_rate / correction1);
+        let sqrt_correction2 = T::from_f64(correction2.sqrt());
         let (first, second) = (&mut self.first, &mut self.second);
         let mut index = 0;
         net.params_mut(&mut |_, p| {
@@ -179,42 +184,65 @@ impl<T: Float> Optimizer<T> {
                 second.resize(index + 1, Vec::new());
                 second[index] = vec![T::ZERO; value.len()];
             }
+            // Element-wise, so splitting across threads gives the same result for any count.
+            let state1 = first
+                .get_mut(index)
+                .map(Vec::as_mut_slice)
+                .unwrap_or_default();
             match kind {
-                OptimizerKind::Sgd => {
-                    for (w, &g) in value.iter_mut().zip(grad) {
+                OptimizerKind::Sgd => chunks(value, grad).for_each(|(w, g)| {
+                    for (w, &g) in w.iter_mut().zip(g) {
                         *w -= lr * g;
                     }
-                }
-                OptimizerKind::Momentum => {
-                    for ((w, &g), v) in value.iter_mut().zip(grad).zip(first[index].iter_mut()) {
-                        *v = mu * *v + g;
-                        *w -= lr * *v;
-                    }
-                }
-                OptimizerKind::RmsProp => {
-                    for ((w, &g), s) in value.iter_mut().zip(grad).zip(first[index].iter_mut()) {
-                        *s = alpha * *s + one_minus_alpha * g * g;
-                        *w -= lr * g / (s.sqrt() + eps);
-                    }
-                }
+                }),
+                OptimizerKind::Momentum => chunks(value, grad)
+                    .zip(state1.par_chunks_mut(CHUNK))
+                    .for_each(|((w, g), v)| {
+                        for ((w, &g), v) in w.iter_mut().zip(g).zip(v) {
+                            *v = mu * *v + g;
+                            *w -= lr * *v;
+                        }
+                    }),
+                OptimizerKind::RmsProp => chunks(value, grad)
+                    .zip(state1.par_chunks_mut(CHUNK))
+                    .for_each(|((w, g), s)| {
+                        for ((w, &g), s) in w.iter_mut().zip(g).zip(s) {
+                            *s = alpha * *s + one_minus_alpha * g * g;
+                            *w -= lr * g / (s.sqrt() + eps);
+                        }
+                    }),
                 OptimizerKind::Adam => {
-                    for (((w, &g), m), v) in value
-                        .iter_mut()
-                        .zip(grad)
-                        .zip(first[index].iter_mut())
-                        .zip(second[index].iter_mut())
-                    {
-                        *m = b1 * *m + one_minus_b1 * g;
-                        *v = b2 * *v + one_minus_b2 * g * g;
-                        let m_hat = *m / correction1;
-                        let v_hat = *v / correction2;
-                        *w -= lr * m_hat / (v_hat.sqrt() + eps);
-                    }
+                    let state2 = second
+                        .get_mut(index)
+                        .map(Vec::as_mut_slice)
+                        .unwrap_or_default();
+                    chunks(value, grad)
+                        .zip(state1.par_chunks_mut(CHUNK))
+                        .zip(state2.par_chunks_mut(CHUNK))
+                        .for_each(|(((w, g), m), v)| {
+                            for (((w, &g), m), v) in w.iter_mut().zip(g).zip(m).zip(v) {
+                                *m = b1 * *m + one_minus_b1 * g;
+                                *v = b2 * *v + one_minus_b2 * g * g;
+                                // m_hat / (sqrt(v_hat) + eps), in PyTorch's order of operations.
+                                *w -= step_size * *m / (v.sqrt() / sqrt_correction2 + eps);
+                            }
+                        });
                 }
             }
             index += 1;
         });
     }
+}
+
+/// Parameters are updated in chunks of this many values, in parallel.
+const CHUNK: usize = 4096;
+
+/// A parameter's values and gradient, chunk by chunk, in parallel.
+fn chunks<'a, T: Float>(
+    value: &'a mut [T],
+    grad: &'a [T],
+) -> impl IndexedParallelIterator<Item = (&'a mut [T], &'a [T])> {
+    value.par_chunks_mut(CHUNK).zip(grad.par_chunks(CHUNK))
 }
 
 #[cfg(test)]

@@ -198,10 +198,14 @@ mod tests {
             softmax_cross_entropy(&scores, &labels, 3, &mut dscores).unwrap();
             net.backward(&dscores);
             reg.add_gradient(&mut net, lambda);
-            for name in ["fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias"] {
+            const NAMES: [&str; 4] = ["fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias"];
+            for name in NAMES {
                 let analytic = net.grad(name).unwrap().to_vec();
                 let mut values = net.param(name).unwrap().to_vec();
-                let mut probe = Mlp::<f64>::with_init(Init::Normal { std: 0.5 }, 3);
+                let mut probe = Mlp::<f64>::new(0);
+                for n in NAMES {
+                    probe.assign(n, net.param(n).unwrap()).unwrap();
+                }
                 let mut scratch = vec![0.0; scores.len()];
                 let numeric = numerical_gradient(
                     &mut values,

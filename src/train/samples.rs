@@ -4,8 +4,9 @@ use crate::{Float, Shape};
 
 /// Labelled samples: `labels.len()` samples of a network's input shape, NHWC in `images`.
 ///
-/// A borrowed view, so any storage works: a [`data::Dataset`](crate::data) (32x32x3 images),
-/// or a small problem made inline. The sample shape comes from the network it is used with;
+/// A borrowed view, so any storage works: a [`Dataset`](crate::data::Dataset) (32x32x3 images;
+/// `&Dataset` converts with `From`, so the training functions take `&data.train` directly), or a
+/// small problem made inline. The sample shape comes from the network it is used with;
 /// [`Samples::check`] verifies the lengths fit it.
 ///
 /// ```
@@ -94,6 +95,16 @@ impl<'a, T: Float> Samples<'a, T> {
         Samples {
             images: &self.images[..n * sample_len],
             labels: &self.labels[..n],
+        }
+    }
+}
+
+impl<'a> From<&'a crate::data::Dataset> for Samples<'a, f32> {
+    /// Views a data set's images and labels (32x32x3, for networks with that input).
+    fn from(data: &'a crate::data::Dataset) -> Self {
+        Samples {
+            images: &data.images,
+            labels: &data.labels,
         }
     }
 }

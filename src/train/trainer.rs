@@ -4,7 +4,7 @@
 use super::metrics::{accuracy, predict_into};
 use super::{LossError, Optimizer, OptimizerKind, Regularization, Samples, SamplesError};
 use crate::train::softmax_cross_entropy;
-use crate::{Float, Mode, Network, Shape, Tensor};
+use crate::{Float, Mode, Network, ParamKind, Shape, Tensor};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
@@ -147,9 +147,14 @@ pub enum TrainError {
         /// The cause.
         source: LossError,
     },
-    /// The loss became NaN or infinite; training stopped before updating the parameters.
+    /// The loss, or a parameter's gradient, became NaN or infinite; training stopped before
+    /// updating the parameters with it.
     #[error(
-        "training diverged at epoch {epoch}, iteration {iteration}: the loss is {loss} (learning rate {learning_rate}); try a smaller learning rate, or look for NaN or infinite inputs"
+        "training diverged at epoch {epoch}, iteration {iteration} (learning rate {learning_rate}): {}; try a smaller learning rate, or look for NaN or infinite inputs",
+        match parameter {
+            None => format!("the loss is {loss}"),
+            Some(name) => format!("the gradient of {name} is not finite (loss {loss})"),
+        }
     )]
     Diverged {
         /// The epoch, from 1.
@@ -158,8 +163,11 @@ pub enum TrainError {
         iteration: usize,
         /// The learning rate at that point.
         learning_rate: f64,
-        /// The loss (NaN or infinite).
+        /// The loss of the iteration (regularization included).
         loss: f64,
+        /// `None` when the loss is NaN or infinite; else the first parameter whose gradient is
+        /// (a NaN can vanish from the loss, e.g. through a ReLU, and still poison the weights).
+        parameter: Option<String>,
     },
 }
 
@@ -242,20 +250,24 @@ pub fn train_net_with<'a, T: Float, N: Network<T> + ?Sized>(
                         source,
                     }
                 })?;
-            let diverged = |loss: f64| TrainError::Diverged {
+            let diverged = |loss: f64, parameter: Option<String>| TrainError::Diverged {
                 epoch,
                 iteration,
                 learning_rate: optimizer.learning_rate,
                 loss,
+                parameter,
             };
             if !data_loss.is_finite() {
-                return Err(diverged(data_loss.to_f64()));
+                return Err(diverged(data_loss.to_f64(), None));
             }
             net.backward(&grad);
             let penalty = config.regularization.add_gradient(net, config.reg_lambda);
             let loss = data_loss.to_f64() + penalty;
             if !loss.is_finite() {
-                return Err(diverged(loss));
+                return Err(diverged(loss, None));
+            }
+            if let Some(parameter) = first_non_finite_gradient(net) {
+                return Err(diverged(loss, Some(parameter)));
             }
             optimizer.step(net);
             step_time += step_started.elapsed();
@@ -321,6 +333,18 @@ pub fn train_net_with<'a, T: Float, N: Network<T> + ?Sized>(
     }
     restore(net, &best_params);
     Ok(history)
+}
+
+/// The name of the first trained parameter with a NaN or infinite gradient. A pass over the
+/// gradients costs one comparison per parameter, little next to a forward and backward pass.
+fn first_non_finite_gradient<T: Float, N: Network<T> + ?Sized>(net: &N) -> Option<String> {
+    let mut found = None;
+    net.params(&mut |layer, p| {
+        if found.is_none() && p.kind != ParamKind::Buffer && !p.grad.iter().all(|g| g.is_finite()) {
+            found = Some(format!("{layer}.{}", p.name));
+        }
+    });
+    found
 }
 
 fn check_config(config: &TrainConfig) -> Result<(), TrainError> {
@@ -394,10 +418,9 @@ fn snapshot<T: Float, N: Network<T> + ?Sized>(net: &N, store: &mut Vec<Vec<T>>) 
 fn restore<T: Float, N: Network<T> + ?Sized>(net: &mut N, store: &[Vec<T>]) {
     let mut index = 0;
     net.params_mut(&mut |_, p| {
-        if let Some(saved) = store.get(index)
-            && saved.len() == p.value.len()
-        {
-            p.value.copy_from_slice(saved);
+        match store.get(index) {
+            Some(saved) if saved.len() == p.value.len() => p.value.copy_from_slice(saved),
+            _ => {}
         }
         index += 1;
     });
