@@ -116,7 +116,10 @@ fn a_synthetic_run_writes_every_file() {
     let correct: usize = (0..20).map(|i| rows[i][i]).sum();
     assert_eq!(total, 60);
     let test_acc = json["test_acc"].as_f64().unwrap();
-    assert!((correct as f64 / 60.0 - test_acc).abs() < 1e-12, "{correct}/60 vs {test_acc}");
+    assert!(
+        (correct as f64 / 60.0 - test_acc).abs() < 1e-12,
+        "{correct}/60 vs {test_acc}"
+    );
 
     // The pictures decode and have sensible sizes.
     assert_eq!(png_size(&out.join("curves.png")), plot::CURVES_SIZE);
