@@ -56,6 +56,12 @@
 //! * [`grad_check`]: numerical gradients and `rel_error`, as the seed's `grad_check`.
 //! * [`train`]: the loss, optimisers, the training loop, checkpoints and metrics.
 //! * [`data`]: CIFAR-100 (Matlab files) and a synthetic stand-in, split, normalised, batched.
+//! * [`plot`]: the run's pictures (curves, filters, feature maps, samples, confusion matrix) as
+//!   PNG files, drawn with an embedded font.
+//! * [`app`]: the `small_cnn` program as a library function ([`app::run`]): data, training,
+//!   pictures, `metrics.json`, checkpoint and report in one call.
+//! * [`report`]: the run's self-contained HTML report, the confusion matrix as CSV and its most
+//!   confused class pairs.
 //!
 //! ## Conventions
 //!
@@ -64,6 +70,7 @@
 //! `backward` sets gradients (it does not accumulate into them).
 #![warn(missing_docs)]
 
+pub mod app;
 pub mod data;
 pub mod float;
 pub mod grad_check;
@@ -71,6 +78,8 @@ pub mod layer;
 pub mod layers;
 mod net_macro;
 pub mod network;
+pub mod plot;
+pub mod report;
 pub mod shape;
 pub mod tensor;
 pub mod train;
