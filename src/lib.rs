@@ -50,6 +50,8 @@
 //!   [`BatchNorm2d`](layers::BatchNorm2d), [`Flatten`](layers::Flatten),
 //!   [`Linear`](layers::Linear), [`Relu`](layers::Relu), [`LeakyRelu`](layers::LeakyRelu),
 //!   [`Gelu`](layers::Gelu), [`Dropout`](layers::Dropout).
+//! * [`kernels`]: the fast kernels behind the layers (monomorphised, vectorised loops with
+//!   run-time CPU dispatch) and the plain reference loops they are tested against.
 //! * [`net!`]: the macro that writes a network struct from named layers, with its
 //!   [`Network`] impl (forward, backward, parameters by PyTorch-style name, summary).
 //! * [`Tensor`]: a batch of samples of a compile-time shape, the network's input type.
@@ -74,6 +76,7 @@ pub mod app;
 pub mod data;
 pub mod float;
 pub mod grad_check;
+pub mod kernels;
 pub mod layer;
 pub mod layers;
 mod net_macro;

@@ -114,7 +114,7 @@ impl<S: Shape, T: Float> Tensor<S, T> {
 
     /// Replaces the contents with `data` (a whole number of samples), reusing the allocation.
     pub fn copy_from_slice(&mut self, data: &[T]) -> Result<(), TensorLengthError> {
-        if data.len() % S::LEN.max(1) != 0 {
+        if !data.len().is_multiple_of(S::LEN.max(1)) {
             return Err(TensorLengthError {
                 batch: data.len() / S::LEN.max(1),
                 h: S::H,

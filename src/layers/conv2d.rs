@@ -4,12 +4,11 @@
 //! `[K][K][IN_C][OUT_C]`, bias `[OUT_C]`. PyTorch equivalent: `nn.Conv2d(IN_C, OUT_C, K, S, P)`
 //! (whose weight is laid out `[OUT_C][IN_C][K][K]`).
 
+use crate::kernels::{self, ConvDims, conv};
 use crate::layer::{Init, Layer, Mode, Param, ParamKind, ParamMut, fill_normal};
 use crate::shape::{ConvOut, Misfit, Problem, check_window, upstream_failed};
 use crate::{Float, Shape};
 use rand::rngs::StdRng;
-use rayon::prelude::*;
-use std::marker::PhantomData;
 
 /// A 2-D convolution with `OUT_C` filters of size `K x K` over `IN_C` channels, stride `S` and
 /// zero padding `P`. See the [module docs](self) for layouts.
@@ -106,12 +105,16 @@ where
         self.bias.fill(T::ZERO);
     }
 
-    fn forward(&mut self, input: &[T], output: &mut [T], _batch: usize, _mode: Mode) {
-        let geometry = Geometry::<In, Self::Out, IN_C, OUT_C, K, S, P>::new();
-        output
-            .par_chunks_mut(Self::Out::LEN)
-            .zip(input.par_chunks(In::LEN))
-            .for_each(|(y, x)| geometry.forward_sample(x, &self.weight, &self.bias, y));
+    fn forward(&mut self, input: &[T], output: &mut [T], batch: usize, _mode: Mode) {
+        let d = dims::<In, Self::Out>();
+        conv::forward_batch::<T, IN_C, OUT_C, K, S, P>(
+            d,
+            batch,
+            input,
+            &self.weight,
+            &self.bias,
+            output,
+        );
     }
 
     fn backward(
@@ -120,29 +123,31 @@ where
         _output: &[T],
         grad_output: &[T],
         grad_input: Option<&mut [T]>,
-        _batch: usize,
+        batch: usize,
     ) {
-        let geometry = Geometry::<In, Self::Out, IN_C, OUT_C, K, S, P>::new();
-        self.bias_grad.fill(T::ZERO);
-        for dy in grad_output.chunks_exact(OUT_C) {
-            for (db, &d) in self.bias_grad.iter_mut().zip(dy) {
-                *db += d;
-            }
-        }
-        // One task per kernel position (kh, kw): each owns a disjoint block of the weight
-        // gradient and sums over the batch in a fixed order, so the result does not depend on
-        // the thread count.
-        self.weight_grad
-            .par_chunks_mut(IN_C * OUT_C)
-            .enumerate()
-            .for_each(|(kk, dw)| {
-                geometry.weight_grad_block(kk / K, kk % K, input, grad_output, dw)
-            });
+        let d = dims::<In, Self::Out>();
+        let bias_grad = &mut self.bias_grad;
+        kernels::run(
+            #[inline(always)]
+            || conv::bias_grad::<T, OUT_C>(grad_output, bias_grad),
+        );
+        // One task per block of rows of one kernel position: each owns a disjoint block of the
+        // weight gradient and sums over the batch in a fixed order, so the result does not
+        // depend on the thread count.
+        conv::weight_grad_batch::<T, IN_C, OUT_C, K, S, P>(
+            d,
+            input,
+            grad_output,
+            &mut self.weight_grad,
+        );
         if let Some(grad_input) = grad_input {
-            grad_input
-                .par_chunks_mut(In::LEN)
-                .zip(grad_output.par_chunks(Self::Out::LEN))
-                .for_each(|(dx, dy)| geometry.input_grad_sample(dy, &self.weight, dx));
+            conv::input_grad_batch::<T, IN_C, OUT_C, K, S, P>(
+                d,
+                batch,
+                grad_output,
+                &self.weight,
+                grad_input,
+            );
         }
     }
 
@@ -181,116 +186,13 @@ where
     }
 }
 
-/// The loops of one convolution, with every size a constant of the types.
-struct Geometry<
-    In,
-    Out,
-    const IN_C: usize,
-    const OUT_C: usize,
-    const K: usize,
-    const S: usize,
-    const P: usize,
->(PhantomData<fn() -> (In, Out)>);
-
-impl<
-    In: Shape,
-    Out: Shape,
-    const IN_C: usize,
-    const OUT_C: usize,
-    const K: usize,
-    const S: usize,
-    const P: usize,
-> Geometry<In, Out, IN_C, OUT_C, K, S, P>
-{
-    fn new() -> Self {
-        Geometry(PhantomData)
-    }
-
-    /// The input row (or column) under kernel offset `k` at output position `o`, if inside.
-    #[inline(always)]
-    fn source(o: usize, k: usize, len: usize) -> Option<usize> {
-        (o * S + k).checked_sub(P).filter(|&i| i < len)
-    }
-
-    /// Plain direct convolution of one sample: for each output pixel, accumulate over the
-    /// kernel window, innermost over output channels (contiguous in weight and output).
-    fn forward_sample<T: Float>(&self, x: &[T], weight: &[T], bias: &[T], y: &mut [T]) {
-        for oh in 0..Out::H {
-            for ow in 0..Out::W {
-                let out = &mut y[(oh * Out::W + ow) * OUT_C..][..OUT_C];
-                out.copy_from_slice(bias);
-                for kh in 0..K {
-                    let Some(ih) = Self::source(oh, kh, In::H) else {
-                        continue;
-                    };
-                    for kw in 0..K {
-                        let Some(iw) = Self::source(ow, kw, In::W) else {
-                            continue;
-                        };
-                        let pixel = &x[(ih * In::W + iw) * IN_C..][..IN_C];
-                        let taps = &weight[(kh * K + kw) * IN_C * OUT_C..][..IN_C * OUT_C];
-                        for (&xv, w_row) in pixel.iter().zip(taps.chunks_exact(OUT_C)) {
-                            for (o, &wv) in out.iter_mut().zip(w_row) {
-                                *o += xv * wv;
-                            }
-                        }
-                    }
-                }
-            }
-        }
-    }
-
-    /// `dw[kh][kw][ic][oc] = sum over samples and output pixels of x[ih][iw][ic] * dy[oc]`.
-    fn weight_grad_block<T: Float>(&self, kh: usize, kw: usize, x: &[T], dy: &[T], dw: &mut [T]) {
-        dw.fill(T::ZERO);
-        for (xs, dys) in x.chunks_exact(In::LEN).zip(dy.chunks_exact(Out::LEN)) {
-            for oh in 0..Out::H {
-                let Some(ih) = Self::source(oh, kh, In::H) else {
-                    continue;
-                };
-                for ow in 0..Out::W {
-                    let Some(iw) = Self::source(ow, kw, In::W) else {
-                        continue;
-                    };
-                    let pixel = &xs[(ih * In::W + iw) * IN_C..][..IN_C];
-                    let d = &dys[(oh * Out::W + ow) * OUT_C..][..OUT_C];
-                    for (&xv, dw_row) in pixel.iter().zip(dw.chunks_exact_mut(OUT_C)) {
-                        for (g, &dv) in dw_row.iter_mut().zip(d) {
-                            *g += xv * dv;
-                        }
-                    }
-                }
-            }
-        }
-    }
-
-    /// `dx[ih][iw][ic] = sum over output pixels and kernel taps that read it of w * dy`.
-    fn input_grad_sample<T: Float>(&self, dy: &[T], weight: &[T], dx: &mut [T]) {
-        dx.fill(T::ZERO);
-        for oh in 0..Out::H {
-            for ow in 0..Out::W {
-                let d = &dy[(oh * Out::W + ow) * OUT_C..][..OUT_C];
-                for kh in 0..K {
-                    let Some(ih) = Self::source(oh, kh, In::H) else {
-                        continue;
-                    };
-                    for kw in 0..K {
-                        let Some(iw) = Self::source(ow, kw, In::W) else {
-                            continue;
-                        };
-                        let pixel = &mut dx[(ih * In::W + iw) * IN_C..][..IN_C];
-                        let taps = &weight[(kh * K + kw) * IN_C * OUT_C..][..IN_C * OUT_C];
-                        for (g, w_row) in pixel.iter_mut().zip(taps.chunks_exact(OUT_C)) {
-                            let mut acc = T::ZERO;
-                            for (&wv, &dv) in w_row.iter().zip(d) {
-                                acc += wv * dv;
-                            }
-                            *g += acc;
-                        }
-                    }
-                }
-            }
-        }
+/// The run-time sizes of a convolution from input shape `In` to output shape `Out`.
+fn dims<In: Shape, Out: Shape>() -> ConvDims {
+    ConvDims {
+        h: In::H,
+        w: In::W,
+        oh: Out::H,
+        ow: Out::W,
     }
 }
 

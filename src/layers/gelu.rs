@@ -4,6 +4,7 @@
 //! The derivative is finite for every finite input (the seed's overflowed in `cosh`).
 
 use super::{map_backward, map_forward};
+use crate::kernels;
 use crate::layer::{Layer, Mode};
 use crate::shape::Misfit;
 use crate::{Float, Shape};
@@ -62,7 +63,13 @@ impl<In: Shape, T: Float> Layer<In, T> for Gelu<T> {
     const FIT: Result<(), Misfit> = Ok(());
 
     fn forward(&mut self, input: &[T], output: &mut [T], _batch: usize, _mode: Mode) {
-        map_forward(input, output, gelu);
+        // 4-byte floats take the vectorised kernel with a fast, f32-accurate tanh; f64 keeps
+        // the exact libm tanh (its gradient checks and seed parity need it).
+        if size_of::<T>() == 4 {
+            kernels::gelu::forward(input, output);
+        } else {
+            map_forward(input, output, gelu);
+        }
     }
 
     fn backward(
@@ -73,7 +80,12 @@ impl<In: Shape, T: Float> Layer<In, T> for Gelu<T> {
         grad_input: Option<&mut [T]>,
         _: usize,
     ) {
-        map_backward(input, grad_output, grad_input, gelu_derivative);
+        match grad_input {
+            Some(grad_input) if size_of::<T>() == 4 => {
+                kernels::gelu::backward(input, grad_output, grad_input)
+            }
+            grad_input => map_backward(input, grad_output, grad_input, gelu_derivative),
+        }
     }
 }
 

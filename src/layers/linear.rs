@@ -3,11 +3,11 @@
 //! `y = x . W + b` with weight `[IN][OUT]` and bias `[OUT]`. PyTorch equivalent:
 //! `nn.Linear(IN, OUT)` (whose weight is laid out `[OUT][IN]`).
 
+use crate::kernels::{self, linear};
 use crate::layer::{Init, Layer, Mode, Param, ParamKind, ParamMut, fill_normal};
 use crate::shape::{Misfit, Problem, dims, upstream_failed};
 use crate::{Float, Image, Shape};
 use rand::rngs::StdRng;
-use rayon::prelude::*;
 
 /// A fully connected layer from `IN` features to `OUT`.
 ///
@@ -75,18 +75,8 @@ impl<In: Shape, T: Float, const IN: usize, const OUT: usize> Layer<In, T> for Li
         self.bias.fill(T::ZERO);
     }
 
-    fn forward(&mut self, input: &[T], output: &mut [T], _batch: usize, _mode: Mode) {
-        output
-            .par_chunks_mut(OUT)
-            .zip(input.par_chunks(IN))
-            .for_each(|(y, x)| {
-                y.copy_from_slice(&self.bias);
-                for (&xv, w_row) in x.iter().zip(self.weight.chunks_exact(OUT)) {
-                    for (o, &wv) in y.iter_mut().zip(w_row) {
-                        *o += xv * wv;
-                    }
-                }
-            });
+    fn forward(&mut self, input: &[T], output: &mut [T], batch: usize, _mode: Mode) {
+        linear::forward_batch::<T, IN, OUT>(batch, input, &self.weight, &self.bias, output);
     }
 
     fn backward(
@@ -95,41 +85,18 @@ impl<In: Shape, T: Float, const IN: usize, const OUT: usize> Layer<In, T> for Li
         _output: &[T],
         grad_output: &[T],
         grad_input: Option<&mut [T]>,
-        _batch: usize,
+        batch: usize,
     ) {
-        self.bias_grad.fill(T::ZERO);
-        for dy in grad_output.chunks_exact(OUT) {
-            for (db, &d) in self.bias_grad.iter_mut().zip(dy) {
-                *db += d;
-            }
-        }
+        let bias_grad = &mut self.bias_grad;
+        kernels::run(
+            #[inline(always)]
+            || linear::bias_grad::<T, OUT>(grad_output, bias_grad),
+        );
         // Row i of the weight gradient is sum over samples of x[i] * dy: rows are independent,
         // and each sums over the batch in order (the same result for any thread count).
-        self.weight_grad
-            .par_chunks_mut(OUT)
-            .enumerate()
-            .for_each(|(i, dw)| {
-                dw.fill(T::ZERO);
-                for (x, dy) in input.chunks_exact(IN).zip(grad_output.chunks_exact(OUT)) {
-                    let xv = x[i];
-                    for (g, &d) in dw.iter_mut().zip(dy) {
-                        *g += xv * d;
-                    }
-                }
-            });
+        linear::weight_grad_batch::<T, IN, OUT>(input, grad_output, &mut self.weight_grad);
         if let Some(grad_input) = grad_input {
-            grad_input
-                .par_chunks_mut(IN)
-                .zip(grad_output.par_chunks(OUT))
-                .for_each(|(dx, dy)| {
-                    for (g, w_row) in dx.iter_mut().zip(self.weight.chunks_exact(OUT)) {
-                        let mut acc = T::ZERO;
-                        for (&wv, &d) in w_row.iter().zip(dy) {
-                            acc += wv * d;
-                        }
-                        *g = acc;
-                    }
-                });
+            linear::input_grad_batch::<T, IN, OUT>(batch, grad_output, &self.weight, grad_input);
         }
     }
 

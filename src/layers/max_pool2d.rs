@@ -4,10 +4,10 @@
 //! goes to the first maximum in row-major window order. PyTorch equivalent:
 //! `nn.MaxPool2d(POOL, S)`.
 
+use crate::kernels::{PoolDims, pool};
 use crate::layer::{Layer, Mode};
 use crate::shape::{Misfit, PoolOut, check_window, upstream_failed};
 use crate::{Float, Shape};
-use rayon::prelude::*;
 use std::marker::PhantomData;
 
 /// Max pooling over `POOL x POOL` windows with stride `S`, per channel.
@@ -26,20 +26,8 @@ impl<In: Shape, T: Float, const POOL: usize, const S: usize> Layer<In, T>
         check_window::<In>("MaxPool2d", &[POOL, S], POOL, S, 0)
     };
 
-    fn forward(&mut self, input: &[T], output: &mut [T], _batch: usize, _mode: Mode) {
-        output
-            .par_chunks_mut(Self::Out::LEN)
-            .zip(input.par_chunks(In::LEN))
-            .for_each(|(y, x)| {
-                for oh in 0..Self::Out::H {
-                    for ow in 0..Self::Out::W {
-                        for c in 0..In::C {
-                            let (_, max) = Self::argmax::<In>(x, oh, ow, c);
-                            y[(oh * Self::Out::W + ow) * In::C + c] = max;
-                        }
-                    }
-                }
-            });
+    fn forward(&mut self, input: &[T], output: &mut [T], batch: usize, _mode: Mode) {
+        pool::forward_batch(Self::dims::<In>(), batch, input, output);
     }
 
     fn backward(
@@ -48,48 +36,25 @@ impl<In: Shape, T: Float, const POOL: usize, const S: usize> Layer<In, T>
         _output: &[T],
         grad_output: &[T],
         grad_input: Option<&mut [T]>,
-        _batch: usize,
+        batch: usize,
     ) {
         let Some(grad_input) = grad_input else { return };
-        grad_input
-            .par_chunks_mut(In::LEN)
-            .zip(
-                input
-                    .par_chunks(In::LEN)
-                    .zip(grad_output.par_chunks(Self::Out::LEN)),
-            )
-            .for_each(|(dx, (x, dy))| {
-                dx.fill(T::ZERO);
-                for oh in 0..Self::Out::H {
-                    for ow in 0..Self::Out::W {
-                        for c in 0..In::C {
-                            let (at, _) = Self::argmax::<In>(x, oh, ow, c);
-                            dx[at] += dy[(oh * Self::Out::W + ow) * In::C + c];
-                        }
-                    }
-                }
-            });
+        pool::backward_batch(Self::dims::<In>(), batch, input, grad_output, grad_input);
     }
 }
 
 impl<const POOL: usize, const S: usize, T: Float> MaxPool2d<POOL, S, T> {
-    /// Index (in the sample) and value of the first maximum of the window at output `(oh, ow)`,
-    /// channel `c`. Backward recomputes it from the input rather than storing indices: it costs
-    /// little and keeps the layer stateless.
-    #[inline(always)]
-    fn argmax<In: Shape>(x: &[T], oh: usize, ow: usize, c: usize) -> (usize, T) {
-        let mut best = (oh * S * In::W + ow * S) * In::C + c;
-        let mut max = x[best];
-        for ph in 0..POOL {
-            for pw in 0..POOL {
-                let at = ((oh * S + ph) * In::W + ow * S + pw) * In::C + c;
-                if x[at] > max {
-                    max = x[at];
-                    best = at;
-                }
-            }
+    /// The run-time sizes of this pooling on input shape `In`.
+    fn dims<In: Shape>() -> PoolDims {
+        PoolDims {
+            h: In::H,
+            w: In::W,
+            c: In::C,
+            oh: <Self as Layer<In, T>>::Out::H,
+            ow: <Self as Layer<In, T>>::Out::W,
+            pool: POOL,
+            s: S,
         }
-        (best, max)
     }
 }
 

@@ -1,0 +1,181 @@
+//! The SmallCnn of SPEC.md section 5 and one Adam training step, shared by the criterion
+#![allow(dead_code)] // each user (benches, example, tests) uses a part
+//! benchmarks (`benches/`) and `examples/bench_train.rs`.
+//!
+//! Adam is written inline here (PyTorch's defaults: betas 0.9 / 0.999, eps 1e-8, bias
+//! correction) so that the benchmark does not depend on the training module.
+
+use constnet::layers::{Conv2d, Flatten, Gelu, Linear, MaxPool2d};
+use constnet::train::softmax_cross_entropy;
+use constnet::{Image, Mode, Network, Tensor, net};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use rand_distr::{Distribution, StandardNormal};
+
+net! {
+    /// The seed's SmallCnn.
+    pub struct SmallCnn {
+        input: Image<32, 32, 3>,
+        conv1: Conv2d<3, 16, 3, 1, 1>,
+        gelu1: Gelu,
+        conv2: Conv2d<16, 32, 3, 2, 0>,
+        gelu2: Gelu,
+        pool: MaxPool2d<2, 2>,
+        flatten: Flatten,
+        fc1: Linear<1568, 100>,
+        gelu3: Gelu,
+        fc2: Linear<100, 20>,
+    }
+}
+
+/// Classes of the SmallCnn.
+pub const CLASSES: usize = 20;
+/// Values per image.
+pub const IMAGE: usize = 32 * 32 * 3;
+
+/// Adam's moment estimates, one pair of buffers per parameter in `params_mut` order.
+pub struct Adam {
+    lr: f32,
+    step: i32,
+    m: Vec<Vec<f32>>,
+    v: Vec<Vec<f32>>,
+}
+
+impl Adam {
+    /// Zero moments shaped like `net`'s parameters.
+    pub fn new(net: &SmallCnn, lr: f32) -> Self {
+        let mut m = Vec::new();
+        net.params(&mut |_, p| m.push(vec![0.0; p.value.len()]));
+        Adam {
+            lr,
+            step: 0,
+            v: m.clone(),
+            m,
+        }
+    }
+
+    /// One Adam update of every parameter from its gradient.
+    pub fn update(&mut self, net: &mut SmallCnn) {
+        let (b1, b2, eps) = (0.9f32, 0.999f32, 1e-8f32);
+        self.step += 1;
+        let step_size = self.lr / (1.0 - b1.powi(self.step));
+        let v_scale = 1.0 / (1.0 - b2.powi(self.step)).sqrt();
+        let (ms, vs) = (&mut self.m, &mut self.v);
+        let mut i = 0;
+        net.params_mut(&mut |_, p| {
+            let (m, v) = (&mut ms[i], &mut vs[i]);
+            i += 1;
+            for (((w, &g), m), v) in p.value.iter_mut().zip(p.grad.iter()).zip(m).zip(v) {
+                *m = b1 * *m + (1.0 - b1) * g;
+                *v = b2 * *v + (1.0 - b2) * g * g;
+                *w -= step_size * *m / ((*v).sqrt() * v_scale + eps);
+            }
+        });
+    }
+}
+
+/// Everything one training step needs, reused from step to step.
+pub struct Trainer {
+    /// The network.
+    pub net: SmallCnn,
+    /// The optimiser.
+    pub adam: Adam,
+    batch: Tensor<Image<32, 32, 3>>,
+    grad: Vec<f32>,
+}
+
+impl Trainer {
+    /// A He-initialised SmallCnn (seed 0) with Adam at learning rate 1e-3.
+    pub fn new() -> Self {
+        let net = SmallCnn::new(0);
+        let adam = Adam::new(&net, 1e-3);
+        Trainer {
+            net,
+            adam,
+            batch: Tensor::zeros(0),
+            grad: Vec::new(),
+        }
+    }
+
+    /// Forward (train mode), softmax cross-entropy, backward, Adam update; returns the loss.
+    pub fn step(&mut self, images: &[f32], labels: &[usize]) -> f32 {
+        self.batch.copy_from_slice(images).expect("whole images");
+        let scores = self.net.forward(&self.batch, Mode::Train);
+        self.grad.resize(scores.len(), 0.0);
+        let loss = softmax_cross_entropy(scores, labels, CLASSES, &mut self.grad)
+            .expect("labels are classes");
+        self.net.backward(&self.grad);
+        self.adam.update(&mut self.net);
+        loss
+    }
+
+    /// Evaluation-mode forward pass; returns the scores.
+    pub fn eval(&mut self, images: &[f32]) -> &[f32] {
+        self.batch.copy_from_slice(images).expect("whole images");
+        self.net.forward(&self.batch, Mode::Eval)
+    }
+}
+
+impl Default for Trainer {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// `n` images of N(0, 1) values and uniform labels, as the PyTorch script's `randn`/`randint`.
+pub fn random_data(n: usize, seed: u64) -> (Vec<f32>, Vec<usize>) {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let images = (0..n * IMAGE)
+        .map(|_| StandardNormal.sample(&mut rng))
+        .collect();
+    let labels = (0..n).map(|_| rng.random_range(0..CLASSES)).collect();
+    (images, labels)
+}
+
+/// Times each SmallCnn layer's forward and backward (with input gradient where the network
+/// needs it) at batch `bs`, `reps` repetitions each; returns `(name, forward µs, backward µs)`.
+pub fn layer_times(bs: usize, reps: usize) -> Vec<(&'static str, f64, f64)> {
+    use constnet::{Layer, Shape};
+    use std::time::Instant;
+    fn time<L: Layer<In, f32>, In: constnet::Shape>(
+        name: &'static str,
+        layer: &mut L,
+        bs: usize,
+        reps: usize,
+        input_grad: bool,
+    ) -> (&'static str, f64, f64) {
+        let x: Vec<f32> = (0..bs * In::LEN)
+            .map(|i| ((i * 7919) % 101) as f32 / 50.0 - 1.0)
+            .collect();
+        let mut y = vec![0.0; bs * L::Out::LEN];
+        let dy: Vec<f32> = (0..y.len())
+            .map(|i| ((i * 31) % 17) as f32 / 8.0 - 1.0)
+            .collect();
+        let mut dx = vec![0.0; x.len()];
+        layer.forward(&x, &mut y, bs, Mode::Train);
+        let t = Instant::now();
+        for _ in 0..reps {
+            layer.forward(&x, &mut y, bs, Mode::Train);
+        }
+        let f = t.elapsed().as_secs_f64() * 1e6 / reps as f64;
+        let t = Instant::now();
+        for _ in 0..reps {
+            let dx = if input_grad { Some(&mut dx[..]) } else { None };
+            layer.backward(&x, &y, &dy, dx, bs);
+        }
+        let b = t.elapsed().as_secs_f64() * 1e6 / reps as f64;
+        (name, f, b)
+    }
+    let mut net = SmallCnn::new(0);
+    vec![
+        time::<_, Image<32, 32, 3>>("conv1", &mut net.conv1, bs, reps, false),
+        time::<_, Image<32, 32, 16>>("gelu1", &mut net.gelu1, bs, reps, true),
+        time::<_, Image<32, 32, 16>>("conv2", &mut net.conv2, bs, reps, true),
+        time::<_, Image<32, 32, 16>>("conv2-w", &mut net.conv2, bs, reps, false),
+        time::<_, Image<15, 15, 32>>("gelu2", &mut net.gelu2, bs, reps, true),
+        time::<_, Image<15, 15, 32>>("pool", &mut net.pool, bs, reps, true),
+        time::<_, Image<1, 1, 1568>>("fc1", &mut net.fc1, bs, reps, true),
+        time::<_, Image<1, 1, 100>>("gelu3", &mut net.gelu3, bs, reps, true),
+        time::<_, Image<1, 1, 100>>("fc2", &mut net.fc2, bs, reps, true),
+    ]
+}

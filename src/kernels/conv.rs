@@ -1,0 +1,457 @@
+//! Direct NHWC convolution kernels: forward, weight gradient and input gradient.
+//!
+//! Every function is `#[inline(always)]` so that it is compiled inside the caller's
+//! target-feature wrapper (see [`super::run`]).
+
+pub use super::ConvDims;
+use crate::Float;
+use rayon::prelude::*;
+
+/// Output rows or columns `lo..hi` whose input index `o * s + k - p` (for kernel offset `k`)
+/// lies inside `0..len`.
+#[inline(always)]
+fn valid_range(k: usize, s: usize, p: usize, len: usize, out: usize) -> (usize, usize) {
+    // o * s + k >= p  <=>  o >= ceil((p - k) / s)
+    let lo = p.saturating_sub(k).div_ceil(s);
+    // o * s + k - p < len  <=>  o * s < len + p - k  <=>  o < ceil((len + p - k) / s)
+    let hi = (len + p).saturating_sub(k).div_ceil(s).min(out);
+    (lo, hi.max(lo))
+}
+
+/// Output columns `lo..hi` for which every kernel column `0..k` reads inside the input.
+#[inline(always)]
+fn interior(k: usize, s: usize, p: usize, len: usize, out: usize) -> (usize, usize) {
+    let lo = p.div_ceil(s);
+    let hi = if len + p >= k {
+        ((len + p - k) / s + 1).min(out)
+    } else {
+        0
+    };
+    (lo, hi.max(lo))
+}
+
+/// Forward pass of `x.len() / in_len` samples: `y = conv(x, weight) + bias`.
+///
+/// For each output row, blocks of `PB` interior output pixels share each weight load (their
+/// accumulators `[[T; OC]; PB]` stay in registers); edge pixels take the checked path. Per pixel
+/// the sum runs in the reference order (bias, then kh, kw, ic), so the result is bit-identical to
+/// [`super::reference::conv_forward`].
+#[inline(always)]
+pub(crate) fn forward<
+    T: Float,
+    const IC: usize,
+    const OC: usize,
+    const K: usize,
+    const S: usize,
+    const P: usize,
+    const PB: usize,
+>(
+    d: ConvDims,
+    x: &[T],
+    weight: &[T],
+    bias: &[T],
+    y: &mut [T],
+) {
+    let (taps, _) = weight.as_chunks::<OC>();
+    let bias: [T; OC] = bias.as_chunks::<OC>().0[0];
+    let (in_len, out_len) = (d.in_len(IC), d.out_len(OC));
+    let (ow_lo, ow_hi) = interior(K, S, P, d.w, d.ow);
+    for (x, y) in x.chunks_exact(in_len).zip(y.chunks_exact_mut(out_len)) {
+        let (out_px, _) = y.as_chunks_mut::<OC>();
+        for oh in 0..d.oh {
+            let (kh_lo, kh_hi) = valid_range_k(oh, K, S, P, d.h);
+            let out_row = &mut out_px[oh * d.ow..][..d.ow];
+            let mut ow = 0;
+            while ow < d.ow {
+                if ow >= ow_lo && ow + PB <= ow_hi {
+                    let mut acc = [bias; PB];
+                    for kh in kh_lo..kh_hi {
+                        let ih = oh * S + kh - P;
+                        let x_row = &x[ih * d.w * IC..][..d.w * IC];
+                        for kw in 0..K {
+                            let first = (ow * S + kw - P) * IC;
+                            let px: [&[T]; PB] =
+                                std::array::from_fn(|p| &x_row[first + p * S * IC..][..IC]);
+                            let rows = &taps[(kh * K + kw) * IC..][..IC];
+                            for (ic, row) in rows.iter().enumerate() {
+                                let xv: [T; PB] = std::array::from_fn(|p| px[p][ic]);
+                                // The contiguous dimension outermost, the register block
+                                // innermost: the order that LLVM's SLP vectoriser turns into
+                                // one vector operation per `p` (the reverse order vectorises
+                                // across `p` with gathers).
+                                for o in 0..OC {
+                                    for p in 0..PB {
+                                        acc[p][o] += xv[p] * row[o];
+                                    }
+                                }
+                            }
+                        }
+                    }
+                    out_row[ow..ow + PB].copy_from_slice(&acc);
+                    ow += PB;
+                } else {
+                    let mut acc = bias;
+                    for kh in kh_lo..kh_hi {
+                        let ih = oh * S + kh - P;
+                        for kw in 0..K {
+                            let Some(iw) = (ow * S + kw).checked_sub(P).filter(|&i| i < d.w) else {
+                                continue;
+                            };
+                            let px = &x[(ih * d.w + iw) * IC..][..IC];
+                            let rows = &taps[(kh * K + kw) * IC..][..IC];
+                            for (&xv, row) in px.iter().zip(rows) {
+                                for o in 0..OC {
+                                    acc[o] += xv * row[o];
+                                }
+                            }
+                        }
+                    }
+                    out_row[ow] = acc;
+                    ow += 1;
+                }
+            }
+        }
+    }
+}
+
+/// Kernel rows `lo..hi` that read inside the input for output row `o`.
+#[inline(always)]
+fn valid_range_k(o: usize, k: usize, s: usize, p: usize, len: usize) -> (usize, usize) {
+    let lo = p.saturating_sub(o * s).min(k);
+    let hi = (len + p).saturating_sub(o * s).min(k);
+    (lo, hi.max(lo))
+}
+
+/// Gradient rows `[ic0 .. ic0 + dw.len()]` of kernel position `(kh, kw)`:
+/// `dw[ic][oc] = sum over samples and output pixels of x[ih][iw][ic] * dy[oh][ow][oc]`.
+///
+/// Per output row of a sample, blocks of `ICB` gradient rows are loaded into registers, updated
+/// from the row's pixels (even and odd columns into two accumulators, for more independent
+/// additions in flight) and stored back, so the input and gradient rows are read once per
+/// task while they sit in L1. The order of the sums is fixed by the code (samples in order), so
+/// the result depends neither on the thread count nor on the CPU.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+pub(crate) fn weight_grad_rows<
+    T: Float,
+    const IC: usize,
+    const OC: usize,
+    const K: usize,
+    const S: usize,
+    const P: usize,
+    const ICB: usize,
+>(
+    d: ConvDims,
+    kh: usize,
+    kw: usize,
+    ic0: usize,
+    x: &[T],
+    dy: &[T],
+    dw: &mut [[T; OC]],
+) {
+    let (in_len, out_len) = (d.in_len(IC), d.out_len(OC));
+    let (oh_lo, oh_hi) = valid_range(kh, S, P, d.h, d.oh);
+    let (ow_lo, ow_hi) = valid_range(kw, S, P, d.w, d.ow);
+    for row in dw.iter_mut() {
+        *row = [T::ZERO; OC];
+    }
+    let (blocks, _) = dw.as_chunks_mut::<ICB>();
+    for (x, dy) in x.chunks_exact(in_len).zip(dy.chunks_exact(out_len)) {
+        let (dy_px, _) = dy.as_chunks::<OC>();
+        for oh in oh_lo..oh_hi {
+            let ih = oh * S + kh - P;
+            let x_row = &x[ih * d.w * IC..][..d.w * IC];
+            let dy_row = &dy_px[oh * d.ow..][..d.ow];
+            for (b, block) in blocks.iter_mut().enumerate() {
+                let ic = ic0 + b * ICB;
+                let pixel = |ow: usize| -> &[T] { &x_row[(ow * S + kw - P) * IC + ic..][..ICB] };
+                let mut even = *block;
+                let mut odd = [[T::ZERO; OC]; ICB];
+                let mut ow = ow_lo;
+                while ow + 2 <= ow_hi {
+                    let (xa, xb) = (pixel(ow), pixel(ow + 1));
+                    let (da, db) = (&dy_row[ow], &dy_row[ow + 1]);
+                    // Contiguous dimension outermost: see `forward`.
+                    for o in 0..OC {
+                        for i in 0..ICB {
+                            even[i][o] += xa[i] * da[o];
+                            odd[i][o] += xb[i] * db[o];
+                        }
+                    }
+                    ow += 2;
+                }
+                if ow < ow_hi {
+                    let xa = pixel(ow);
+                    let da = &dy_row[ow];
+                    for o in 0..OC {
+                        for i in 0..ICB {
+                            even[i][o] += xa[i] * da[o];
+                        }
+                    }
+                }
+                for o in 0..OC {
+                    for i in 0..ICB {
+                        block[i][o] = even[i][o] + odd[i][o];
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// `weight_t[kh][kw][oc][ic] = weight[kh][kw][ic][oc]`: the layout the input gradient reads.
+#[inline(always)]
+pub(crate) fn transpose_taps<T: Float, const IC: usize, const OC: usize>(
+    weight: &[T],
+    weight_t: &mut [T],
+) {
+    for (w, wt) in weight
+        .chunks_exact(IC * OC)
+        .zip(weight_t.chunks_exact_mut(IC * OC))
+    {
+        for ic in 0..IC {
+            for oc in 0..OC {
+                wt[oc * IC + ic] = w[ic * OC + oc];
+            }
+        }
+    }
+}
+
+/// Input gradient of `dy.len() / out_len` samples: `dx[ih][iw][ic] = sum over output pixels and
+/// taps reading it of weight[kh][kw][ic][:] . dy[oh][ow][:]`, from the transposed weights
+/// (`[kh][kw][oc][ic]`, see [`transpose_taps`]) so that the inner loop runs over `ic`.
+///
+/// For each output pixel and kernel row, the `K` taps' contributions are summed over `oc` in
+/// registers (`[[[T; IC]; K]; PB]` for `PB` adjacent output pixels), then added to `dx`.
+#[inline(always)]
+pub(crate) fn input_grad<
+    T: Float,
+    const IC: usize,
+    const OC: usize,
+    const K: usize,
+    const S: usize,
+    const P: usize,
+    const PB: usize,
+>(
+    d: ConvDims,
+    dy: &[T],
+    weight_t: &[T],
+    dx: &mut [T],
+) {
+    let (taps_t, _) = weight_t.as_chunks::<IC>();
+    let (in_len, out_len) = (d.in_len(IC), d.out_len(OC));
+    let (ow_lo, ow_hi) = interior(K, S, P, d.w, d.ow);
+    for (dy, dx) in dy.chunks_exact(out_len).zip(dx.chunks_exact_mut(in_len)) {
+        dx.fill(T::ZERO);
+        let (dx_px, _) = dx.as_chunks_mut::<IC>();
+        let (dy_px, _) = dy.as_chunks::<OC>();
+        for oh in 0..d.oh {
+            let (kh_lo, kh_hi) = valid_range_k(oh, K, S, P, d.h);
+            let dy_row = &dy_px[oh * d.ow..][..d.ow];
+            let mut ow = 0;
+            while ow < d.ow {
+                let block = ow >= ow_lo && ow + PB <= ow_hi;
+                let n = if block { PB } else { 1 };
+                for kh in kh_lo..kh_hi {
+                    let ih = oh * S + kh - P;
+                    let mut acc = [[[T::ZERO; IC]; K]; PB];
+                    let rows = &taps_t[kh * K * OC..][..K * OC];
+                    if block {
+                        let dy_block = &dy_row[ow..ow + PB];
+                        for oc in 0..OC {
+                            let dv: [T; PB] = std::array::from_fn(|p| dy_block[p][oc]);
+                            for kw in 0..K {
+                                let row = &rows[kw * OC + oc];
+                                for i in 0..IC {
+                                    for p in 0..PB {
+                                        acc[p][kw][i] += dv[p] * row[i];
+                                    }
+                                }
+                            }
+                        }
+                    } else {
+                        for oc in 0..OC {
+                            let dv = dy_row[ow][oc];
+                            for kw in 0..K {
+                                let row = &rows[kw * OC + oc];
+                                for i in 0..IC {
+                                    acc[0][kw][i] += dv * row[i];
+                                }
+                            }
+                        }
+                    }
+                    let dx_row = &mut dx_px[ih * d.w..][..d.w];
+                    for (p, acc) in acc.iter().enumerate().take(n) {
+                        for (kw, a) in acc.iter().enumerate() {
+                            let Some(iw) = ((ow + p) * S + kw).checked_sub(P).filter(|&i| i < d.w)
+                            else {
+                                continue;
+                            };
+                            for i in 0..IC {
+                                dx_row[iw][i] += a[i];
+                            }
+                        }
+                    }
+                }
+                ow += n;
+            }
+        }
+    }
+}
+
+/// `db[oc] = sum over samples and pixels of dy[..][oc]`, in order.
+#[inline(always)]
+pub(crate) fn bias_grad<T: Float, const OC: usize>(dy: &[T], db: &mut [T]) {
+    let mut acc = [T::ZERO; OC];
+    for px in dy.as_chunks::<OC>().0 {
+        for o in 0..OC {
+            acc[o] += px[o];
+        }
+    }
+    db.copy_from_slice(&acc);
+}
+
+/// The whole forward pass of a batch: samples split into one run per thread, each run compiled
+/// for the CPU's best instruction set. The pixel block grows as `OC` shrinks, to keep the
+/// accumulators (`PB * OC` values) in registers.
+pub(crate) fn forward_batch<
+    T: Float,
+    const IC: usize,
+    const OC: usize,
+    const K: usize,
+    const S: usize,
+    const P: usize,
+>(
+    d: ConvDims,
+    batch: usize,
+    x: &[T],
+    weight: &[T],
+    bias: &[T],
+    y: &mut [T],
+) {
+    let n = super::samples_per_task(batch);
+    y.par_chunks_mut(n * d.out_len(OC))
+        .zip(x.par_chunks(n * d.in_len(IC)))
+        .for_each(|(y, x)| {
+            super::run(
+                #[inline(always)]
+                || {
+                    if OC <= 16 {
+                        forward::<T, IC, OC, K, S, P, 8>(d, x, weight, bias, y)
+                    } else if OC <= 32 {
+                        forward::<T, IC, OC, K, S, P, 6>(d, x, weight, bias, y)
+                    } else if OC <= 64 {
+                        forward::<T, IC, OC, K, S, P, 3>(d, x, weight, bias, y)
+                    } else {
+                        forward::<T, IC, OC, K, S, P, 1>(d, x, weight, bias, y)
+                    }
+                },
+            )
+        });
+}
+
+/// The whole weight gradient: one task per block of `ICB` rows of one kernel position, each
+/// summing over the whole batch in order (so the result does not depend on the thread count).
+pub(crate) fn weight_grad_batch<
+    T: Float,
+    const IC: usize,
+    const OC: usize,
+    const K: usize,
+    const S: usize,
+    const P: usize,
+>(
+    d: ConvDims,
+    x: &[T],
+    dy: &[T],
+    dw: &mut [T],
+) {
+    if IC.is_multiple_of(4) && OC <= 32 {
+        weight_grad_blocks::<T, IC, OC, K, S, P, 4>(d, x, dy, dw)
+    } else if IC.is_multiple_of(3) && OC <= 32 {
+        weight_grad_blocks::<T, IC, OC, K, S, P, 3>(d, x, dy, dw)
+    } else if IC.is_multiple_of(2) && OC <= 64 {
+        weight_grad_blocks::<T, IC, OC, K, S, P, 2>(d, x, dy, dw)
+    } else {
+        weight_grad_blocks::<T, IC, OC, K, S, P, 1>(d, x, dy, dw)
+    }
+}
+
+fn weight_grad_blocks<
+    T: Float,
+    const IC: usize,
+    const OC: usize,
+    const K: usize,
+    const S: usize,
+    const P: usize,
+    const ICB: usize,
+>(
+    d: ConvDims,
+    x: &[T],
+    dy: &[T],
+    dw: &mut [T],
+) {
+    // A task takes half the rows of a kernel position when that splits into whole blocks (more
+    // tasks than threads balance better), otherwise all of them.
+    let rows_per_task = if IC % (2 * ICB) == 0 { IC / 2 } else { IC };
+    let (rows, _) = dw.as_chunks_mut::<OC>();
+    rows.par_chunks_mut(rows_per_task)
+        .enumerate()
+        .for_each(|(task, rows)| {
+            let first = task * rows_per_task;
+            let (tap, ic0) = (first / IC, first % IC);
+            super::run(
+                #[inline(always)]
+                || {
+                    weight_grad_rows::<T, IC, OC, K, S, P, ICB>(
+                        d,
+                        tap / K,
+                        tap % K,
+                        ic0,
+                        x,
+                        dy,
+                        rows,
+                    )
+                },
+            )
+        });
+}
+
+/// The whole input gradient of a batch, one run of samples per thread. Each task transposes
+/// the weights into its thread's scratch buffer (see [`super::with_scratch`]) and runs
+/// [`input_grad`].
+pub(crate) fn input_grad_batch<
+    T: Float,
+    const IC: usize,
+    const OC: usize,
+    const K: usize,
+    const S: usize,
+    const P: usize,
+>(
+    d: ConvDims,
+    batch: usize,
+    dy: &[T],
+    weight: &[T],
+    dx: &mut [T],
+) {
+    let n = super::samples_per_task(batch);
+    dx.par_chunks_mut(n * d.in_len(IC))
+        .zip(dy.par_chunks(n * d.out_len(OC)))
+        .for_each(|(dx, dy)| {
+            super::with_scratch::<T, _>(weight.len(), |weight_t| {
+                transpose_taps::<T, IC, OC>(weight, weight_t);
+                let weight_t = &*weight_t;
+                super::run(
+                    #[inline(always)]
+                    || {
+                        if K * IC <= 48 {
+                            input_grad::<T, IC, OC, K, S, P, 4>(d, dy, weight_t, dx)
+                        } else if K * IC <= 96 {
+                            input_grad::<T, IC, OC, K, S, P, 2>(d, dy, weight_t, dx)
+                        } else {
+                            input_grad::<T, IC, OC, K, S, P, 1>(d, dy, weight_t, dx)
+                        }
+                    },
+                )
+            })
+        });
+}

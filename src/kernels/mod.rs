@@ -1,0 +1,213 @@
+//! Fast kernels for the layers that carry the work (convolution, linear, max pooling, GELU),
+//! with run-time CPU-feature dispatch, and the plain reference loops they are tested against.
+//!
+//! # How they are fast
+//!
+//! * **Monomorphised direct loops.** Channel counts and kernel sizes are const generics, so the
+//!   innermost loops have constant trip counts and their accumulators are fixed-size arrays
+//!   (`[[T; OUT_C]; PIXELS]`) that the compiler keeps in vector registers. Several output pixels
+//!   (or input channels, or samples) share each weight load.
+//! * **Run-time CPU dispatch.** Users do not set `RUSTFLAGS`, so each kernel call runs inside a
+//!   function compiled with `#[target_feature(enable = "avx512f,…")]` (or AVX2) when
+//!   [`is_x86_feature_detected!`] says the CPU has it; the generic kernel body is
+//!   `#[inline(always)]` and is compiled once per instruction set. The detection is cached.
+//! * **One task per thread.** Work on samples is split into one contiguous run per rayon thread,
+//!   not one task per sample, so a batch of 10 does not pay for 10 tasks.
+//!
+//! # Same results for any thread count and instruction set
+//!
+//! The kernels use separate multiplies and adds (no fused multiply-add, which Rust never
+//! introduces on its own), in an order fixed by the code, so vector width does not change a
+//! single bit. Samples are independent; every weight gradient is reduced over the batch in order
+//! inside one task (tasks own disjoint blocks of the gradient). So results depend neither on the
+//! thread count nor on the CPU's instruction set.
+//!
+//! # Correctness
+//!
+//! [`reference`] holds the plain, obviously correct loops (the layers' original code). The tests
+//! in this module compare every fast kernel, under every instruction set the CPU supports, with
+//! them: random sizes, strides, paddings and batch sizes, in `f32` and `f64`.
+
+pub mod reference;
+
+pub(crate) mod conv;
+pub(crate) mod gelu;
+pub(crate) mod linear;
+pub(crate) mod pool;
+
+#[cfg(test)]
+mod tests;
+
+use crate::Float;
+use std::any::Any;
+use std::cell::RefCell;
+use std::sync::atomic::{AtomicU8, Ordering};
+
+pub use reference::PoolDims;
+
+/// The sizes of one convolution that are not const generics: input and output height and width.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConvDims {
+    /// Input height.
+    pub h: usize,
+    /// Input width.
+    pub w: usize,
+    /// Output height.
+    pub oh: usize,
+    /// Output width.
+    pub ow: usize,
+}
+
+impl ConvDims {
+    /// Values in one input sample.
+    pub fn in_len(&self, in_c: usize) -> usize {
+        self.h * self.w * in_c
+    }
+    /// Values in one output sample.
+    pub fn out_len(&self, out_c: usize) -> usize {
+        self.oh * self.ow * out_c
+    }
+}
+
+/// The instruction sets a kernel can be compiled for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Isa {
+    /// AVX-512 (F, VL) with AVX2 and FMA: 16 `f32` per vector.
+    Avx512,
+    /// AVX2 with FMA: 8 `f32` per vector.
+    Avx2,
+    /// Whatever the build target allows (SSE2 on x86-64 by default).
+    Portable,
+}
+
+impl Isa {
+    /// Every instruction set this CPU can run, best first (always ends with `Portable`).
+    pub fn available() -> Vec<Isa> {
+        [Isa::Avx512, Isa::Avx2, Isa::Portable]
+            .into_iter()
+            .filter(|isa| isa.is_supported())
+            .collect()
+    }
+
+    /// Whether this CPU can run code compiled for `self`.
+    pub fn is_supported(self) -> bool {
+        match self {
+            Isa::Portable => true,
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx512 => {
+                std::arch::is_x86_feature_detected!("avx512f")
+                    && std::arch::is_x86_feature_detected!("avx512vl")
+                    && std::arch::is_x86_feature_detected!("avx2")
+                    && std::arch::is_x86_feature_detected!("fma")
+            }
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx2 => {
+                std::arch::is_x86_feature_detected!("avx2")
+                    && std::arch::is_x86_feature_detected!("fma")
+            }
+            #[cfg(not(target_arch = "x86_64"))]
+            _ => false,
+        }
+    }
+
+    /// The best instruction set of this CPU, detected once and cached.
+    pub fn detected() -> Isa {
+        static CACHE: AtomicU8 = AtomicU8::new(0);
+        match CACHE.load(Ordering::Relaxed) {
+            1 => Isa::Avx512,
+            2 => Isa::Avx2,
+            3 => Isa::Portable,
+            _ => {
+                let isa = Isa::available()[0];
+                let code = match isa {
+                    Isa::Avx512 => 1,
+                    Isa::Avx2 => 2,
+                    Isa::Portable => 3,
+                };
+                CACHE.store(code, Ordering::Relaxed);
+                isa
+            }
+        }
+    }
+}
+
+/// Runs `f` compiled for the best instruction set of this CPU. `f` must be an
+/// `#[inline(always)]` closure over `#[inline(always)]` kernel bodies, so that its code is
+/// generated inside the target-feature function.
+#[inline(always)]
+pub(crate) fn run<R>(f: impl FnOnce() -> R) -> R {
+    run_on(Isa::detected(), f)
+}
+
+/// Runs `f` compiled for `isa`, or for [`Isa::Portable`] if this CPU cannot run `isa`.
+#[inline(always)]
+pub(crate) fn run_on<R>(isa: Isa, f: impl FnOnce() -> R) -> R {
+    match isa {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: `avx512` only requires that the CPU supports the features it enables;
+        // `is_supported` has just checked exactly those (avx512f, avx512vl, avx2, fma) with
+        // `is_x86_feature_detected!`. Tested by `kernels::tests` under every available Isa.
+        Isa::Avx512 if isa.is_supported() => unsafe { x86::avx512(f) },
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: as above, for avx2 and fma.
+        Isa::Avx2 if isa.is_supported() => unsafe { x86::avx2(f) },
+        _ => f(),
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod x86 {
+    /// Calls `f` inside a function compiled with AVX-512; `f`'s body, inlined here, is compiled
+    /// with these features too.
+    #[target_feature(enable = "avx512f,avx512vl,avx2,fma")]
+    pub(super) fn avx512<R>(f: impl FnOnce() -> R) -> R {
+        f()
+    }
+
+    /// Calls `f` inside a function compiled with AVX2 and FMA.
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) fn avx2<R>(f: impl FnOnce() -> R) -> R {
+        f()
+    }
+}
+
+/// How many samples each parallel task takes: the batch split into one run per thread.
+pub(crate) fn samples_per_task(batch: usize) -> usize {
+    batch.div_ceil(rayon::current_num_threads()).max(1)
+}
+
+thread_local! {
+    /// Per-thread scratch buffers, one `Vec<T>` per element type used on the thread.
+    static SCRATCH: RefCell<Vec<Box<dyn Any>>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Calls `f` with `len` values of this thread's scratch buffer for `T` (contents unspecified).
+///
+/// The buffer lives as long as the thread and only grows, so after the first batch of the
+/// largest size, kernels that need scratch space (the transposed convolution weights) do not
+/// allocate. `f` must not call rayon (a re-entrant call would find the buffer borrowed, and then
+/// gets a fresh, allocated one rather than a panic).
+pub(crate) fn with_scratch<T: Float, R>(len: usize, f: impl FnOnce(&mut [T]) -> R) -> R {
+    SCRATCH.with(|cell| {
+        let Ok(mut slots) = cell.try_borrow_mut() else {
+            return f(&mut vec![T::ZERO; len]);
+        };
+        let slot = match slots.iter().position(|s| s.is::<Vec<T>>()) {
+            Some(i) => i,
+            None => {
+                slots.push(Box::new(Vec::<T>::new()));
+                slots.len() - 1
+            }
+        };
+        match slots[slot].downcast_mut::<Vec<T>>() {
+            Some(buffer) => {
+                if buffer.len() < len {
+                    buffer.resize(len, T::ZERO);
+                }
+                f(&mut buffer[..len])
+            }
+            // Unreachable: the slot was found or made for `Vec<T>` just above.
+            None => f(&mut vec![T::ZERO; len]),
+        }
+    })
+}

@@ -1,0 +1,82 @@
+//! Max-pooling kernels, vectorised over channels (innermost in NHWC).
+
+use super::PoolDims;
+use crate::Float;
+use rayon::prelude::*;
+
+/// Max pooling of every sample of `x`. Per output pixel, the window's pixels are compared in
+/// row-major order with a strict `>`, so the value is the reference's (first maximum).
+#[inline(always)]
+pub(crate) fn forward<T: Float>(d: PoolDims, x: &[T], y: &mut [T]) {
+    let (in_len, out_len) = (d.h * d.w * d.c, d.oh * d.ow * d.c);
+    for (x, y) in x.chunks_exact(in_len).zip(y.chunks_exact_mut(out_len)) {
+        for oh in 0..d.oh {
+            for ow in 0..d.ow {
+                let out = &mut y[(oh * d.ow + ow) * d.c..][..d.c];
+                let pixel = |ph: usize, pw: usize| {
+                    &x[((oh * d.s + ph) * d.w + ow * d.s + pw) * d.c..][..d.c]
+                };
+                out.copy_from_slice(pixel(0, 0));
+                for ph in 0..d.pool {
+                    for pw in 0..d.pool {
+                        for (m, &v) in out.iter_mut().zip(pixel(ph, pw)) {
+                            if v > *m {
+                                *m = v;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Input gradient of every sample: each output's gradient goes to the first maximum of its
+/// window (row-major), accumulated since windows may overlap.
+#[inline(always)]
+pub(crate) fn backward<T: Float>(d: PoolDims, x: &[T], dy: &[T], dx: &mut [T]) {
+    let (in_len, out_len) = (d.h * d.w * d.c, d.oh * d.ow * d.c);
+    for ((x, dy), dx) in x
+        .chunks_exact(in_len)
+        .zip(dy.chunks_exact(out_len))
+        .zip(dx.chunks_exact_mut(in_len))
+    {
+        dx.fill(T::ZERO);
+        for oh in 0..d.oh {
+            for ow in 0..d.ow {
+                let g = &dy[(oh * d.ow + ow) * d.c..][..d.c];
+                for (c, &gv) in g.iter().enumerate() {
+                    let (at, _) = super::reference::pool_argmax(d, x, oh, ow, c);
+                    dx[at] += gv;
+                }
+            }
+        }
+    }
+}
+
+/// Forward pass of a batch, one run of samples per thread.
+pub(crate) fn forward_batch<T: Float>(d: PoolDims, batch: usize, x: &[T], y: &mut [T]) {
+    let n = super::samples_per_task(batch);
+    y.par_chunks_mut(n * d.oh * d.ow * d.c)
+        .zip(x.par_chunks(n * d.h * d.w * d.c))
+        .for_each(|(y, x)| {
+            super::run(
+                #[inline(always)]
+                || forward(d, x, y),
+            )
+        });
+}
+
+/// Input gradient of a batch, one run of samples per thread.
+pub(crate) fn backward_batch<T: Float>(d: PoolDims, batch: usize, x: &[T], dy: &[T], dx: &mut [T]) {
+    let n = super::samples_per_task(batch);
+    let (in_len, out_len) = (d.h * d.w * d.c, d.oh * d.ow * d.c);
+    dx.par_chunks_mut(n * in_len)
+        .zip(x.par_chunks(n * in_len).zip(dy.par_chunks(n * out_len)))
+        .for_each(|(dx, (x, dy))| {
+            super::run(
+                #[inline(always)]
+                || backward(d, x, dy, dx),
+            )
+        });
+}

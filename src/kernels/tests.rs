@@ -1,0 +1,390 @@
+//! The fast kernels against the reference loops, under every instruction set this CPU runs.
+
+use super::{ConvDims, Isa, PoolDims, conv, gelu, linear, pool, reference, run_on};
+use crate::Float;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
+fn random<T: Float>(n: usize, rng: &mut StdRng) -> Vec<T> {
+    (0..n)
+        .map(|_| T::from_f64(rng.random_range(-1.0..1.0)))
+        .collect()
+}
+
+/// max |a - b| relative to the largest |b| (at least 1).
+fn rel_diff<T: Float>(a: &[T], b: &[T]) -> f64 {
+    assert_eq!(a.len(), b.len());
+    let scale = b.iter().fold(1.0f64, |m, v| m.max(v.to_f64().abs()));
+    let diff = a
+        .iter()
+        .zip(b)
+        .fold(0.0f64, |m, (x, y)| m.max((x.to_f64() - y.to_f64()).abs()));
+    diff / scale
+}
+
+fn tolerance<T: Float>() -> f64 {
+    if size_of::<T>() == 4 { 1e-5 } else { 1e-12 }
+}
+
+/// One convolution configuration, random spatial sizes and batch, every Isa and pixel block.
+fn check_conv<
+    T: Float,
+    const IC: usize,
+    const OC: usize,
+    const K: usize,
+    const S: usize,
+    const P: usize,
+>(
+    seed: u64,
+) {
+    let mut rng = StdRng::seed_from_u64(seed);
+    for _ in 0..3 {
+        let lo = K.saturating_sub(2 * P).max(1);
+        let (h, w) = (rng.random_range(lo..lo + 9), rng.random_range(lo..lo + 9));
+        let d = ConvDims {
+            h,
+            w,
+            oh: (h + 2 * P - K) / S + 1,
+            ow: (w + 2 * P - K) / S + 1,
+        };
+        let batch = rng.random_range(1..5);
+        let x = random::<T>(batch * d.in_len(IC), &mut rng);
+        let dy = random::<T>(batch * d.out_len(OC), &mut rng);
+        let weight = random::<T>(K * K * IC * OC, &mut rng);
+        let bias = random::<T>(OC, &mut rng);
+        let (il, ol) = (d.in_len(IC), d.out_len(OC));
+
+        let mut y_ref = vec![T::ZERO; batch * ol];
+        let mut dx_ref = vec![T::ZERO; batch * il];
+        for ((x, y), (dy, dx)) in x
+            .chunks(il)
+            .zip(y_ref.chunks_mut(ol))
+            .zip(dy.chunks(ol).zip(dx_ref.chunks_mut(il)))
+        {
+            reference::conv_forward::<T, IC, OC, K, S, P>(d, x, &weight, &bias, y);
+            reference::conv_input_grad::<T, IC, OC, K, S, P>(d, dy, &weight, dx);
+        }
+        let mut dw_ref = vec![T::ZERO; K * K * IC * OC];
+        for (tap, dw) in dw_ref.chunks_mut(IC * OC).enumerate() {
+            reference::conv_weight_grad_block::<T, IC, OC, K, S, P>(
+                d,
+                tap / K,
+                tap % K,
+                &x,
+                &dy,
+                dw,
+            );
+        }
+        let mut db_ref = vec![T::ZERO; OC];
+        reference::bias_grad(&dy, &mut db_ref);
+        let mut weight_t = vec![T::ZERO; weight.len()];
+        conv::transpose_taps::<T, IC, OC>(&weight, &mut weight_t);
+
+        let ctx = format!(
+            "Conv2d<{IC},{OC},{K},{S},{P}> {h}x{w} batch {batch} {}",
+            T::NAME
+        );
+        for isa in Isa::available() {
+            let mut y = vec![T::ZERO; y_ref.len()];
+            macro_rules! forward_pb {
+                ($($pb:literal)*) => {$(
+                    y.fill(T::ZERO);
+                    run_on(isa, #[inline(always)] || {
+                        conv::forward::<T, IC, OC, K, S, P, $pb>(d, &x, &weight, &bias, &mut y)
+                    });
+                    assert_eq!(y, y_ref, "forward PB {} {isa:?} {ctx}", $pb);
+                )*};
+            }
+            forward_pb!(1 3 8);
+
+            let mut dx = vec![T::ZERO; dx_ref.len()];
+            macro_rules! input_grad_pb {
+                ($($pb:literal)*) => {$(
+                    run_on(isa, #[inline(always)] || {
+                        conv::input_grad::<T, IC, OC, K, S, P, $pb>(d, &dy, &weight_t, &mut dx)
+                    });
+                    let e = rel_diff(&dx, &dx_ref);
+                    assert!(e < tolerance::<T>(), "input grad PB {} {isa:?} {ctx}: {e}", $pb);
+                )*};
+            }
+            input_grad_pb!(1 2 4);
+
+            let mut dw = vec![T::ZERO; dw_ref.len()];
+            for (row, dw) in dw.chunks_mut(OC).enumerate() {
+                let (tap, ic) = (row / IC, row % IC);
+                run_on(
+                    isa,
+                    #[inline(always)]
+                    || {
+                        conv::weight_grad_rows::<T, IC, OC, K, S, P, 1>(
+                            d,
+                            tap / K,
+                            tap % K,
+                            ic,
+                            &x,
+                            &dy,
+                            dw.as_chunks_mut::<OC>().0,
+                        )
+                    },
+                );
+            }
+            let e = rel_diff(&dw, &dw_ref);
+            assert!(e < tolerance::<T>(), "weight grad {isa:?} {ctx}: {e}");
+
+            let mut db = vec![T::ZERO; OC];
+            run_on(
+                isa,
+                #[inline(always)]
+                || conv::bias_grad::<T, OC>(&dy, &mut db),
+            );
+            assert_eq!(db, db_ref, "bias grad {isa:?} {ctx}");
+        }
+
+        // The batch drivers (detected Isa, blocks chosen from the sizes, rayon).
+        let mut y = vec![T::ZERO; y_ref.len()];
+        conv::forward_batch::<T, IC, OC, K, S, P>(d, batch, &x, &weight, &bias, &mut y);
+        assert_eq!(y, y_ref, "forward_batch {ctx}");
+        let mut dw = vec![T::ZERO; dw_ref.len()];
+        conv::weight_grad_batch::<T, IC, OC, K, S, P>(d, &x, &dy, &mut dw);
+        assert!(
+            rel_diff(&dw, &dw_ref) < tolerance::<T>(),
+            "weight_grad_batch {ctx}"
+        );
+        let mut dx = vec![T::ZERO; dx_ref.len()];
+        conv::input_grad_batch::<T, IC, OC, K, S, P>(d, batch, &dy, &weight, &mut dx);
+        assert!(
+            rel_diff(&dx, &dx_ref) < tolerance::<T>(),
+            "input_grad_batch {ctx}"
+        );
+    }
+}
+
+fn check_convs<T: Float>() {
+    check_conv::<T, 3, 16, 3, 1, 1>(1);
+    check_conv::<T, 16, 32, 3, 2, 0>(2);
+    check_conv::<T, 2, 5, 4, 2, 3>(3);
+    check_conv::<T, 1, 7, 5, 3, 2>(4);
+    check_conv::<T, 4, 20, 1, 1, 0>(5);
+    check_conv::<T, 3, 33, 2, 2, 1>(6);
+    check_conv::<T, 6, 70, 3, 1, 2>(7);
+}
+
+#[test]
+fn conv_kernels_match_the_reference_f32() {
+    check_convs::<f32>();
+}
+
+#[test]
+fn conv_kernels_match_the_reference_f64() {
+    check_convs::<f64>();
+}
+
+fn check_linear<T: Float, const IN: usize, const OUT: usize>(seed: u64) {
+    let mut rng = StdRng::seed_from_u64(seed);
+    for batch in [1, 3, 4, 9] {
+        let x = random::<T>(batch * IN, &mut rng);
+        let dy = random::<T>(batch * OUT, &mut rng);
+        let weight = random::<T>(IN * OUT, &mut rng);
+        let bias = random::<T>(OUT, &mut rng);
+        let mut y_ref = vec![T::ZERO; batch * OUT];
+        let mut dx_ref = vec![T::ZERO; batch * IN];
+        for s in 0..batch {
+            reference::linear_forward::<T, IN, OUT>(
+                &x[s * IN..][..IN],
+                &weight,
+                &bias,
+                &mut y_ref[s * OUT..][..OUT],
+            );
+            reference::linear_input_grad::<T, IN, OUT>(
+                &dy[s * OUT..][..OUT],
+                &weight,
+                &mut dx_ref[s * IN..][..IN],
+            );
+        }
+        let mut dw_ref = vec![T::ZERO; IN * OUT];
+        for (i, row) in dw_ref.chunks_mut(OUT).enumerate() {
+            reference::linear_weight_grad_row::<T, IN, OUT>(i, &x, &dy, row);
+        }
+        let ctx = format!("Linear<{IN},{OUT}> batch {batch} {}", T::NAME);
+        for isa in Isa::available() {
+            let mut y = vec![T::ZERO; y_ref.len()];
+            run_on(
+                isa,
+                #[inline(always)]
+                || linear::forward::<T, IN, OUT, 4>(&x, &weight, &bias, &mut y),
+            );
+            assert_eq!(y, y_ref, "forward {isa:?} {ctx}");
+            let mut dw = vec![T::ZERO; dw_ref.len()];
+            run_on(
+                isa,
+                #[inline(always)]
+                || linear::weight_grad_rows::<T, IN, OUT>(0, &x, &dy, dw.as_chunks_mut().0),
+            );
+            assert_eq!(dw, dw_ref, "weight grad {isa:?} {ctx}");
+            let mut dx = vec![T::ZERO; dx_ref.len()];
+            run_on(
+                isa,
+                #[inline(always)]
+                || linear::input_grad::<T, IN, OUT, 4>(&dy, &weight, &mut dx),
+            );
+            let e = rel_diff(&dx, &dx_ref);
+            assert!(e < tolerance::<T>(), "input grad {isa:?} {ctx}: {e}");
+        }
+        let mut y = vec![T::ZERO; y_ref.len()];
+        linear::forward_batch::<T, IN, OUT>(batch, &x, &weight, &bias, &mut y);
+        assert_eq!(y, y_ref, "forward_batch {ctx}");
+        let mut dw = vec![T::ZERO; dw_ref.len()];
+        linear::weight_grad_batch::<T, IN, OUT>(&x, &dy, &mut dw);
+        assert_eq!(dw, dw_ref, "weight_grad_batch {ctx}");
+        let mut dx = vec![T::ZERO; dx_ref.len()];
+        linear::input_grad_batch::<T, IN, OUT>(batch, &dy, &weight, &mut dx);
+        assert!(
+            rel_diff(&dx, &dx_ref) < tolerance::<T>(),
+            "input_grad_batch {ctx}"
+        );
+    }
+}
+
+#[test]
+fn linear_kernels_match_the_reference() {
+    check_linear::<f32, 37, 100>(1);
+    check_linear::<f32, 5, 3>(2);
+    check_linear::<f32, 64, 20>(3);
+    check_linear::<f64, 37, 100>(4);
+    check_linear::<f64, 17, 130>(5);
+}
+
+fn check_pool<T: Float>(seed: u64) {
+    let mut rng = StdRng::seed_from_u64(seed);
+    for (pool_size, s) in [(2, 2), (3, 2), (4, 2), (2, 3), (1, 1)] {
+        let (h, w, c) = (
+            rng.random_range(4..10),
+            rng.random_range(4..10),
+            rng.random_range(1..20),
+        );
+        let d = PoolDims {
+            h,
+            w,
+            c,
+            oh: (h - pool_size) / s + 1,
+            ow: (w - pool_size) / s + 1,
+            pool: pool_size,
+            s,
+        };
+        let batch = rng.random_range(1..4);
+        let (il, ol) = (h * w * c, d.oh * d.ow * c);
+        // Coarse values so that ties (first maximum wins) happen.
+        let x: Vec<T> = (0..batch * il)
+            .map(|_| T::from_f64(rng.random_range(0..4) as f64))
+            .collect();
+        let dy = random::<T>(batch * ol, &mut rng);
+        let mut y_ref = vec![T::ZERO; batch * ol];
+        let mut dx_ref = vec![T::ZERO; batch * il];
+        for b in 0..batch {
+            reference::pool_forward(d, &x[b * il..][..il], &mut y_ref[b * ol..][..ol]);
+            reference::pool_backward(
+                d,
+                &x[b * il..][..il],
+                &dy[b * ol..][..ol],
+                &mut dx_ref[b * il..][..il],
+            );
+        }
+        for isa in Isa::available() {
+            let mut y = vec![T::ZERO; y_ref.len()];
+            let mut dx = vec![T::ZERO; dx_ref.len()];
+            run_on(
+                isa,
+                #[inline(always)]
+                || {
+                    pool::forward(d, &x, &mut y);
+                    pool::backward(d, &x, &dy, &mut dx);
+                },
+            );
+            assert_eq!(y, y_ref, "pool forward {isa:?} {d:?}");
+            assert_eq!(dx, dx_ref, "pool backward {isa:?} {d:?}");
+        }
+        let mut y = vec![T::ZERO; y_ref.len()];
+        let mut dx = vec![T::ZERO; dx_ref.len()];
+        pool::forward_batch(d, batch, &x, &mut y);
+        pool::backward_batch(d, batch, &x, &dy, &mut dx);
+        assert_eq!((y, dx), (y_ref, dx_ref), "pool batch {d:?}");
+    }
+}
+
+#[test]
+fn pool_kernels_match_the_reference() {
+    check_pool::<f32>(1);
+    check_pool::<f64>(2);
+}
+
+#[test]
+fn tanh_approx_is_f32_accurate() {
+    let mut worst = 0.0f64;
+    for i in -200_000..=200_000 {
+        let u = i as f64 * 1e-4; // -20 .. 20
+        let t = gelu::tanh_approx(u as f32) as f64;
+        worst = worst.max((t - u.tanh()).abs());
+    }
+    assert!(worst < 5e-7, "worst |tanh_approx - tanh| = {worst}");
+    assert_eq!(gelu::tanh_approx(f32::MAX), 1.0);
+    assert_eq!(gelu::tanh_approx(-f32::INFINITY), -1.0);
+}
+
+#[test]
+fn gelu_kernels_match_the_exact_gelu() {
+    use crate::layers::Gelu;
+    use crate::{Image, Layer, Mode};
+    let mut rng = StdRng::seed_from_u64(7);
+    let mut x: Vec<f32> = (0..40_000).map(|_| rng.random_range(-8.0..8.0)).collect();
+    x.extend([
+        0.0,
+        1e-30,
+        -1e-30,
+        19.9,
+        20.1,
+        -19.9,
+        -20.1,
+        1e20,
+        -1e20,
+        f32::MAX,
+        -f32::MAX,
+    ]);
+    let dy: Vec<f32> = x.iter().map(|_| rng.random_range(-1.0..1.0)).collect();
+    let mut y = vec![0.0; x.len()];
+    let mut dx = vec![0.0; x.len()];
+    type G = Gelu<f32>;
+    type S = Image<1, 1, 40_011>;
+    <G as Layer<S, f32>>::forward(&mut Gelu::default(), &x, &mut y, 1, Mode::Train);
+    <G as Layer<S, f32>>::backward(&mut Gelu::default(), &x, &y, &dy, Some(&mut dx), 1);
+    for i in 0..x.len() {
+        let xv = x[i] as f64;
+        // The exact GELU and derivative in f64.
+        let exact = if xv.abs() > 20.0 {
+            xv.max(0.0)
+        } else {
+            0.5 * xv * (1.0 + (0.797_884_560_802_865_4 * (xv + 0.044_715 * xv.powi(3))).tanh())
+        };
+        let exact_d = {
+            let h = 1e-3 * xv.abs().max(1.0);
+            let f = |v: f64| {
+                0.5 * v * (1.0 + (0.797_884_560_802_865_4 * (v + 0.044_715 * v.powi(3))).tanh())
+            };
+            if xv.abs() > 20.0 {
+                if xv > 0.0 { 1.0 } else { 0.0 }
+            } else {
+                (f(xv + h) - f(xv - h)) / (2.0 * h)
+            }
+        };
+        let scale = xv.abs().max(1.0);
+        assert!(
+            ((y[i] as f64) - exact).abs() <= 1e-6 * scale,
+            "gelu({xv}) = {} vs {exact}",
+            y[i]
+        );
+        assert!(dx[i].is_finite(), "derivative at {xv}");
+        if xv.abs() < 1e6 {
+            let d = dx[i] as f64 / dy[i] as f64;
+            assert!((d - exact_d).abs() < 1e-5, "gelu'({xv}) = {d} vs {exact_d}");
+        }
+    }
+}
