@@ -58,6 +58,12 @@
 //! * [`grad_check`]: numerical gradients and `rel_error`, as the seed's `grad_check`.
 //! * [`train`]: the loss, optimisers, the training loop, checkpoints and metrics.
 //! * [`data`]: CIFAR-100 (Matlab files) and a synthetic stand-in, split, normalised, batched.
+//! * [`plot`]: the run's pictures (curves, filters, feature maps, samples, confusion matrix) as
+//!   PNG files, drawn with an embedded font.
+//! * [`app`]: the `small_cnn` program as a library function ([`app::run`]): data, training,
+//!   pictures, `metrics.json`, checkpoint and report in one call.
+//! * [`report`]: the run's self-contained HTML report, the confusion matrix as CSV and its most
+//!   confused class pairs.
 //!
 //! ## Conventions
 //!
@@ -66,6 +72,7 @@
 //! `backward` sets gradients (it does not accumulate into them).
 #![warn(missing_docs)]
 
+pub mod app;
 pub mod data;
 pub mod float;
 pub mod grad_check;
@@ -74,6 +81,8 @@ pub mod layer;
 pub mod layers;
 mod net_macro;
 pub mod network;
+pub mod plot;
+pub mod report;
 pub mod shape;
 pub mod tensor;
 pub mod train;
@@ -83,3 +92,8 @@ pub use layer::{Init, Layer, Mode, Param, ParamKind, ParamMut};
 pub use network::{LayerInfo, Network, ParamError, Summary};
 pub use shape::{Image, Misfit, Shape};
 pub use tensor::Tensor;
+
+/// The README's code, compiled and run as a doctest so that it stays true.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

@@ -19,7 +19,8 @@ impl<In: Shape, T: Float> Layer<In, T> for Relu<T> {
     const FIT: Result<(), Misfit> = Ok(());
 
     fn forward(&mut self, input: &[T], output: &mut [T], _batch: usize, _mode: Mode) {
-        map_forward(input, output, |x| if x > T::ZERO { x } else { T::ZERO });
+        // `x < 0` (not `x > 0`) so that a NaN passes through, as in PyTorch, and is noticed.
+        map_forward(input, output, |x| if x < T::ZERO { T::ZERO } else { x });
     }
 
     fn backward(
@@ -45,5 +46,19 @@ mod tests {
     #[test]
     fn gradients_match_numerical_ones() {
         check_layer::<Image<3, 3, 4>, Relu<f64>>(3, 1);
+    }
+
+    #[test]
+    fn nan_passes_through() {
+        let mut y = [0.0; 3];
+        <Relu<f64> as Layer<Image<1, 1, 3>, f64>>::forward(
+            &mut Relu::default(),
+            &[f64::NAN, -1.0, 2.0],
+            &mut y,
+            1,
+            Mode::Eval,
+        );
+        assert!(y[0].is_nan());
+        assert_eq!(&y[1..], [0.0, 2.0]);
     }
 }

@@ -1,0 +1,159 @@
+//! The seed notebook's whole job as one command: train SmallCnn on CIFAR-100's 20 superclasses
+//! (or the built-in synthetic set), then write curves, filters, feature maps, samples, the
+//! confusion matrix, `metrics.json`, the best parameters and an HTML report.
+//!
+//! ```text
+//! cargo run --release --example small_cnn -- [OPTIONS]
+//! ```
+//!
+//! The options and files are SPEC.md section 5; the work is [`constnet::app::run`].
+
+use clap::Parser;
+use constnet::app::{RunOptions, run};
+use constnet::train::{OptimizerKind, Regularization};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// Train the seed's small CNN and write a report of the run.
+#[derive(Debug, Parser)]
+#[command(name = "small_cnn", version)]
+struct Cli {
+    /// Folder holding CIFAR-100's train.mat and test.mat [default: data/cifar100, or the
+    /// synthetic set with a notice when it has no train.mat]
+    #[arg(long, value_name = "DIR")]
+    data: Option<PathBuf>,
+    /// Use the built-in synthetic data set
+    #[arg(long, conflicts_with = "data")]
+    synthetic: bool,
+    /// Passes over the training data
+    #[arg(long, value_name = "N", default_value_t = 5)]
+    epochs: usize,
+    /// Images per mini-batch
+    #[arg(long, value_name = "N", default_value_t = 10)]
+    batch_size: usize,
+    /// sgd, momentum, rmsprop or adam
+    #[arg(long, value_name = "NAME", default_value = "adam")]
+    optimizer: OptimizerKind,
+    /// Learning rate
+    #[arg(long, value_name = "F", default_value_t = 0.001)]
+    lr: f64,
+    /// Factor applied to the learning rate after every --lr-decay-every epochs
+    #[arg(long, value_name = "F", default_value_t = 0.95)]
+    lr_decay: f64,
+    /// Epochs between learning-rate decays
+    #[arg(long, value_name = "N", default_value_t = 10)]
+    lr_decay_every: usize,
+    /// none, l1 or l2 (weights only)
+    #[arg(long, value_name = "NAME", default_value = "none")]
+    regularization: Regularization,
+    /// Strength of the regularization
+    #[arg(long, value_name = "F", default_value_t = 0.01)]
+    reg_lambda: f64,
+    /// Seed of the initialisation, shuffling and label noise
+    #[arg(long, value_name = "N", default_value_t = 123)]
+    seed: u64,
+    /// Worker threads [default: all cores]
+    #[arg(long, value_name = "N")]
+    threads: Option<usize>,
+    /// Use only the first N training images
+    #[arg(long, value_name = "N")]
+    limit_train: Option<usize>,
+    /// Fraction of training labels replaced by a uniformly drawn other class, in [0, 1)
+    #[arg(long, value_name = "F", default_value_t = 0.0)]
+    label_noise: f64,
+    /// Train SmallCnnBn (BatchNorm after each convolution)
+    #[arg(long)]
+    batchnorm: bool,
+    /// Start from the parameters in this safetensors file
+    #[arg(long, value_name = "FILE")]
+    init: Option<PathBuf>,
+    /// Mini-batches in data-set order
+    #[arg(long)]
+    no_shuffle: bool,
+    /// Where the run's files go
+    #[arg(long, value_name = "DIR", default_value = "runs/small_cnn")]
+    out: PathBuf,
+}
+
+impl Cli {
+    fn into_options(self) -> RunOptions {
+        RunOptions {
+            data: self.data,
+            synthetic: self.synthetic,
+            epochs: self.epochs,
+            batch_size: self.batch_size,
+            optimizer: self.optimizer,
+            lr: self.lr,
+            lr_decay: self.lr_decay,
+            lr_decay_every: self.lr_decay_every,
+            regularization: self.regularization,
+            reg_lambda: self.reg_lambda,
+            seed: self.seed,
+            threads: self.threads,
+            limit_train: self.limit_train,
+            label_noise: self.label_noise,
+            batchnorm: self.batchnorm,
+            init: self.init,
+            shuffle: !self.no_shuffle,
+            out: self.out,
+            ..RunOptions::default()
+        }
+    }
+}
+
+/// What the command line asks for: a run, or an exit with this message and status (`--help`
+/// and `--version` exit 0; bad options or values exit 2 with a one-line `error: ...`).
+pub enum Parsed {
+    Run(RunOptions),
+    Exit { message: String, code: u8 },
+}
+
+pub fn parse<I, T>(args: I) -> Parsed
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    match Cli::try_parse_from(args) {
+        Ok(cli) => {
+            let options = cli.into_options();
+            match options.validate() {
+                Ok(()) => Parsed::Run(options),
+                Err(e) => Parsed::Exit {
+                    message: format!("error: {e}"),
+                    code: e.exit_code(),
+                },
+            }
+        }
+        Err(e) if !e.use_stderr() => Parsed::Exit {
+            // --help or --version: clap's full text, exit 0.
+            message: e.to_string(),
+            code: 0,
+        },
+        Err(e) => Parsed::Exit {
+            // clap's first line is `error: ...`; the rest is usage and tips.
+            message: e.to_string().lines().next().unwrap_or("error").to_string(),
+            code: u8::try_from(e.exit_code()).unwrap_or(2),
+        },
+    }
+}
+
+fn main() -> ExitCode {
+    let options = match parse(std::env::args_os()) {
+        Parsed::Run(options) => options,
+        Parsed::Exit { message, code: 0 } => {
+            print!("{message}");
+            return ExitCode::SUCCESS;
+        }
+        Parsed::Exit { message, code } => {
+            eprintln!("{message}");
+            return ExitCode::from(code);
+        }
+    };
+    match run(&options) {
+        Ok(_) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(e.exit_code())
+        }
+    }
+}

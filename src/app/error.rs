@@ -1,0 +1,57 @@
+//! [`AppError`]: why a `small_cnn` run failed, with the exit code the program should use.
+
+use super::OptionError;
+use crate::data::DataError;
+use crate::plot::PlotError;
+use crate::report::ReportError;
+use crate::train::{CheckpointError, SamplesError, TrainError};
+use std::path::PathBuf;
+
+/// Why a run failed. Every message is one line; [`AppError::exit_code`] is 2 for bad options
+/// and 1 otherwise.
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    /// An option value out of range.
+    #[error(transparent)]
+    Options(#[from] OptionError),
+    /// The data could not be loaded.
+    #[error(transparent)]
+    Data(#[from] DataError),
+    /// `--init` could not be loaded, or the model could not be saved.
+    #[error(transparent)]
+    Checkpoint(#[from] CheckpointError),
+    /// Training stopped.
+    #[error(transparent)]
+    Train(#[from] TrainError),
+    /// The data does not fit the network.
+    #[error(transparent)]
+    Samples(#[from] SamplesError),
+    /// A picture could not be drawn or written.
+    #[error(transparent)]
+    Plot(#[from] PlotError),
+    /// The report could not be written.
+    #[error(transparent)]
+    Report(#[from] ReportError),
+    /// A file or folder could not be written.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The file or folder.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// Something the run needs failed (thread pool, confusion matrix, JSON encoding).
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl AppError {
+    /// The process exit code for this error: 2 for a bad option value (as for a usage error),
+    /// 1 for anything else.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            AppError::Options(e) => e.exit_code(),
+            _ => 1,
+        }
+    }
+}

@@ -1,0 +1,330 @@
+//! [`RunOptions`]: the `small_cnn` command line (SPEC.md section 5) as a plain struct, and its
+//! validation.
+
+use crate::train::{OptimizerKind, Regularization};
+use std::path::PathBuf;
+
+/// Which network to train.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Model {
+    /// [`SmallCnn`](super::SmallCnn).
+    #[default]
+    SmallCnn,
+    /// [`SmallCnnBn`](super::SmallCnnBn) (`--batchnorm`).
+    SmallCnnBn,
+}
+
+impl Model {
+    /// `"SmallCnn"` or `"SmallCnnBn"` (the `model` field of `metrics.json`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Model::SmallCnn => "SmallCnn",
+            Model::SmallCnnBn => "SmallCnnBn",
+        }
+    }
+}
+
+/// The options of a `small_cnn` run; [`RunOptions::default`] gives the defaults of SPEC.md
+/// section 5.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunOptions {
+    /// `--data DIR`: `None` when not given. Then `data/cifar100` is used if it holds
+    /// `train.mat`, the synthetic data set (with a notice) otherwise.
+    pub data: Option<PathBuf>,
+    /// `--synthetic`: use the synthetic data set.
+    pub synthetic: bool,
+    /// Train, validation and test sizes of the synthetic data set (4000, 1000, 1000); not a
+    /// command-line option, tests make it small.
+    pub synthetic_sizes: [usize; 3],
+    /// `--epochs N` (5).
+    pub epochs: usize,
+    /// `--batch-size N` (10).
+    pub batch_size: usize,
+    /// `--optimizer` (adam).
+    pub optimizer: OptimizerKind,
+    /// `--lr F` (0.001).
+    pub lr: f64,
+    /// `--lr-decay F` (0.95).
+    pub lr_decay: f64,
+    /// `--lr-decay-every N` (10).
+    pub lr_decay_every: usize,
+    /// `--regularization` (none).
+    pub regularization: Regularization,
+    /// `--reg-lambda F` (0.01).
+    pub reg_lambda: f64,
+    /// `--seed N` (123): network initialisation, shuffling and label noise.
+    pub seed: u64,
+    /// `--threads N`: `None` for all cores.
+    pub threads: Option<usize>,
+    /// `--limit-train N`: use only the first N training images.
+    pub limit_train: Option<usize>,
+    /// `--label-noise F` (0): fraction of training labels replaced by another class.
+    pub label_noise: f64,
+    /// `--batchnorm`: train [`Model::SmallCnnBn`].
+    pub batchnorm: bool,
+    /// `--init FILE`: start from a safetensors checkpoint.
+    pub init: Option<PathBuf>,
+    /// `--no-shuffle` sets this to false.
+    pub shuffle: bool,
+    /// `--out DIR` (`runs/small_cnn`).
+    pub out: PathBuf,
+    /// Hide the per-iteration progress bar (the per-epoch lines are still printed).
+    pub quiet: bool,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        RunOptions {
+            data: None,
+            synthetic: false,
+            synthetic_sizes: [4000, 1000, 1000],
+            epochs: 5,
+            batch_size: 10,
+            optimizer: OptimizerKind::Adam,
+            lr: 0.001,
+            lr_decay: 0.95,
+            lr_decay_every: 10,
+            regularization: Regularization::None,
+            reg_lambda: 0.01,
+            seed: 123,
+            threads: None,
+            limit_train: None,
+            label_noise: 0.0,
+            batchnorm: false,
+            init: None,
+            shuffle: true,
+            out: PathBuf::from("runs/small_cnn"),
+            quiet: false,
+        }
+    }
+}
+
+/// An option value out of range. Its message is one line; the program exits with
+/// [`OptionError::exit_code`] (2, as for a usage error).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid value '{value}' for '{option}': {expected}")]
+pub struct OptionError {
+    /// The option (`"--epochs"`).
+    pub option: &'static str,
+    /// The value given.
+    pub value: String,
+    /// What is allowed.
+    pub expected: &'static str,
+}
+
+impl OptionError {
+    /// 2: the exit status of a command-line usage error.
+    pub fn exit_code(&self) -> u8 {
+        2
+    }
+}
+
+fn check(
+    ok: bool,
+    option: &'static str,
+    value: impl ToString,
+    expected: &'static str,
+) -> Result<(), OptionError> {
+    if ok {
+        Ok(())
+    } else {
+        Err(OptionError {
+            option,
+            value: value.to_string(),
+            expected,
+        })
+    }
+}
+
+impl RunOptions {
+    /// The network these options train.
+    pub fn model(&self) -> Model {
+        if self.batchnorm {
+            Model::SmallCnnBn
+        } else {
+            Model::SmallCnn
+        }
+    }
+
+    /// Checks every value's range: epochs, batch size, threads and `--limit-train` at least 1;
+    /// learning rate and decay positive and finite; `--reg-lambda` finite and not negative;
+    /// label noise in [0, 1); synthetic sizes at least 1.
+    ///
+    /// ```
+    /// use constnet::app::RunOptions;
+    /// assert!(RunOptions::default().validate().is_ok());
+    /// let bad = RunOptions { label_noise: 1.0, ..RunOptions::default() };
+    /// let err = bad.validate().unwrap_err();
+    /// assert_eq!(err.to_string(), "invalid value '1' for '--label-noise': must be in [0, 1)");
+    /// assert_eq!(err.exit_code(), 2);
+    /// ```
+    pub fn validate(&self) -> Result<(), OptionError> {
+        check(
+            self.epochs >= 1,
+            "--epochs",
+            self.epochs,
+            "must be at least 1",
+        )?;
+        check(
+            self.batch_size >= 1,
+            "--batch-size",
+            self.batch_size,
+            "must be at least 1",
+        )?;
+        check(
+            self.lr.is_finite() && self.lr > 0.0,
+            "--lr",
+            self.lr,
+            "must be a positive finite number",
+        )?;
+        check(
+            self.lr_decay.is_finite() && self.lr_decay > 0.0,
+            "--lr-decay",
+            self.lr_decay,
+            "must be a positive finite number",
+        )?;
+        check(
+            self.reg_lambda.is_finite() && self.reg_lambda >= 0.0,
+            "--reg-lambda",
+            self.reg_lambda,
+            "must be a finite number, 0 or more",
+        )?;
+        if let Some(threads) = self.threads {
+            check(threads >= 1, "--threads", threads, "must be at least 1")?;
+        }
+        if let Some(limit) = self.limit_train {
+            check(limit >= 1, "--limit-train", limit, "must be at least 1")?;
+        }
+        check(
+            (0.0..1.0).contains(&self.label_noise),
+            "--label-noise",
+            self.label_noise,
+            "must be in [0, 1)",
+        )?;
+        let [train, val, test] = self.synthetic_sizes;
+        check(
+            train >= 1 && val >= 1 && test >= 1,
+            "synthetic sizes",
+            format!("{train}/{val}/{test}"),
+            "every split needs at least 1 image",
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_out_of_range_value_is_refused_with_exit_code_2() {
+        let base = RunOptions::default();
+        let cases: Vec<(RunOptions, &str)> = vec![
+            (
+                RunOptions {
+                    epochs: 0,
+                    ..base.clone()
+                },
+                "--epochs",
+            ),
+            (
+                RunOptions {
+                    batch_size: 0,
+                    ..base.clone()
+                },
+                "--batch-size",
+            ),
+            (
+                RunOptions {
+                    threads: Some(0),
+                    ..base.clone()
+                },
+                "--threads",
+            ),
+            (
+                RunOptions {
+                    lr: 0.0,
+                    ..base.clone()
+                },
+                "--lr",
+            ),
+            (
+                RunOptions {
+                    lr: -1e-3,
+                    ..base.clone()
+                },
+                "--lr",
+            ),
+            (
+                RunOptions {
+                    lr: f64::NAN,
+                    ..base.clone()
+                },
+                "--lr",
+            ),
+            (
+                RunOptions {
+                    lr: f64::INFINITY,
+                    ..base.clone()
+                },
+                "--lr",
+            ),
+            (
+                RunOptions {
+                    lr_decay: 0.0,
+                    ..base.clone()
+                },
+                "--lr-decay",
+            ),
+            (
+                RunOptions {
+                    reg_lambda: -0.1,
+                    ..base.clone()
+                },
+                "--reg-lambda",
+            ),
+            (
+                RunOptions {
+                    label_noise: -0.1,
+                    ..base.clone()
+                },
+                "--label-noise",
+            ),
+            (
+                RunOptions {
+                    label_noise: 1.0,
+                    ..base.clone()
+                },
+                "--label-noise",
+            ),
+            (
+                RunOptions {
+                    label_noise: f64::NAN,
+                    ..base.clone()
+                },
+                "--label-noise",
+            ),
+            (
+                RunOptions {
+                    limit_train: Some(0),
+                    ..base.clone()
+                },
+                "--limit-train",
+            ),
+        ];
+        for (options, option) in cases {
+            let err = options.validate().unwrap_err();
+            assert_eq!(err.option, option);
+            assert_eq!(err.exit_code(), 2);
+            assert!(!err.to_string().contains('\n'));
+        }
+        let fine = RunOptions {
+            label_noise: 0.4,
+            threads: Some(1),
+            limit_train: Some(5),
+            reg_lambda: 0.0,
+            ..base
+        };
+        assert_eq!(fine.validate(), Ok(()));
+        assert_eq!(fine.model(), Model::SmallCnn);
+    }
+}

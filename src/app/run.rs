@@ -1,0 +1,507 @@
+//! [`run`]: one `small_cnn` run from options to files.
+
+use super::{AppError, FirstConv, Metrics, Model, RunOptions, SmallCnn, SmallCnnBn};
+use crate::data::{DataSplits, SyntheticConfig, add_label_noise, load_cifar100, synthetic};
+use crate::layers::Conv2d;
+use crate::plot::{confusion_png, curves_png, feature_maps_png, filters_png, samples_png};
+use crate::report::{EpochRow, Figure, Report};
+use crate::train::{
+    ConfusionMatrix, Samples, TrainConfig, evaluate, load_checkpoint, save_checkpoint,
+    train_net_with,
+};
+use crate::{Image, Layer, Mode, Network};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// The folder `small_cnn` looks in when `--data` is not given.
+pub const DEFAULT_DATA_DIR: &str = "data/cifar100";
+
+/// Training images shown in `samples.png`.
+const SAMPLE_IMAGES: usize = 24;
+
+/// What a run produced.
+#[derive(Debug, Clone)]
+pub struct RunOutcome {
+    /// What was also written to `metrics.json`.
+    pub metrics: Metrics,
+    /// The confusion matrix of the test set.
+    pub confusion: ConfusionMatrix,
+    /// The run's folder.
+    pub out: PathBuf,
+    /// Every file written, in the run's folder.
+    pub files: Vec<PathBuf>,
+}
+
+/// Runs `small_cnn` with `options` in a thread pool of `options.threads` threads (all cores by
+/// default): loads the data, trains, evaluates the best-validation parameters on the test set,
+/// and writes every file of SPEC.md section 5 into `options.out`. Progress goes to stdout (a
+/// line per epoch) and stderr (the progress bar, on a terminal).
+pub fn run(options: &RunOptions) -> Result<RunOutcome, AppError> {
+    options.validate()?;
+    let threads = options.threads.unwrap_or_else(|| {
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+    });
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .map_err(|e| AppError::Internal(format!("cannot start {threads} threads: {e}")))?;
+    pool.install(|| run_in_pool(options, threads))
+}
+
+/// Loads the data the options ask for; the second value is a notice to print when the
+/// synthetic set replaces a missing CIFAR-100.
+fn load_data(options: &RunOptions) -> Result<(DataSplits, Option<String>), AppError> {
+    let [train, val, test] = options.synthetic_sizes;
+    let synthetic_set = || {
+        synthetic(&SyntheticConfig {
+            train,
+            val,
+            test,
+            ..SyntheticConfig::default()
+        })
+    };
+    if options.synthetic {
+        return Ok((synthetic_set(), None));
+    }
+    match &options.data {
+        Some(dir) => Ok((load_cifar100(dir)?, None)),
+        None if Path::new(DEFAULT_DATA_DIR).join("train.mat").is_file() => {
+            Ok((load_cifar100(DEFAULT_DATA_DIR)?, None))
+        }
+        None => Ok((
+            synthetic_set(),
+            Some(format!(
+                "notice: {DEFAULT_DATA_DIR}/train.mat not found, so this run uses the built-in \
+                 synthetic data set (not CIFAR-100); to train on CIFAR-100, put train.mat and \
+                 test.mat from cifar-100-matlab.tar.gz in {DEFAULT_DATA_DIR} (see data/README.md)"
+            )),
+        )),
+    }
+}
+
+fn run_in_pool(options: &RunOptions, threads: usize) -> Result<RunOutcome, AppError> {
+    let (mut data, notice) = load_data(options)?;
+    if let Some(notice) = &notice {
+        println!("{notice}");
+    }
+    if let Some(limit) = options.limit_train {
+        data.train.truncate(limit);
+    }
+    if data.train.num_classes != 20 {
+        return Err(AppError::Internal(format!(
+            "the data has {} classes, but the network has 20 outputs",
+            data.train.num_classes
+        )));
+    }
+    // The sample pictures show the images with their true labels, before any label noise.
+    let shown = SAMPLE_IMAGES.min(data.train.len());
+    let sample_images = data.train.images[..shown * 32 * 32 * 3].to_vec();
+    let sample_labels = data.train.labels[..shown].to_vec();
+    let noisy_labels = add_label_noise(&mut data.train, options.label_noise, options.seed);
+    let run = Prepared {
+        options,
+        data,
+        notice,
+        threads,
+        noisy_labels,
+        sample_images,
+        sample_labels,
+    };
+    match options.model() {
+        Model::SmallCnn => run.train(SmallCnn::<f32>::new(options.seed)),
+        Model::SmallCnnBn => run.train(SmallCnnBn::<f32>::new(options.seed)),
+    }
+}
+
+/// A run with its data ready.
+struct Prepared<'a> {
+    options: &'a RunOptions,
+    data: DataSplits,
+    notice: Option<String>,
+    threads: usize,
+    noisy_labels: usize,
+    sample_images: Vec<f32>,
+    sample_labels: Vec<usize>,
+}
+
+fn create_dir(dir: &Path) -> Result<(), AppError> {
+    std::fs::create_dir_all(dir).map_err(|source| AppError::Io {
+        path: dir.to_path_buf(),
+        source,
+    })
+}
+
+impl Prepared<'_> {
+    fn train<N>(self, mut net: N) -> Result<RunOutcome, AppError>
+    where
+        N: Network<f32, Input = Image<32, 32, 3>> + FirstConv<f32>,
+    {
+        let options = self.options;
+        let data = &self.data;
+        if let Some(init) = &options.init {
+            load_checkpoint(&mut net, init)?;
+        }
+        // Fail on an unwritable output folder before training, not after.
+        create_dir(&options.out)?;
+
+        println!("data: {}", data.summary());
+        if self.noisy_labels > 0 {
+            println!(
+                "label noise: {} of {} training labels replaced by another class",
+                self.noisy_labels,
+                data.train.len()
+            );
+        }
+        println!(
+            "model: {} ({} parameters), {} threads\n{}",
+            options.model().name(),
+            net.num_params(),
+            self.threads,
+            net.summary()
+        );
+
+        let config = TrainConfig {
+            epochs: options.epochs,
+            batch_size: options.batch_size,
+            learning_rate: options.lr,
+            lr_decay: options.lr_decay,
+            lr_decay_every: options.lr_decay_every,
+            optimizer: options.optimizer,
+            regularization: options.regularization,
+            reg_lambda: options.reg_lambda,
+            seed: options.seed,
+            shuffle: options.shuffle,
+            quiet: options.quiet,
+            ..TrainConfig::default()
+        };
+        let epochs = options.epochs;
+        let history = train_net_with(
+            &mut net,
+            Samples::new(&data.train.images, &data.train.labels),
+            Samples::new(&data.val.images, &data.val.labels),
+            &config,
+            |e| {
+                println!(
+                    "epoch {}/{epochs}: train loss {:.4}, train acc {:.2} %, val acc {:.2} %, \
+                     lr {:.2e}, {:.1} s, {:.0} images/s",
+                    e.epoch,
+                    e.train_loss,
+                    e.train_acc * 100.0,
+                    e.val_acc * 100.0,
+                    e.learning_rate,
+                    e.seconds,
+                    e.train_images_per_sec
+                )
+            },
+        )?;
+
+        let start = Instant::now();
+        let predicted = evaluate(
+            &mut net,
+            Samples::new(&data.test.images, &data.test.labels),
+            config.eval_batch_size,
+        )?;
+        let eval_seconds = start.elapsed().as_secs_f64();
+        let confusion = ConfusionMatrix::from_predictions(
+            data.train.num_classes,
+            &data.test.labels,
+            &predicted,
+        )
+        .map_err(|e| AppError::Internal(e.to_string()))?;
+        let test_acc = confusion.accuracy();
+
+        let metrics = Metrics {
+            dataset: data.source.name().to_string(),
+            data_dir: data.source.dir().map(|d| d.display().to_string()),
+            train_size: data.train.len(),
+            val_size: data.val.len(),
+            test_size: data.test.len(),
+            num_classes: data.train.num_classes,
+            label_names: data.label_names.clone(),
+            channel_mean: data.channel_mean,
+            channel_std: data.channel_std,
+            model: options.model().name().to_string(),
+            parameters: net.num_params(),
+            optimizer: options.optimizer.to_string(),
+            learning_rate: options.lr,
+            batch_size: options.batch_size,
+            epochs,
+            seed: options.seed,
+            threads: self.threads,
+            label_noise: options.label_noise,
+            history: history.epochs.clone(),
+            loss_per_iteration: history.loss_per_iteration.clone(),
+            best_epoch: history.best_epoch,
+            best_val_acc: history.best_val_acc,
+            test_acc,
+            train_images_per_sec: history.median_train_images_per_sec(),
+            eval_images_per_sec: if eval_seconds > 0.0 {
+                data.test.len() as f64 / eval_seconds
+            } else {
+                0.0
+            },
+            lr_decay: options.lr_decay,
+            lr_decay_every: options.lr_decay_every,
+            regularization: options.regularization.to_string(),
+            reg_lambda: options.reg_lambda,
+            shuffle: options.shuffle,
+            noisy_labels: self.noisy_labels,
+            init: options.init.as_ref().map(|p| p.display().to_string()),
+        };
+
+        let out = &options.out;
+        let mut files = Vec::new();
+        let mut written = |name: &str| {
+            let path = out.join(name);
+            files.push(path.clone());
+            path
+        };
+
+        save_checkpoint(&net, &written("model.safetensors"))?;
+        let json = serde_json::to_string_pretty(&metrics)
+            .map_err(|e| AppError::Internal(format!("cannot encode metrics.json: {e}")))?;
+        write_file(&written("metrics.json"), json + "\n")?;
+        write_file(
+            &written("confusion.csv"),
+            confusion.to_csv(&data.label_names),
+        )?;
+
+        curves_png(
+            &written("curves.png"),
+            &history.loss_per_iteration,
+            &history.train_acc(),
+            &history.val_acc(),
+        )?;
+        let weights = net.param("conv1.weight").unwrap_or(&[]).to_vec();
+        filters_png(&written("filters.png"), &weights, 3, 3, 16)?;
+
+        let image = data.train.image(0).to_vec();
+        let mut maps = vec![0.0f32; 32 * 32 * 16];
+        <Conv2d<3, 16, 3, 1, 1, f32> as Layer<Image<32, 32, 3>, f32>>::forward(
+            net.conv1(),
+            &image,
+            &mut maps,
+            1,
+            Mode::Eval,
+        );
+        let first_label = self.sample_labels.first().copied().unwrap_or(0);
+        feature_maps_png(
+            &written("feature_maps.png"),
+            &image,
+            (32, 32),
+            data.channel_mean,
+            data.channel_std,
+            data.label_names.get(first_label).map_or("", String::as_str),
+            &maps,
+            (32, 32, 16),
+            "conv1 output, before GELU",
+        )?;
+        samples_png(
+            &written("samples.png"),
+            &self.sample_images,
+            (32, 32),
+            &self.sample_labels,
+            &data.label_names,
+            data.channel_mean,
+            data.channel_std,
+            &format!("Training images ({})", data.source.name()),
+        )?;
+        confusion_png(
+            &written("confusion.png"),
+            &confusion.counts,
+            &data.label_names,
+            &format!(
+                "Confusion matrix, test set ({} images, accuracy {:.2} %)",
+                data.test.len(),
+                test_acc * 100.0
+            ),
+        )?;
+
+        let report = self.report(&net, &metrics, &confusion);
+        report.write(out, "report.html")?;
+        files.push(out.join("report.html"));
+
+        println!(
+            "test accuracy (parameters of epoch {}, best validation accuracy {:.2} %): {:.2} %",
+            metrics.best_epoch,
+            metrics.best_val_acc * 100.0,
+            test_acc * 100.0
+        );
+        println!(
+            "files in {}: {}",
+            out.display(),
+            files
+                .iter()
+                .filter_map(|f| f.file_name().map(|n| n.to_string_lossy().into_owned()))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        if self.notice.is_some() {
+            println!("(synthetic data: see the notice above for how to use CIFAR-100)");
+        }
+        Ok(RunOutcome {
+            metrics,
+            confusion,
+            out: out.clone(),
+            files,
+        })
+    }
+
+    fn report<N: Network<f32>>(
+        &self,
+        net: &N,
+        metrics: &Metrics,
+        confusion: &ConfusionMatrix,
+    ) -> Report {
+        let options = self.options;
+        let data = &self.data;
+        let name = |i: usize| {
+            data.label_names
+                .get(i)
+                .cloned()
+                .unwrap_or_else(|| i.to_string())
+        };
+        let mut notes = Vec::new();
+        if self.noisy_labels > 0 {
+            notes.push(format!(
+                "Label noise: {} of {} training labels ({:.0} %) were replaced by a uniformly drawn \
+                 other class before training; validation and test labels are clean.",
+                self.noisy_labels,
+                data.train.len(),
+                options.label_noise * 100.0
+            ));
+        }
+        if let Some(limit) = options.limit_train {
+            notes.push(format!(
+                "--limit-train {limit}: only the first {limit} training images were used."
+            ));
+        }
+        let hyper = |k: &str, v: String| (k.to_string(), v);
+        Report {
+            title: format!("small_cnn: {} on {}", metrics.model, metrics.dataset),
+            data_description: format!(
+                "{}. Channel mean {:?}, std {:?} (training split, [0, 1] units).",
+                data.summary(),
+                data.channel_mean,
+                data.channel_std
+            ),
+            synthetic: data.source.is_synthetic(),
+            notes,
+            hyper_parameters: vec![
+                hyper("model", metrics.model.clone()),
+                hyper("parameters", metrics.parameters.to_string()),
+                hyper("optimizer", metrics.optimizer.clone()),
+                hyper("learning rate", options.lr.to_string()),
+                hyper(
+                    "learning-rate decay",
+                    format!(
+                        "x{} every {} epochs",
+                        options.lr_decay, options.lr_decay_every
+                    ),
+                ),
+                hyper(
+                    "regularization",
+                    format!("{} (lambda {})", options.regularization, options.reg_lambda),
+                ),
+                hyper("batch size", options.batch_size.to_string()),
+                hyper("epochs", options.epochs.to_string()),
+                hyper("shuffle", options.shuffle.to_string()),
+                hyper("label noise", options.label_noise.to_string()),
+                hyper(
+                    "initialisation",
+                    match &options.init {
+                        Some(p) => format!("from {}", p.display()),
+                        None => format!("He normal, seed {}", options.seed),
+                    },
+                ),
+                hyper("seed", options.seed.to_string()),
+                hyper("threads", self.threads.to_string()),
+                hyper(
+                    "training images/s (median)",
+                    format!("{:.0}", metrics.train_images_per_sec),
+                ),
+                hyper(
+                    "evaluation images/s",
+                    format!("{:.0}", metrics.eval_images_per_sec),
+                ),
+            ],
+            model_summary: net.summary().to_string(),
+            epochs: metrics
+                .history
+                .iter()
+                .map(|e| EpochRow {
+                    epoch: e.epoch,
+                    train_loss: e.train_loss,
+                    train_acc: e.train_acc,
+                    val_acc: e.val_acc,
+                    learning_rate: e.learning_rate,
+                    seconds: e.seconds,
+                    train_images_per_sec: e.train_images_per_sec,
+                })
+                .collect(),
+            best_epoch: metrics.best_epoch,
+            best_val_acc: metrics.best_val_acc,
+            test_acc: metrics.test_acc,
+            figures: vec![
+                figure(
+                    "Learning curves",
+                    "curves.png",
+                    "Top: training loss of every iteration and its moving average. Bottom: training accuracy (on a fixed subset of up to 1000 training images) and validation accuracy after each epoch.",
+                ),
+                figure(
+                    "First-layer filters",
+                    "filters.png",
+                    "conv1's 16 filters (3x3, RGB) of the best-validation parameters, normalised together to [0, 1] with their global minimum and maximum, as in the seed.",
+                ),
+                figure(
+                    "Feature maps",
+                    "feature_maps.png",
+                    "The 16 outputs of conv1 (before GELU) for the first training image, each scaled to its own range.",
+                ),
+                figure(
+                    "Training samples",
+                    "samples.png",
+                    "The first training images, un-normalised, with their (true) labels.",
+                ),
+                figure(
+                    "Confusion matrix",
+                    "confusion.png",
+                    "Test set: true class per row, predicted class per column; the counts are in confusion.csv.",
+                ),
+            ],
+            confused_pairs: confusion
+                .most_confused_pairs(5)
+                .iter()
+                .map(|p| (name(p.true_class), name(p.predicted), p.count))
+                .collect(),
+            files: vec![
+                (
+                    "metrics.json".into(),
+                    "every number of the run (SPEC.md section 5 schema)".into(),
+                ),
+                ("confusion.csv".into(), "the test confusion matrix".into()),
+                (
+                    "model.safetensors".into(),
+                    "the best-validation parameters (load with --init)".into(),
+                ),
+            ],
+        }
+    }
+}
+
+fn figure(title: &str, file: &str, caption: &str) -> Figure {
+    Figure {
+        title: title.to_string(),
+        file: file.to_string(),
+        caption: caption.to_string(),
+    }
+}
+
+fn write_file(path: &Path, contents: String) -> Result<(), AppError> {
+    std::fs::write(path, contents).map_err(|source| AppError::Io {
+        path: path.to_path_buf(),
+        source,
+    })
+}

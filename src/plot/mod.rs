@@ -1,0 +1,68 @@
+//! Pictures of a training run, rendered to PNG files without any system font or library: the
+//! learning curves ([`curves_png`]), first-layer filters ([`filters_png`]), feature maps
+//! ([`feature_maps_png`]), sample images with their labels ([`samples_png`]) and the confusion
+//! matrix ([`confusion_png`]).
+//!
+//! Every function takes plain inputs (slices, names, the data set's channel mean and std) and
+//! returns a [`PlotError`] for inconsistent inputs or a file that cannot be written. Text is drawn
+//! with DejaVu Sans, embedded in the crate (`assets/fonts/`, Bitstream Vera licence), so the
+//! pictures look the same on every machine.
+//!
+//! ```
+//! let dir = tempfile::tempdir().unwrap();
+//! let path = dir.path().join("curves.png");
+//! constnet::plot::curves_png(&path, &[2.9, 2.7, 2.4, 2.2], &[0.2, 0.3], &[0.18, 0.25]).unwrap();
+//! let png = image::open(&path).unwrap();
+//! assert_eq!((png.width(), png.height()), constnet::plot::CURVES_SIZE);
+//! ```
+
+mod canvas;
+mod colormap;
+mod confusion;
+mod curves;
+mod grids;
+
+pub use canvas::Canvas;
+pub use confusion::confusion_png;
+pub use curves::{CURVES_SIZE, curves_png};
+pub use grids::{feature_maps_png, filters_png, samples_png, unnormalize_to_rgb8};
+
+use std::path::PathBuf;
+
+/// Why a picture could not be made.
+#[derive(Debug, thiserror::Error)]
+pub enum PlotError {
+    /// The inputs do not fit together (e.g. a weight slice of the wrong length).
+    #[error("cannot draw {picture}: {problem}")]
+    Input {
+        /// The picture being drawn (`"filters"`).
+        picture: &'static str,
+        /// What is wrong, with the numbers.
+        problem: String,
+    },
+    /// Drawing failed inside the plotting library.
+    #[error("cannot draw {picture}: {message}")]
+    Draw {
+        /// The picture being drawn.
+        picture: &'static str,
+        /// The plotting library's message.
+        message: String,
+    },
+    /// The PNG file could not be written.
+    #[error("cannot write {}: {source}", path.display())]
+    Write {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: image::ImageError,
+    },
+}
+
+impl PlotError {
+    pub(crate) fn input(picture: &'static str, problem: impl Into<String>) -> Self {
+        PlotError::Input {
+            picture,
+            problem: problem.into(),
+        }
+    }
+}

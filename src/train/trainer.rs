@@ -1,0 +1,442 @@
+//! The training loop: the seed's `train_net`, with a progress bar, a history, best-epoch
+//! selection and a guard against divergence.
+
+use super::metrics::{accuracy, predict_into};
+use super::{LossError, Optimizer, OptimizerKind, Regularization, Samples, SamplesError};
+use crate::train::softmax_cross_entropy;
+use crate::{Float, Mode, Network, ParamKind, Shape, Tensor};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use rand::seq::{IndexedRandom, SliceRandom};
+use std::io::IsTerminal;
+use std::time::{Duration, Instant};
+
+/// How to train; [`TrainConfig::default`] gives the `small_cnn` example's defaults (SPEC.md
+/// section 5).
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct TrainConfig {
+    /// Passes over the training data (5).
+    pub epochs: usize,
+    /// Samples per mini-batch (10). The last batch of an epoch holds the remainder and may be
+    /// smaller; it is included (as PyTorch's `DataLoader` with `drop_last=False`).
+    pub batch_size: usize,
+    /// Initial learning rate (0.001).
+    pub learning_rate: f64,
+    /// Factor applied to the learning rate after every `lr_decay_every` epochs (0.95).
+    pub lr_decay: f64,
+    /// Epochs between decays (10); 0 never decays.
+    pub lr_decay_every: usize,
+    /// The update rule (Adam).
+    pub optimizer: OptimizerKind,
+    /// Penalty on the weights (none).
+    pub regularization: Regularization,
+    /// Strength of the penalty (0.01).
+    pub reg_lambda: f64,
+    /// Seeds the mini-batch shuffles and the training-accuracy subset (123). The network's own
+    /// initialisation has its own seed.
+    pub seed: u64,
+    /// Shuffle the training data afresh each epoch (true); false keeps data-set order.
+    pub shuffle: bool,
+    /// Training accuracy is measured on this many training samples, drawn once at random from
+    /// `seed` and the same every epoch (1000, as the seed's check); `None` uses the whole set.
+    pub train_eval_samples: Option<usize>,
+    /// Batch size of the evaluation passes (100).
+    pub eval_batch_size: usize,
+    /// Hide the progress bar (it is also hidden when stdout is not a terminal).
+    pub quiet: bool,
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        TrainConfig {
+            epochs: 5,
+            batch_size: 10,
+            learning_rate: 0.001,
+            lr_decay: 0.95,
+            lr_decay_every: 10,
+            optimizer: OptimizerKind::Adam,
+            regularization: Regularization::None,
+            reg_lambda: 0.01,
+            seed: 123,
+            shuffle: true,
+            train_eval_samples: Some(1000),
+            eval_batch_size: 100,
+            quiet: false,
+        }
+    }
+}
+
+/// What one epoch did.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct EpochStats {
+    /// The epoch, from 1.
+    pub epoch: usize,
+    /// Mean of the epoch's iteration losses (regularization included).
+    pub train_loss: f64,
+    /// Accuracy on the training subset (see [`TrainConfig::train_eval_samples`]) after the epoch.
+    pub train_acc: f64,
+    /// Accuracy on the validation data after the epoch.
+    pub val_acc: f64,
+    /// The learning rate used during the epoch.
+    pub learning_rate: f64,
+    /// Wall time of the epoch, evaluation included.
+    pub seconds: f64,
+    /// Images per second of the training steps alone (forward, loss, backward, update; the
+    /// copying of batches and evaluation excluded).
+    pub train_images_per_sec: f64,
+}
+
+/// The record of a training run.
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize)]
+pub struct History {
+    /// The loss of every iteration (mini-batch), regularization included, in order.
+    pub loss_per_iteration: Vec<f64>,
+    /// One entry per epoch.
+    pub epochs: Vec<EpochStats>,
+    /// The epoch (from 1) with the best validation accuracy, the first on ties; its parameters
+    /// are in the network when [`train_net`] returns. 0 if no epoch ran.
+    pub best_epoch: usize,
+    /// The validation accuracy of `best_epoch`.
+    pub best_val_acc: f64,
+}
+
+impl History {
+    /// Training accuracy per epoch.
+    pub fn train_acc(&self) -> Vec<f64> {
+        self.epochs.iter().map(|e| e.train_acc).collect()
+    }
+
+    /// Validation accuracy per epoch.
+    pub fn val_acc(&self) -> Vec<f64> {
+        self.epochs.iter().map(|e| e.val_acc).collect()
+    }
+
+    /// The median over epochs of [`EpochStats::train_images_per_sec`] (mean of the middle two for
+    /// an even count; 0 with no epochs).
+    pub fn median_train_images_per_sec(&self) -> f64 {
+        let mut v: Vec<f64> = self.epochs.iter().map(|e| e.train_images_per_sec).collect();
+        v.sort_by(f64::total_cmp);
+        match v.len() {
+            0 => 0.0,
+            n if n % 2 == 1 => v[n / 2],
+            n => (v[n / 2 - 1] + v[n / 2]) / 2.0,
+        }
+    }
+}
+
+/// Why training stopped.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum TrainError {
+    /// The data does not fit the network.
+    #[error(transparent)]
+    Samples(#[from] SamplesError),
+    /// A configuration value that cannot work.
+    #[error("invalid training configuration: {0}")]
+    Config(String),
+    /// The training or validation data has no samples.
+    #[error("the {0} data is empty")]
+    Empty(&'static str),
+    /// The loss could not be computed (e.g. a label that is not a class).
+    #[error("epoch {epoch}, iteration {iteration}: {source}")]
+    Loss {
+        /// The epoch, from 1.
+        epoch: usize,
+        /// The iteration within the epoch, from 1.
+        iteration: usize,
+        /// The cause.
+        source: LossError,
+    },
+    /// The loss, or a parameter's gradient, became NaN or infinite; training stopped before
+    /// updating the parameters with it.
+    #[error(
+        "training diverged at epoch {epoch}, iteration {iteration} (learning rate {learning_rate}): {}; try a smaller learning rate, or look for NaN or infinite inputs",
+        match parameter {
+            None => format!("the loss is {loss}"),
+            Some(name) => format!("the gradient of {name} is not finite (loss {loss})"),
+        }
+    )]
+    Diverged {
+        /// The epoch, from 1.
+        epoch: usize,
+        /// The iteration within the epoch, from 1.
+        iteration: usize,
+        /// The learning rate at that point.
+        learning_rate: f64,
+        /// The loss of the iteration (regularization included).
+        loss: f64,
+        /// `None` when the loss is NaN or infinite; else the first parameter whose gradient is
+        /// (a NaN can vanish from the loss, e.g. through a ReLU, and still poison the weights).
+        parameter: Option<String>,
+    },
+}
+
+/// Trains `net` on `train` with mini-batch gradient descent, evaluating on `val` after each
+/// epoch, and leaves the parameters of the best validation epoch in `net`. See the
+/// [module docs](super) for an example and for reproducibility.
+pub fn train_net<'a, T: Float, N: Network<T> + ?Sized>(
+    net: &mut N,
+    train: impl Into<Samples<'a, T>>,
+    val: impl Into<Samples<'a, T>>,
+    config: &TrainConfig,
+) -> Result<History, TrainError> {
+    train_net_with(net, train, val, config, |_| {})
+}
+
+/// As [`train_net`], calling `on_epoch` after each epoch (e.g. to print a line).
+pub fn train_net_with<'a, T: Float, N: Network<T> + ?Sized>(
+    net: &mut N,
+    train: impl Into<Samples<'a, T>>,
+    val: impl Into<Samples<'a, T>>,
+    config: &TrainConfig,
+    mut on_epoch: impl FnMut(&EpochStats),
+) -> Result<History, TrainError> {
+    let (train, val) = (train.into(), val.into());
+    check_config(config)?;
+    train.check::<N::Input>("training")?;
+    val.check::<N::Input>("validation")?;
+    if train.is_empty() {
+        return Err(TrainError::Empty("training"));
+    }
+    if val.is_empty() {
+        return Err(TrainError::Empty("validation"));
+    }
+    let sample_len = <N::Input as Shape>::LEN;
+    let classes = <N::Output as Shape>::LEN;
+
+    let mut rng = StdRng::seed_from_u64(config.seed);
+    let (train_eval_images, train_eval_labels) = train_eval_subset(train, config, sample_len);
+
+    let mut optimizer = Optimizer::new(config.optimizer, config.learning_rate);
+    let mut history = History::default();
+    let mut best_params: Vec<Vec<T>> = Vec::new();
+    // Buffers reused by every step and evaluation.
+    let mut order: Vec<usize> = (0..train.len()).collect();
+    let mut batch = Tensor::<N::Input, T>::zeros(config.batch_size.min(train.len()));
+    let mut labels: Vec<usize> = Vec::with_capacity(config.batch_size);
+    let mut grad: Vec<T> = Vec::new();
+    let mut eval_batch = Tensor::<N::Input, T>::zeros(0);
+    let (mut scratch, mut predicted) = (Vec::new(), Vec::new());
+
+    let iterations = train.len().div_ceil(config.batch_size);
+    for epoch in 1..=config.epochs {
+        let started = Instant::now();
+        if config.shuffle {
+            order.shuffle(&mut rng);
+        }
+        let progress = progress_bar(config, epoch, iterations);
+        let mut step_time = Duration::ZERO;
+        let mut loss_sum = 0.0;
+        let mut last_message = Instant::now();
+        for (it, indices) in order.chunks(config.batch_size).enumerate() {
+            let iteration = it + 1;
+            batch.set_batch(indices.len());
+            labels.clear();
+            for (j, &i) in indices.iter().enumerate() {
+                batch
+                    .sample_mut(j)
+                    .copy_from_slice(&train.images[i * sample_len..(i + 1) * sample_len]);
+                labels.push(train.labels[i]);
+            }
+
+            let step_started = Instant::now();
+            let scores = net.forward(&batch, Mode::Train);
+            grad.resize(scores.len(), T::ZERO);
+            let data_loss =
+                softmax_cross_entropy(scores, &labels, classes, &mut grad).map_err(|source| {
+                    TrainError::Loss {
+                        epoch,
+                        iteration,
+                        source,
+                    }
+                })?;
+            let diverged = |loss: f64, parameter: Option<String>| TrainError::Diverged {
+                epoch,
+                iteration,
+                learning_rate: optimizer.learning_rate,
+                loss,
+                parameter,
+            };
+            if !data_loss.is_finite() {
+                return Err(diverged(data_loss.to_f64(), None));
+            }
+            net.backward(&grad);
+            let penalty = config.regularization.add_gradient(net, config.reg_lambda);
+            let loss = data_loss.to_f64() + penalty;
+            if !loss.is_finite() {
+                return Err(diverged(loss, None));
+            }
+            if let Some(parameter) = first_non_finite_gradient(net) {
+                return Err(diverged(loss, Some(parameter)));
+            }
+            optimizer.step(net);
+            step_time += step_started.elapsed();
+
+            history.loss_per_iteration.push(loss);
+            loss_sum += loss;
+            progress.inc(1);
+            if !progress.is_hidden() && last_message.elapsed() > Duration::from_millis(200) {
+                last_message = Instant::now();
+                let done = (it * config.batch_size + indices.len()) as f64;
+                progress.set_message(format!(
+                    "loss {loss:.4}  {:.0} img/s",
+                    done / step_time.as_secs_f64().max(1e-9)
+                ));
+            }
+        }
+        progress.finish_and_clear();
+
+        predicted.clear();
+        predict_into(
+            net,
+            train_eval_images.as_deref().unwrap_or(train.images),
+            config.eval_batch_size,
+            &mut eval_batch,
+            &mut scratch,
+            &mut predicted,
+        )?;
+        let train_acc = accuracy(
+            &predicted,
+            train_eval_labels.as_deref().unwrap_or(train.labels),
+        );
+        predicted.clear();
+        predict_into(
+            net,
+            val.images,
+            config.eval_batch_size,
+            &mut eval_batch,
+            &mut scratch,
+            &mut predicted,
+        )?;
+        let val_acc = accuracy(&predicted, val.labels);
+
+        if history.best_epoch == 0 || val_acc > history.best_val_acc {
+            history.best_epoch = epoch;
+            history.best_val_acc = val_acc;
+            snapshot(net, &mut best_params);
+        }
+        let stats = EpochStats {
+            epoch,
+            train_loss: loss_sum / iterations as f64,
+            train_acc,
+            val_acc,
+            learning_rate: optimizer.learning_rate,
+            seconds: started.elapsed().as_secs_f64(),
+            train_images_per_sec: train.len() as f64 / step_time.as_secs_f64().max(1e-9),
+        };
+        on_epoch(&stats);
+        history.epochs.push(stats);
+
+        if config.lr_decay_every > 0 && epoch % config.lr_decay_every == 0 {
+            optimizer.learning_rate *= config.lr_decay;
+        }
+    }
+    restore(net, &best_params);
+    Ok(history)
+}
+
+/// The name of the first trained parameter with a NaN or infinite gradient. A pass over the
+/// gradients costs one comparison per parameter, little next to a forward and backward pass.
+fn first_non_finite_gradient<T: Float, N: Network<T> + ?Sized>(net: &N) -> Option<String> {
+    let mut found = None;
+    net.params(&mut |layer, p| {
+        if found.is_none() && p.kind != ParamKind::Buffer && !p.grad.iter().all(|g| g.is_finite()) {
+            found = Some(format!("{layer}.{}", p.name));
+        }
+    });
+    found
+}
+
+fn check_config(config: &TrainConfig) -> Result<(), TrainError> {
+    let bad = |what: String| Err(TrainError::Config(what));
+    if config.batch_size == 0 {
+        return bad("the batch size must be at least 1".into());
+    }
+    if config.eval_batch_size == 0 {
+        return bad("the evaluation batch size must be at least 1".into());
+    }
+    if !(config.learning_rate.is_finite() && config.learning_rate > 0.0) {
+        return bad(format!(
+            "the learning rate must be positive, not {}",
+            config.learning_rate
+        ));
+    }
+    if !(config.lr_decay.is_finite() && config.lr_decay > 0.0) {
+        return bad(format!(
+            "the learning-rate decay must be positive, not {}",
+            config.lr_decay
+        ));
+    }
+    if !(config.reg_lambda.is_finite() && config.reg_lambda >= 0.0) {
+        return bad(format!(
+            "the regularization strength must be zero or positive, not {}",
+            config.reg_lambda
+        ));
+    }
+    Ok(())
+}
+
+/// The training samples used to measure training accuracy: `None` for the whole set, else a
+/// copy of a subset drawn once (sorted, so it is read in data-set order).
+fn train_eval_subset<'a, T: Float>(
+    train: Samples<'a, T>,
+    config: &TrainConfig,
+    sample_len: usize,
+) -> (Option<Vec<T>>, Option<Vec<usize>>) {
+    match config.train_eval_samples {
+        Some(n) if n < train.len() => {
+            // A generator of its own, so the subset does not shift the shuffles.
+            let mut rng = StdRng::seed_from_u64(config.seed ^ 0x7472_6169_6e5f_6576);
+            let all: Vec<usize> = (0..train.len()).collect();
+            let mut chosen: Vec<usize> = all.choose_multiple(&mut rng, n).copied().collect();
+            chosen.sort_unstable();
+            let mut images = Vec::with_capacity(n * sample_len);
+            for &i in &chosen {
+                images.extend_from_slice(&train.images[i * sample_len..(i + 1) * sample_len]);
+            }
+            let labels = chosen.iter().map(|&i| train.labels[i]).collect();
+            (Some(images), Some(labels))
+        }
+        _ => (None, None),
+    }
+}
+
+/// Copies every parameter (buffers included) into `store`, reusing its vectors.
+fn snapshot<T: Float, N: Network<T> + ?Sized>(net: &N, store: &mut Vec<Vec<T>>) {
+    let mut index = 0;
+    net.params(&mut |_, p| {
+        if store.len() <= index {
+            store.push(Vec::new());
+        }
+        store[index].clear();
+        store[index].extend_from_slice(p.value);
+        index += 1;
+    });
+}
+
+/// Puts a [`snapshot`] back.
+fn restore<T: Float, N: Network<T> + ?Sized>(net: &mut N, store: &[Vec<T>]) {
+    let mut index = 0;
+    net.params_mut(&mut |_, p| {
+        match store.get(index) {
+            Some(saved) if saved.len() == p.value.len() => p.value.copy_from_slice(saved),
+            _ => {}
+        }
+        index += 1;
+    });
+}
+
+fn progress_bar(config: &TrainConfig, epoch: usize, iterations: usize) -> ProgressBar {
+    if config.quiet || !std::io::stdout().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::with_draw_target(Some(iterations as u64), ProgressDrawTarget::stderr());
+    let template = format!(
+        "epoch {epoch}/{} [{{bar:30}}] {{pos}}/{{len}} {{msg}} ({{elapsed}}, eta {{eta}})",
+        config.epochs
+    );
+    if let Ok(style) = ProgressStyle::with_template(&template) {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    bar
+}

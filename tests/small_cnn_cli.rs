@@ -1,0 +1,131 @@
+//! The `small_cnn` command line, parsed in-process with the example's own parser: defaults of
+//! SPEC.md section 5, and exit status 2 with a one-line `error: ...` for every bad value.
+
+#[allow(dead_code)]
+#[path = "../examples/small_cnn.rs"]
+mod small_cnn;
+
+use constnet::app::RunOptions;
+use constnet::train::{OptimizerKind, Regularization};
+use small_cnn::{Parsed, parse};
+use std::path::PathBuf;
+
+fn parse_args(args: &[&str]) -> Parsed {
+    parse(std::iter::once("small_cnn").chain(args.iter().copied()))
+}
+
+#[test]
+fn defaults_are_the_spec_s() {
+    let Parsed::Run(options) = parse_args(&[]) else {
+        panic!("no options parsed");
+    };
+    assert_eq!(options, RunOptions::default());
+    assert_eq!(options.data, None);
+    assert_eq!(options.epochs, 5);
+    assert_eq!(options.batch_size, 10);
+    assert_eq!(options.optimizer, OptimizerKind::Adam);
+    assert_eq!(options.lr, 0.001);
+    assert_eq!((options.lr_decay, options.lr_decay_every), (0.95, 10));
+    assert_eq!(options.regularization, Regularization::None);
+    assert_eq!(options.reg_lambda, 0.01);
+    assert_eq!(options.seed, 123);
+    assert_eq!(options.out, PathBuf::from("runs/small_cnn"));
+    assert!(options.shuffle && !options.batchnorm && !options.synthetic);
+}
+
+#[test]
+fn every_option_is_read() {
+    let Parsed::Run(o) = parse_args(&[
+        "--data",
+        "d",
+        "--epochs",
+        "3",
+        "--batch-size",
+        "64",
+        "--optimizer",
+        "rmsprop",
+        "--lr",
+        "0.01",
+        "--lr-decay",
+        "0.5",
+        "--lr-decay-every",
+        "2",
+        "--regularization",
+        "l2",
+        "--reg-lambda",
+        "0.001",
+        "--seed",
+        "7",
+        "--threads",
+        "1",
+        "--limit-train",
+        "100",
+        "--label-noise",
+        "0.2",
+        "--batchnorm",
+        "--init",
+        "m.safetensors",
+        "--no-shuffle",
+        "--out",
+        "o",
+    ]) else {
+        panic!("no options parsed");
+    };
+    assert_eq!(o.data, Some(PathBuf::from("d")));
+    assert_eq!((o.epochs, o.batch_size), (3, 64));
+    assert_eq!(o.optimizer, OptimizerKind::RmsProp);
+    assert_eq!((o.lr, o.lr_decay, o.lr_decay_every), (0.01, 0.5, 2));
+    assert_eq!(
+        (o.regularization, o.reg_lambda),
+        (Regularization::L2, 0.001)
+    );
+    assert_eq!((o.seed, o.threads, o.limit_train), (7, Some(1), Some(100)));
+    assert_eq!(o.label_noise, 0.2);
+    assert!(o.batchnorm && !o.shuffle);
+    assert_eq!(o.init, Some(PathBuf::from("m.safetensors")));
+    assert_eq!(o.out, PathBuf::from("o"));
+}
+
+#[test]
+fn bad_values_exit_with_status_2_and_one_line() {
+    let cases: &[&[&str]] = &[
+        &["--epochs", "0"],
+        &["--epochs", "-1"],
+        &["--epochs", "many"],
+        &["--batch-size", "0"],
+        &["--threads", "0"],
+        &["--lr", "0"],
+        &["--lr", "-0.1"],
+        &["--lr", "nan"],
+        &["--lr", "inf"],
+        &["--label-noise", "1"],
+        &["--label-noise", "-0.1"],
+        &["--label-noise", "1.5"],
+        &["--optimizer", "adagrad"],
+        &["--regularization", "l3"],
+        &["--limit-train", "0"],
+        &["--no-such-option"],
+        &["--synthetic", "--data", "d"],
+    ];
+    for args in cases {
+        match parse_args(args) {
+            Parsed::Run(_) => panic!("{args:?} was accepted"),
+            Parsed::Exit { message, code } => {
+                assert_eq!(code, 2, "{args:?}: {message}");
+                assert!(message.starts_with("error: "), "{args:?}: {message}");
+                assert!(!message.trim_end().contains('\n'), "{args:?}: {message}");
+            }
+        }
+    }
+}
+
+#[test]
+fn help_exits_0() {
+    match parse_args(&["--help"]) {
+        Parsed::Exit { message, code } => {
+            assert_eq!(code, 0);
+            assert!(message.contains("--label-noise"));
+        }
+        Parsed::Run(_) => panic!("--help ran"),
+    }
+}
