@@ -2,8 +2,7 @@
 //! Adam update) allocates nothing once the first step has run: every buffer is sized by the
 //! first batch and reused.
 //!
-//! The optimiser is the inline Adam of `benches/support` (the same arithmetic as PyTorch's),
-//! until the training module's optimisers are merged.
+//! The optimiser is the training module's Adam (`constnet::train::Optimizer`).
 
 #[path = "../benches/support/mod.rs"]
 mod support;

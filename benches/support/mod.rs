@@ -2,11 +2,11 @@
 #![allow(dead_code)] // each user (benches, example, tests) uses a part
 //! benchmarks (`benches/`) and `examples/bench_train.rs`.
 //!
-//! Adam is written inline here (PyTorch's defaults: betas 0.9 / 0.999, eps 1e-8, bias
-//! correction) so that the benchmark does not depend on the training module.
+//! The update is the training module's Adam (`constnet::train::Optimizer`, PyTorch's rule and
+//! defaults).
 
 use constnet::layers::{Conv2d, Flatten, Gelu, Linear, MaxPool2d};
-use constnet::train::softmax_cross_entropy;
+use constnet::train::{Optimizer, OptimizerKind, softmax_cross_entropy};
 use constnet::{Image, Mode, Network, Tensor, net};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -33,53 +33,12 @@ pub const CLASSES: usize = 20;
 /// Values per image.
 pub const IMAGE: usize = 32 * 32 * 3;
 
-/// Adam's moment estimates, one pair of buffers per parameter in `params_mut` order.
-pub struct Adam {
-    lr: f32,
-    step: i32,
-    m: Vec<Vec<f32>>,
-    v: Vec<Vec<f32>>,
-}
-
-impl Adam {
-    /// Zero moments shaped like `net`'s parameters.
-    pub fn new(net: &SmallCnn, lr: f32) -> Self {
-        let mut m = Vec::new();
-        net.params(&mut |_, p| m.push(vec![0.0; p.value.len()]));
-        Adam {
-            lr,
-            step: 0,
-            v: m.clone(),
-            m,
-        }
-    }
-
-    /// One Adam update of every parameter from its gradient.
-    pub fn update(&mut self, net: &mut SmallCnn) {
-        let (b1, b2, eps) = (0.9f32, 0.999f32, 1e-8f32);
-        self.step += 1;
-        let step_size = self.lr / (1.0 - b1.powi(self.step));
-        let v_scale = 1.0 / (1.0 - b2.powi(self.step)).sqrt();
-        let (ms, vs) = (&mut self.m, &mut self.v);
-        let mut i = 0;
-        net.params_mut(&mut |_, p| {
-            let (m, v) = (&mut ms[i], &mut vs[i]);
-            i += 1;
-            for (((w, &g), m), v) in p.value.iter_mut().zip(p.grad.iter()).zip(m).zip(v) {
-                *m = b1 * *m + (1.0 - b1) * g;
-                *v = b2 * *v + (1.0 - b2) * g * g;
-                *w -= step_size * *m / ((*v).sqrt() * v_scale + eps);
-            }
-        });
-    }
-}
-
 /// Everything one training step needs, reused from step to step.
 pub struct Trainer {
     /// The network.
     pub net: SmallCnn,
-    /// The optimiser.
-    pub adam: Adam,
+    /// The optimiser (Adam).
+    pub adam: Optimizer<f32>,
     batch: Tensor<Image<32, 32, 3>>,
     grad: Vec<f32>,
 }
@@ -88,7 +47,7 @@ impl Trainer {
     /// A He-initialised SmallCnn (seed 0) with Adam at learning rate 1e-3.
     pub fn new() -> Self {
         let net = SmallCnn::new(0);
-        let adam = Adam::new(&net, 1e-3);
+        let adam = Optimizer::new(OptimizerKind::Adam, 1e-3);
         Trainer {
             net,
             adam,
@@ -105,7 +64,7 @@ impl Trainer {
         let loss = softmax_cross_entropy(scores, labels, CLASSES, &mut self.grad)
             .expect("labels are classes");
         self.net.backward(&self.grad);
-        self.adam.update(&mut self.net);
+        self.adam.step(&mut self.net);
         loss
     }
 
