@@ -428,9 +428,8 @@ fn weight_grad_blocks<
         });
 }
 
-/// The whole input gradient of a batch, one run of samples per thread. Each task transposes
-/// the weights into its thread's scratch buffer (see [`super::with_scratch`]) and runs
-/// [`input_grad`].
+/// The whole input gradient of a batch, one run of samples per thread, from the weights
+/// transposed by [`transpose_taps`] (`[kh][kw][oc][ic]`).
 pub(crate) fn input_grad_batch<
     T: Float,
     const IC: usize,
@@ -442,28 +441,24 @@ pub(crate) fn input_grad_batch<
     d: ConvDims,
     batch: usize,
     dy: &[T],
-    weight: &[T],
+    weight_t: &[T],
     dx: &mut [T],
 ) {
     let n = super::samples_per_task(batch);
     dx.par_chunks_mut(n * d.in_len(IC))
         .zip(dy.par_chunks(n * d.out_len(OC)))
         .for_each(|(dx, dy)| {
-            super::with_scratch::<T, _>(weight.len(), |weight_t| {
-                transpose_taps::<T, IC, OC>(weight, weight_t);
-                let weight_t = &*weight_t;
-                super::run(
-                    #[inline(always)]
-                    || {
-                        // Two output pixels per block measured faster than four here
-                        // (fewer accumulators spilled).
-                        if K * IC <= 96 {
-                            input_grad::<T, IC, OC, K, S, P, 2>(d, dy, weight_t, dx)
-                        } else {
-                            input_grad::<T, IC, OC, K, S, P, 1>(d, dy, weight_t, dx)
-                        }
-                    },
-                )
-            })
+            super::run(
+                #[inline(always)]
+                || {
+                    // Two output pixels per block measured faster than four here
+                    // (fewer accumulators spilled).
+                    if K * IC <= 96 {
+                        input_grad::<T, IC, OC, K, S, P, 2>(d, dy, weight_t, dx)
+                    } else {
+                        input_grad::<T, IC, OC, K, S, P, 1>(d, dy, weight_t, dx)
+                    }
+                },
+            )
         });
 }

@@ -38,9 +38,6 @@ pub(crate) mod pool;
 #[cfg(test)]
 mod tests;
 
-use crate::Float;
-use std::any::Any;
-use std::cell::RefCell;
 use std::sync::atomic::{AtomicU8, Ordering};
 
 pub use reference::PoolDims;
@@ -174,40 +171,4 @@ mod x86 {
 /// How many samples each parallel task takes: the batch split into one run per thread.
 pub(crate) fn samples_per_task(batch: usize) -> usize {
     batch.div_ceil(rayon::current_num_threads()).max(1)
-}
-
-thread_local! {
-    /// Per-thread scratch buffers, one `Vec<T>` per element type used on the thread.
-    static SCRATCH: RefCell<Vec<Box<dyn Any>>> = const { RefCell::new(Vec::new()) };
-}
-
-/// Calls `f` with `len` values of this thread's scratch buffer for `T` (contents unspecified).
-///
-/// The buffer lives as long as the thread and only grows, so after the first batch of the
-/// largest size, kernels that need scratch space (the transposed convolution weights) do not
-/// allocate. `f` must not call rayon (a re-entrant call would find the buffer borrowed, and then
-/// gets a fresh, allocated one rather than a panic).
-pub(crate) fn with_scratch<T: Float, R>(len: usize, f: impl FnOnce(&mut [T]) -> R) -> R {
-    SCRATCH.with(|cell| {
-        let Ok(mut slots) = cell.try_borrow_mut() else {
-            return f(&mut vec![T::ZERO; len]);
-        };
-        let slot = match slots.iter().position(|s| s.is::<Vec<T>>()) {
-            Some(i) => i,
-            None => {
-                slots.push(Box::new(Vec::<T>::new()));
-                slots.len() - 1
-            }
-        };
-        match slots[slot].downcast_mut::<Vec<T>>() {
-            Some(buffer) => {
-                if buffer.len() < len {
-                    buffer.resize(len, T::ZERO);
-                }
-                f(&mut buffer[..len])
-            }
-            // Unreachable: the slot was found or made for `Vec<T>` just above.
-            None => f(&mut vec![T::ZERO; len]),
-        }
-    })
 }

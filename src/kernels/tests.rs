@@ -151,7 +151,9 @@ fn check_conv<
             "weight_grad_batch {ctx}"
         );
         let mut dx = vec![T::ZERO; dx_ref.len()];
-        conv::input_grad_batch::<T, IC, OC, K, S, P>(d, batch, &dy, &weight, &mut dx);
+        let mut weight_t = vec![T::ZERO; weight.len()];
+        conv::transpose_taps::<T, IC, OC>(&weight, &mut weight_t);
+        conv::input_grad_batch::<T, IC, OC, K, S, P>(d, batch, &dy, &weight_t, &mut dx);
         assert!(
             rel_diff(&dx, &dx_ref) < tolerance::<T>(),
             "input_grad_batch {ctx}"
@@ -419,7 +421,9 @@ fn results_do_not_depend_on_the_thread_count() {
             let mut dx = vec![0.0; x.len()];
             conv::forward_batch::<f32, 16, 32, 3, 2, 0>(d, batch, &x, &weight, &bias, &mut y);
             conv::weight_grad_batch::<f32, 16, 32, 3, 2, 0>(d, &x, &dy, &mut dw);
-            conv::input_grad_batch::<f32, 16, 32, 3, 2, 0>(d, batch, &dy, &weight, &mut dx);
+            let mut weight_t = vec![0.0; weight.len()];
+            conv::transpose_taps::<f32, 16, 32>(&weight, &mut weight_t);
+            conv::input_grad_batch::<f32, 16, 32, 3, 2, 0>(d, batch, &dy, &weight_t, &mut dx);
             let mut fdw = vec![0.0; fw.len()];
             let mut fdx = vec![0.0; fx.len()];
             linear::weight_grad_batch::<f32, 60, 10>(&fx, &fdy, &mut fdw);

@@ -35,6 +35,9 @@ pub struct Conv2d<
     pub weight_grad: Vec<T>,
     /// Gradient of `bias` from the last backward pass.
     pub bias_grad: Vec<T>,
+    /// The weights as `[K][K][OUT_C][IN_C]`, rewritten by each backward pass for the input
+    /// gradient's inner loop; kept here so that backward does not allocate.
+    weight_transposed: Vec<T>,
 }
 
 impl<
@@ -65,6 +68,7 @@ impl<
             bias: vec![T::ZERO; OUT_C],
             weight_grad: vec![T::ZERO; K * K * IN_C * OUT_C],
             bias_grad: vec![T::ZERO; OUT_C],
+            weight_transposed: vec![T::ZERO; K * K * IN_C * OUT_C],
         }
     }
 }
@@ -141,11 +145,12 @@ where
             &mut self.weight_grad,
         );
         if let Some(grad_input) = grad_input {
+            conv::transpose_taps::<T, IN_C, OUT_C>(&self.weight, &mut self.weight_transposed);
             conv::input_grad_batch::<T, IN_C, OUT_C, K, S, P>(
                 d,
                 batch,
                 grad_output,
-                &self.weight,
+                &self.weight_transposed,
                 grad_input,
             );
         }
