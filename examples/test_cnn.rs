@@ -1,30 +1,11 @@
 //! The seed's TestCNN cell (SPEC.md section 2.6), step by step, in f64:
 //! `cargo run --example test_cnn`.
 
-use constnet::grad_check::{numerical_gradient, rel_error};
-use constnet::layers::{Conv2d, Flatten, Linear, MaxPool2d};
+use constnet::grad_check::{linspace, numerical_gradient, rel_error};
+use constnet::models::TestCnn;
 use constnet::train::softmax_cross_entropy;
-use constnet::{Image, Init, Mode, Network, Tensor, net};
+use constnet::{Image, Init, Mode, Network, Tensor};
 use std::process::ExitCode;
-
-net! {
-    /// Conv -> MaxPool -> Flatten -> Linear, the seed's TestCNN.
-    struct TestCnn {
-        input: Image<8, 8, 3>,
-        conv: Conv2d<3, 3, 3, 1, 0>,
-        pool: MaxPool2d<2, 2>,
-        flatten: Flatten,
-        fc: Linear<27, 5>,
-    }
-}
-
-/// numpy's `linspace(a, b, n)`.
-fn linspace(a: f64, b: f64, n: usize) -> Vec<f64> {
-    let step = (b - a) / (n - 1) as f64;
-    (0..n)
-        .map(|i| if i == n - 1 { b } else { a + step * i as f64 })
-        .collect()
-}
 
 fn std_dev(v: &[f64]) -> f64 {
     let mean = v.iter().sum::<f64>() / v.len() as f64;

@@ -24,6 +24,23 @@ pub fn rel_error<T: Float>(x: &[T], y: &[T]) -> f64 {
         .fold(0.0, f64::max)
 }
 
+/// numpy's `linspace(a, b, n)`: `n` evenly spaced values from `a` to `b` inclusive, as the seed
+/// uses to fill tensors with known values.
+///
+/// ```
+/// use constnet::grad_check::linspace;
+/// assert_eq!(linspace(-0.3, 0.3, 3), [-0.3, 0.0, 0.3]);
+/// ```
+pub fn linspace(a: f64, b: f64, n: usize) -> Vec<f64> {
+    if n == 1 {
+        return vec![a];
+    }
+    let step = (b - a) / (n - 1) as f64;
+    (0..n)
+        .map(|i| if i == n - 1 { b } else { a + step * i as f64 })
+        .collect()
+}
+
 /// The numerical gradient of a scalar function at `x` by central differences with step `h`
 /// (the seed's `eval_numerical_gradient`). `f` is called with `x` changed in one place at a time;
 /// `x` is restored on return.

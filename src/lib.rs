@@ -54,6 +54,7 @@
 //!   run-time CPU dispatch) and the plain reference loops they are tested against.
 //! * [`net!`]: the macro that writes a network struct from named layers, with its
 //!   [`Network`] impl (forward, backward, parameters by PyTorch-style name, summary).
+//! * [`models`]: the seed's networks written with `net!`: `TestCnn`, `SmallCnn`, `SmallCnnBn`.
 //! * [`Tensor`]: a batch of samples of a compile-time shape, the network's input type.
 //! * [`grad_check`]: numerical gradients and `rel_error`, as the seed's `grad_check`.
 //! * [`train`]: the loss, optimisers, the training loop, checkpoints and metrics.
@@ -79,6 +80,7 @@ pub mod grad_check;
 pub mod kernels;
 pub mod layer;
 pub mod layers;
+pub mod models;
 mod net_macro;
 pub mod network;
 pub mod plot;

@@ -3,22 +3,15 @@
 // A layer's parameters are set the way the seed does it: made, then assigned.
 #![allow(clippy::field_reassign_with_default)]
 
-use constnet::grad_check::{numerical_gradient, numerical_gradient_array, rel_error};
+use constnet::grad_check::{linspace, numerical_gradient, numerical_gradient_array, rel_error};
 use constnet::layer::fill_normal;
-use constnet::layers::{Conv2d, Flatten, Linear, MaxPool2d};
+use constnet::layers::{Conv2d, MaxPool2d};
+use constnet::models::TestCnn;
 use constnet::shape::dims;
 use constnet::train::softmax_cross_entropy;
-use constnet::{Image, Init, Layer, Mode, Network, Tensor, net};
+use constnet::{Image, Init, Layer, Mode, Network, Tensor};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
-
-/// numpy's `linspace(a, b, n)`.
-fn linspace(a: f64, b: f64, n: usize) -> Vec<f64> {
-    let step = (b - a) / (n - 1) as f64;
-    (0..n)
-        .map(|i| if i == n - 1 { b } else { a + step * i as f64 })
-        .collect()
-}
 
 fn random(n: usize, rng: &mut StdRng) -> Vec<f64> {
     let mut v = vec![0.0; n];
@@ -171,17 +164,6 @@ fn max_pool_backward_matches_numerical_gradient() {
     );
     let error = rel_error(&dx, &dx_num);
     assert!(error < 1e-8, "dx error {error:e}");
-}
-
-net! {
-    /// The seed's TestCNN.
-    struct TestCnn {
-        input: Image<8, 8, 3>,
-        conv: Conv2d<3, 3, 3, 1, 0>,
-        pool: MaxPool2d<2, 2>,
-        flatten: Flatten,
-        fc: Linear<27, 5>,
-    }
 }
 
 fn std_dev(v: &[f64]) -> f64 {

@@ -1,29 +1,10 @@
 //! The seed's TestCNN loss (SPEC.md 2.6) with L1 and L2 regularization: the values by hand, and
 //! the regularized gradient of every parameter against a numerical one.
 
-use constnet::grad_check::{numerical_gradient, rel_error};
-use constnet::layers::{Conv2d, Flatten, Linear, MaxPool2d};
+use constnet::grad_check::{linspace, numerical_gradient, rel_error};
+use constnet::models::TestCnn;
 use constnet::train::{Regularization, softmax_cross_entropy};
-use constnet::{Image, Init, Mode, Network, Tensor, net};
-
-net! {
-    /// The seed's TestCNN.
-    struct TestCnn {
-        input: Image<8, 8, 3>,
-        conv: Conv2d<3, 3, 3, 1, 0>,
-        pool: MaxPool2d<2, 2>,
-        flatten: Flatten,
-        fc: Linear<27, 5>,
-    }
-}
-
-/// numpy's `linspace(a, b, n)`.
-fn linspace(a: f64, b: f64, n: usize) -> Vec<f64> {
-    let step = (b - a) / (n - 1) as f64;
-    (0..n)
-        .map(|i| if i == n - 1 { b } else { a + step * i as f64 })
-        .collect()
-}
+use constnet::{Image, Init, Mode, Network, Tensor};
 
 fn assigned_test_cnn() -> TestCnn<f64> {
     let mut model = TestCnn::<f64>::with_init(Init::SEED, 1234);

@@ -17,12 +17,11 @@
 
 mod error;
 mod metrics;
-mod models;
 mod options;
 mod run;
 
+pub use crate::models::{FirstConv, SmallCnn, SmallCnnBn};
 pub use error::AppError;
 pub use metrics::Metrics;
-pub use models::{FirstConv, SmallCnn, SmallCnnBn};
 pub use options::{Model, OptionError, RunOptions};
 pub use run::{RunOutcome, run};

@@ -1,7 +1,23 @@
-//! The two networks of `small_cnn` (SPEC.md section 5).
+//! The seed's networks, ready to use: [`TestCnn`] (its gradient-check network, SPEC.md section
+//! 2.6), [`SmallCnn`] and [`SmallCnnBn`] (the `small_cnn` networks, SPEC.md section 5).
 
 use crate::layers::{BatchNorm2d, Conv2d, Flatten, Gelu, Linear, MaxPool2d};
 use crate::{Float, Image, net};
+
+net! {
+    /// The seed's TestCNN: conv-maxpool-flatten-fc on 8x8 RGB images, 5 classes, no activation.
+    pub struct TestCnn {
+        input: Image<8, 8, 3>,
+        /// 3x3 convolution, 3 filters, no padding: 6x6x3.
+        conv: Conv2d<3, 3, 3, 1, 0>,
+        /// 2x2 max-pooling: 3x3x3.
+        pool: MaxPool2d<2, 2>,
+        /// Flatten to 27 features.
+        flatten: Flatten,
+        /// Fully connected, 5 class scores.
+        fc: Linear<27, 5>,
+    }
+}
 
 net! {
     /// The seed's SmallCnn: conv-GELU-conv-GELU-maxpool-fc-GELU-fc on 32x32 RGB images, 20
