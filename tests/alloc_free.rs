@@ -7,45 +7,10 @@
 #[path = "../benches/support/mod.rs"]
 mod support;
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicUsize, Ordering};
+#[path = "support/counting_alloc.rs"]
+mod counting_alloc;
 
-/// The system allocator, counting every allocation (and reallocation).
-struct Counting;
-
-static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
-
-// SAFETY: every method forwards its arguments unchanged to `System`, which upholds the
-// `GlobalAlloc` contract; the only addition is a relaxed atomic increment, which neither
-// allocates nor unwinds, so the layout, alignment and ownership guarantees are System's own.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        // SAFETY: the caller's guarantees for `layout` are passed on unchanged.
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        // SAFETY: as above.
-        unsafe { System.alloc_zeroed(layout) }
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        // SAFETY: `ptr` was allocated by `System` (every allocation goes through this wrapper)
-        // with `layout`; the caller's guarantees are passed on unchanged.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: `ptr` was allocated by `System` with `layout`, as above.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
-
-#[global_allocator]
-static GLOBAL: Counting = Counting;
+use counting_alloc::allocations;
 
 #[test]
 fn a_training_step_allocates_nothing_after_the_first() {
@@ -62,7 +27,7 @@ fn a_training_step_allocates_nothing_after_the_first() {
         assert!(first.is_finite());
         // The first step sized every buffer; a second one warms up the rayon workers' deques.
         trainer.step(&images[image_values..], &labels[batch..]);
-        let before = ALLOCATIONS.load(Ordering::SeqCst);
+        let before = allocations();
         let mut losses = [0.0f32; 4];
         for (i, loss) in losses.iter_mut().enumerate() {
             let at = i % 2;
@@ -71,13 +36,13 @@ fn a_training_step_allocates_nothing_after_the_first() {
                 &labels[at * batch..][..batch],
             );
         }
-        let after = ALLOCATIONS.load(Ordering::SeqCst);
+        let after = allocations();
         assert_eq!(after - before, 0, "allocations in 4 training steps");
         // The steps did train: the loss on the same batch went down.
         assert!(losses[2] < losses[0], "losses {losses:?}");
         // The counter does count: a fresh vector is one allocation.
         let v = std::hint::black_box(vec![1u8; 10]);
-        assert!(ALLOCATIONS.load(Ordering::SeqCst) > after);
+        assert!(allocations() > after);
         drop(v);
     });
 }
