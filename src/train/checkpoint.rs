@@ -115,8 +115,9 @@ pub enum CheckpointError {
 /// ```
 pub fn save_checkpoint<T: Float, N: Network<T> + ?Sized>(
     net: &N,
-    path: &Path,
+    path: impl AsRef<Path>,
 ) -> Result<(), CheckpointError> {
+    let path = path.as_ref();
     let is_f64 = T::NAME == "f64";
     let dtype = if is_f64 { Dtype::F64 } else { Dtype::F32 };
     let mut tensors: Vec<(String, Vec<usize>, Vec<u8>)> = Vec::new();
@@ -179,8 +180,9 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), CheckpointError> {
 /// [module docs](self) for what must match. On error, `net` is unchanged.
 pub fn load_checkpoint<T: Float, N: Network<T> + ?Sized>(
     net: &mut N,
-    path: &Path,
+    path: impl AsRef<Path>,
 ) -> Result<(), CheckpointError> {
+    let path = path.as_ref();
     let bytes = std::fs::read(path).map_err(|source| CheckpointError::Read {
         path: path.to_path_buf(),
         source,
