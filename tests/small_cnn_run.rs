@@ -138,7 +138,7 @@ fn a_synthetic_run_writes_every_file() {
 
     // model.safetensors loads back, and gives the reported test accuracy.
     let mut net = SmallCnn::<f32>::new(999);
-    load_checkpoint(&mut net, &out.join("model.safetensors")).unwrap();
+    load_checkpoint(&mut net, out.join("model.safetensors")).unwrap();
     let data = constnet::data::synthetic(&constnet::data::SyntheticConfig {
         train: 200,
         val: 60,
@@ -193,7 +193,7 @@ fn batchnorm_label_noise_and_init() {
     assert_eq!(outcome.metrics.model, "SmallCnnBn");
     assert_eq!(outcome.metrics.noisy_labels, 40);
     let mut net = SmallCnnBn::<f32>::new(5);
-    load_checkpoint(&mut net, &bn_out.join("model.safetensors")).unwrap();
+    load_checkpoint(&mut net, bn_out.join("model.safetensors")).unwrap();
     // The running statistics moved away from their initial (0, 1).
     assert!(
         net.param("bn1.running_mean")

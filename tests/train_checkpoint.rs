@@ -247,7 +247,7 @@ fn a_failed_write_names_the_path_and_leaves_no_temporary_file() {
     assert_eq!(names, ["taken"]);
 
     // A missing directory fails before anything is written.
-    let err = save_checkpoint(&net, &dir.path().join("no/such/dir/model.safetensors")).unwrap_err();
+    let err = save_checkpoint(&net, dir.path().join("no/such/dir/model.safetensors")).unwrap_err();
     assert!(matches!(err, CheckpointError::Write { .. }));
 
     // Overwriting an existing checkpoint replaces it whole.

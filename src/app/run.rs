@@ -259,7 +259,7 @@ impl Prepared<'_> {
             path
         };
 
-        save_checkpoint(&net, &written("model.safetensors"))?;
+        save_checkpoint(&net, written("model.safetensors"))?;
         let json = serde_json::to_string_pretty(&metrics)
             .map_err(|e| AppError::Internal(format!("cannot encode metrics.json: {e}")))?;
         write_file(&written("metrics.json"), json + "\n")?;
