@@ -45,8 +45,8 @@
 //! * [`Layer`] ([`layer`]): the trait every layer implements for an input shape and an element
 //!   type ([`Float`]: `f32` or `f64`): output shape, fit check, `forward`, `backward`, and its
 //!   parameters. Batches travel as flat NHWC slices owned by the network and reused.
-//! * [`layers`]: one file per layer, each with its shape contract on its first line, its plain
-//!   kernels and its gradient checks: [`Conv2d`](layers::Conv2d), [`MaxPool2d`](layers::MaxPool2d),
+//! * [`layers`]: one file per layer, each with its shape contract on its first line, its
+//!   PyTorch equivalent, forward and backward, and its gradient checks: [`Conv2d`](layers::Conv2d), [`MaxPool2d`](layers::MaxPool2d),
 //!   [`BatchNorm2d`](layers::BatchNorm2d), [`Flatten`](layers::Flatten),
 //!   [`Linear`](layers::Linear), [`Relu`](layers::Relu), [`LeakyRelu`](layers::LeakyRelu),
 //!   [`Gelu`](layers::Gelu), [`Dropout`](layers::Dropout).
@@ -63,8 +63,7 @@
 //!   PNG files, drawn with an embedded font.
 //! * [`app`]: the `small_cnn` program as a library function ([`app::run`]): data, training,
 //!   pictures, `metrics.json`, checkpoint and report in one call.
-//! * [`report`]: the run's self-contained HTML report, the confusion matrix as CSV and its most
-//!   confused class pairs.
+//! * [`report`]: the run's self-contained HTML report.
 //!
 //! ## Conventions
 //!
