@@ -226,7 +226,9 @@ pub(crate) fn transpose_taps<T: Float, const IC: usize, const OC: usize>(
 /// (`[kh][kw][oc][ic]`, see [`transpose_taps`]) so that the inner loop runs over `ic`.
 ///
 /// For each output pixel and kernel row, the `K` taps' contributions are summed over `oc` in
-/// registers (`[[[T; IC]; K]; PB]` for `PB` adjacent output pixels), then added to `dx`.
+/// registers (`[[[T; IC]; K]; PB]` for `PB` adjacent interior output pixels), then added to
+/// `dx`. Every index into the accumulators is a compile-time constant (edge pixels take a
+/// separate one-pixel path): a run-time bound would keep them on the stack.
 #[inline(always)]
 pub(crate) fn input_grad<
     T: Float,
@@ -254,14 +256,12 @@ pub(crate) fn input_grad<
             let dy_row = &dy_px[oh * d.ow..][..d.ow];
             let mut ow = 0;
             while ow < d.ow {
-                let block = ow >= ow_lo && ow + PB <= ow_hi;
-                let n = if block { PB } else { 1 };
-                for kh in kh_lo..kh_hi {
-                    let ih = oh * S + kh - P;
-                    let mut acc = [[[T::ZERO; IC]; K]; PB];
-                    let rows = &taps_t[kh * K * OC..][..K * OC];
-                    if block {
-                        let dy_block = &dy_row[ow..ow + PB];
+                if ow >= ow_lo && ow + PB <= ow_hi {
+                    let dy_block = &dy_row[ow..ow + PB];
+                    for kh in kh_lo..kh_hi {
+                        let ih = oh * S + kh - P;
+                        let rows = &taps_t[kh * K * OC..][..K * OC];
+                        let mut acc = [[[T::ZERO; IC]; K]; PB];
                         for oc in 0..OC {
                             let mut dv = [T::ZERO; PB];
                             for p in 0..PB {
@@ -277,22 +277,38 @@ pub(crate) fn input_grad<
                                 }
                             }
                         }
-                    } else {
+                        // Interior pixels: every tap reads inside the row, and every index
+                        // into `acc` is a constant after unrolling (a run-time bound here
+                        // would force `acc` onto the stack and spill it in the loop above).
+                        let dx_row = &mut dx_px[ih * d.w..][..d.w];
+                        let first = ow * S - P;
+                        for p in 0..PB {
+                            for kw in 0..K {
+                                let px = &mut dx_row[first + p * S + kw];
+                                for i in 0..IC {
+                                    px[i] += acc[p][kw][i];
+                                }
+                            }
+                        }
+                    }
+                    ow += PB;
+                } else {
+                    for kh in kh_lo..kh_hi {
+                        let ih = oh * S + kh - P;
+                        let rows = &taps_t[kh * K * OC..][..K * OC];
+                        let mut acc = [[T::ZERO; IC]; K];
                         for oc in 0..OC {
                             let dv = dy_row[ow][oc];
                             for kw in 0..K {
                                 let row = &rows[kw * OC + oc];
                                 for i in 0..IC {
-                                    acc[0][kw][i] += dv * row[i];
+                                    acc[kw][i] += dv * row[i];
                                 }
                             }
                         }
-                    }
-                    let dx_row = &mut dx_px[ih * d.w..][..d.w];
-                    for (p, acc) in acc.iter().enumerate().take(n) {
+                        let dx_row = &mut dx_px[ih * d.w..][..d.w];
                         for (kw, a) in acc.iter().enumerate() {
-                            let Some(iw) = ((ow + p) * S + kw).checked_sub(P).filter(|&i| i < d.w)
-                            else {
+                            let Some(iw) = (ow * S + kw).checked_sub(P).filter(|&i| i < d.w) else {
                                 continue;
                             };
                             for i in 0..IC {
@@ -300,8 +316,8 @@ pub(crate) fn input_grad<
                             }
                         }
                     }
+                    ow += 1;
                 }
-                ow += n;
             }
         }
     }
