@@ -95,7 +95,7 @@ fn check_conv<
                     assert_eq!(y, y_ref, "forward PB {} {isa:?} {ctx}", $pb);
                 )*};
             }
-            forward_pb!(1 3 8);
+            forward_pb!(1 3 8 16);
 
             let mut dx = vec![T::ZERO; dx_ref.len()];
             macro_rules! input_grad_pb {
