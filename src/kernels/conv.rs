@@ -126,15 +126,17 @@ fn valid_range_k(o: usize, k: usize, s: usize, p: usize, len: usize) -> (usize, 
     (lo, hi.max(lo))
 }
 
-/// Gradient rows `[ic0 .. ic0 + dw.len()]` of kernel position `(kh, kw)`:
-/// `dw[ic][oc] = sum over samples and output pixels of x[ih][iw][ic] * dy[oh][ow][oc]`.
+/// Gradient rows `first_row .. first_row + dw.len()` of the weight gradient seen as rows
+/// `[kh][kw][ic]` of `OC` values (`first_row` and `dw.len()` multiples of `ICB`, which divides
+/// `IC`): `dw[ic][oc] = sum over samples and output pixels of x[ih][iw][ic] * dy[oh][ow][oc]`.
 ///
-/// Per output row of a sample, blocks of `ICB` gradient rows are loaded into registers, updated
-/// from the row's pixels (even and odd columns into two accumulators, for more independent
-/// additions in flight) and stored back, so the input and gradient rows are read once per
-/// task while they sit in L1. The order of the sums is fixed by the code (samples in order), so
-/// the result depends neither on the thread count nor on the CPU.
-#[allow(clippy::too_many_arguments)]
+/// Samples and output rows are the outer loops and the task's gradient rows the inner one, so
+/// each input and output-gradient row is read from memory once per task (not once per kernel
+/// position) and reused from L1. For each block of `ICB` gradient rows, the rows are loaded into
+/// registers, updated from the output row's pixels (even and odd columns into two accumulators,
+/// for more independent additions in flight) and stored back. Every gradient value sums the
+/// samples, then rows, then pixels in order, whatever the task's range: the result depends
+/// neither on how the rows are split into tasks (the thread count) nor on the CPU.
 #[inline(always)]
 pub(crate) fn weight_grad_rows<
     T: Float,
@@ -146,28 +148,31 @@ pub(crate) fn weight_grad_rows<
     const ICB: usize,
 >(
     d: ConvDims,
-    kh: usize,
-    kw: usize,
-    ic0: usize,
+    first_row: usize,
     x: &[T],
     dy: &[T],
     dw: &mut [[T; OC]],
 ) {
     let (in_len, out_len) = (d.in_len(IC), d.out_len(OC));
-    let (oh_lo, oh_hi) = valid_range(kh, S, P, d.h, d.oh);
-    let (ow_lo, ow_hi) = valid_range(kw, S, P, d.w, d.ow);
     for row in dw.iter_mut() {
         *row = [T::ZERO; OC];
     }
     let (blocks, _) = dw.as_chunks_mut::<ICB>();
     for (x, dy) in x.chunks_exact(in_len).zip(dy.chunks_exact(out_len)) {
         let (dy_px, _) = dy.as_chunks::<OC>();
-        for oh in oh_lo..oh_hi {
-            let ih = oh * S + kh - P;
-            let x_row = &x[ih * d.w * IC..][..d.w * IC];
+        for oh in 0..d.oh {
             let dy_row = &dy_px[oh * d.ow..][..d.ow];
             for (b, block) in blocks.iter_mut().enumerate() {
-                let ic = ic0 + b * ICB;
+                let row = first_row + b * ICB;
+                let (tap, ic) = (row / IC, row % IC);
+                let (kh, kw) = (tap / K, tap % K);
+                let (oh_lo, oh_hi) = valid_range(kh, S, P, d.h, d.oh);
+                if oh < oh_lo || oh >= oh_hi {
+                    continue;
+                }
+                let (ow_lo, ow_hi) = valid_range(kw, S, P, d.w, d.ow);
+                let ih = oh * S + kh - P;
+                let x_row = &x[ih * d.w * IC..][..d.w * IC];
                 let pixel = |ow: usize| -> &[T] { &x_row[(ow * S + kw - P) * IC + ic..][..ICB] };
                 let mut even = *block;
                 let mut odd = [[T::ZERO; OC]; ICB];
@@ -375,8 +380,8 @@ pub(crate) fn forward_batch<
         });
 }
 
-/// The whole weight gradient: one task per block of `ICB` rows of one kernel position, each
-/// summing over the whole batch in order (so the result does not depend on the thread count).
+/// The whole weight gradient: one task per thread, each a run of gradient rows summed over the
+/// whole batch in order (so the result does not depend on the thread count).
 pub(crate) fn weight_grad_batch<
     T: Float,
     const IC: usize,
@@ -415,27 +420,20 @@ fn weight_grad_blocks<
     dy: &[T],
     dw: &mut [T],
 ) {
-    // A task takes half the rows of a kernel position when that splits into whole blocks (more
-    // tasks than threads balance better), otherwise all of them.
-    let rows_per_task = if IC.is_multiple_of(2 * ICB) {
-        IC / 2
-    } else {
-        IC
-    };
+    // One task per thread, each a contiguous run of whole `ICB`-row blocks (any split gives
+    // the same result, see `weight_grad_rows`).
+    let blocks = K * K * IC / ICB;
+    let rows_per_task = blocks.div_ceil(rayon::current_num_threads()).max(1) * ICB;
     let (rows, _) = dw.as_chunks_mut::<OC>();
     rows.par_chunks_mut(rows_per_task)
         .enumerate()
         .for_each(|(task, rows)| {
-            let first = task * rows_per_task;
-            let (tap, ic0) = (first / IC, first % IC);
             super::run(
                 #[inline(always)]
                 || {
                     weight_grad_rows::<T, IC, OC, K, S, P, ICB>(
                         d,
-                        tap / K,
-                        tap % K,
-                        ic0,
+                        task * rows_per_task,
                         x,
                         dy,
                         rows,
