@@ -1,32 +1,19 @@
 //! The SmallCnn of SPEC.md section 5 and one Adam training step, shared by the criterion
-#![allow(dead_code)] // each user (benches, example, tests) uses a part
-//! benchmarks (`benches/`) and `examples/bench_train.rs`.
+//! benchmarks (`benches/`), `examples/bench_train.rs` and `tests/alloc_free.rs`.
 //!
 //! The update is the training module's Adam (`constnet::train::Optimizer`, PyTorch's rule and
 //! defaults).
 
-use constnet::layers::{Conv2d, Flatten, Gelu, Linear, MaxPool2d};
+// Each user (benches, example, tests) uses a part.
+#![allow(dead_code)]
+
 use constnet::train::{Optimizer, OptimizerKind, softmax_cross_entropy};
-use constnet::{Image, Mode, Network, Tensor, net};
+use constnet::{Image, Mode, Network, Tensor};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use rand_distr::{Distribution, StandardNormal};
 
-net! {
-    /// The seed's SmallCnn.
-    pub struct SmallCnn {
-        input: Image<32, 32, 3>,
-        conv1: Conv2d<3, 16, 3, 1, 1>,
-        gelu1: Gelu,
-        conv2: Conv2d<16, 32, 3, 2, 0>,
-        gelu2: Gelu,
-        pool: MaxPool2d<2, 2>,
-        flatten: Flatten,
-        fc1: Linear<1568, 100>,
-        gelu3: Gelu,
-        fc2: Linear<100, 20>,
-    }
-}
+pub use constnet::models::SmallCnn;
 
 /// Classes of the SmallCnn.
 pub const CLASSES: usize = 20;

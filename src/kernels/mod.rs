@@ -24,7 +24,7 @@
 //!
 //! # Correctness
 //!
-//! [`reference`] holds the plain, obviously correct loops (the layers' original code). The tests
+//! [`reference`](mod@reference) holds the plain, obviously correct loops (the layers' original code). The tests
 //! in this module compare every fast kernel, under every instruction set the CPU supports, with
 //! them: random sizes, strides, paddings and batch sizes, in `f32` and `f64`.
 

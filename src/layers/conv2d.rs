@@ -11,7 +11,7 @@ use crate::{Float, Shape};
 use rand::rngs::StdRng;
 
 /// A 2-D convolution with `OUT_C` filters of size `K x K` over `IN_C` channels, stride `S` and
-/// zero padding `P`. See the [module docs](self) for layouts.
+/// zero padding `P`: weight `[K][K][IN_C][OUT_C]`, bias `[OUT_C]`, NHWC input and output.
 ///
 /// ```
 /// use constnet::layers::Conv2d;
