@@ -3,12 +3,13 @@
 
 use super::metrics::{accuracy, predict_into};
 use super::{LossError, Optimizer, OptimizerKind, Regularization, Samples, SamplesError};
+use crate::data::fill_epoch_order;
 use crate::train::softmax_cross_entropy;
 use crate::{Float, Mode, Network, ParamKind, Shape, Tensor};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use rand::SeedableRng;
 use rand::rngs::StdRng;
-use rand::seq::{IndexedRandom, SliceRandom};
+use rand::seq::IndexedRandom;
+use rand::{RngCore, SeedableRng};
 use std::io::IsTerminal;
 use std::time::{Duration, Instant};
 
@@ -211,7 +212,7 @@ pub fn train_net_with<'a, T: Float, N: Network<T> + ?Sized>(
     let mut history = History::default();
     let mut best_params: Vec<Vec<T>> = Vec::new();
     // Buffers reused by every step and evaluation.
-    let mut order: Vec<usize> = (0..train.len()).collect();
+    let mut order: Vec<usize> = Vec::with_capacity(train.len());
     let mut batch = Tensor::<N::Input, T>::zeros(config.batch_size.min(train.len()));
     let mut labels: Vec<usize> = Vec::with_capacity(config.batch_size);
     let mut grad: Vec<T> = Vec::new();
@@ -221,9 +222,12 @@ pub fn train_net_with<'a, T: Float, N: Network<T> + ?Sized>(
     let iterations = train.len().div_ceil(config.batch_size);
     for epoch in 1..=config.epochs {
         let started = Instant::now();
-        if config.shuffle {
-            order.shuffle(&mut rng);
-        }
+        let shuffle = if config.shuffle {
+            Some(&mut rng as &mut dyn RngCore)
+        } else {
+            None
+        };
+        fill_epoch_order(&mut order, train.len(), shuffle);
         let progress = progress_bar(config, epoch, iterations);
         let mut step_time = Duration::ZERO;
         let mut loss_sum = 0.0;
