@@ -135,6 +135,51 @@ pub trait Layer<In: Shape, T: Float>: Default + Send {
     fn params_mut<'a>(&'a mut self, _f: &mut dyn FnMut(ParamMut<'a, T>)) {}
 }
 
+/// Calls `f` on a layer's `weight` then `bias`: the parameters of [`Conv2d`](crate::layers::Conv2d)
+/// and [`Linear`](crate::layers::Linear).
+pub(crate) fn visit_weight_and_bias<'a, T>(
+    f: &mut dyn FnMut(Param<'a, T>),
+    shapes: [&'static [usize]; 2],
+    [weight, weight_grad, bias, bias_grad]: [&'a [T]; 4],
+) {
+    f(Param {
+        name: "weight",
+        kind: ParamKind::Weight,
+        shape: shapes[0],
+        value: weight,
+        grad: weight_grad,
+    });
+    f(Param {
+        name: "bias",
+        kind: ParamKind::Bias,
+        shape: shapes[1],
+        value: bias,
+        grad: bias_grad,
+    });
+}
+
+/// As [`visit_weight_and_bias`], mutably.
+pub(crate) fn visit_weight_and_bias_mut<'a, T>(
+    f: &mut dyn FnMut(ParamMut<'a, T>),
+    shapes: [&'static [usize]; 2],
+    [weight, weight_grad, bias, bias_grad]: [&'a mut [T]; 4],
+) {
+    f(ParamMut {
+        name: "weight",
+        kind: ParamKind::Weight,
+        shape: shapes[0],
+        value: weight,
+        grad: weight_grad,
+    });
+    f(ParamMut {
+        name: "bias",
+        kind: ParamKind::Bias,
+        shape: shapes[1],
+        value: bias,
+        grad: bias_grad,
+    });
+}
+
 /// The layer's signature as written, e.g. `Conv2d<3, 16, 3, 1, 1>` or `Flatten`.
 pub fn signature(kind: &str, args: &[usize]) -> String {
     if args.is_empty() {

@@ -5,7 +5,10 @@
 //! (whose weight is laid out `[OUT_C][IN_C][K][K]`).
 
 use crate::kernels::{self, ConvDims, conv};
-use crate::layer::{Init, Layer, Mode, Param, ParamKind, ParamMut, fill_normal};
+use crate::layer::{
+    Init, Layer, Mode, Param, ParamMut, fill_normal, visit_weight_and_bias,
+    visit_weight_and_bias_mut,
+};
 use crate::shape::{ConvOut, Misfit, Problem, check_window, upstream_failed};
 use crate::{Float, Shape};
 use rand::rngs::StdRng;
@@ -157,37 +160,24 @@ where
     }
 
     fn params<'a>(&'a self, f: &mut dyn FnMut(Param<'a, T>)) {
-        f(Param {
-            name: "weight",
-            kind: ParamKind::Weight,
-            shape: Self::WEIGHT_SHAPE,
-            value: &self.weight,
-            grad: &self.weight_grad,
-        });
-        f(Param {
-            name: "bias",
-            kind: ParamKind::Bias,
-            shape: Self::BIAS_SHAPE,
-            value: &self.bias,
-            grad: &self.bias_grad,
-        });
+        visit_weight_and_bias(
+            f,
+            [Self::WEIGHT_SHAPE, Self::BIAS_SHAPE],
+            [&self.weight, &self.weight_grad, &self.bias, &self.bias_grad],
+        );
     }
 
     fn params_mut<'a>(&'a mut self, f: &mut dyn FnMut(ParamMut<'a, T>)) {
-        f(ParamMut {
-            name: "weight",
-            kind: ParamKind::Weight,
-            shape: Self::WEIGHT_SHAPE,
-            value: &mut self.weight,
-            grad: &mut self.weight_grad,
-        });
-        f(ParamMut {
-            name: "bias",
-            kind: ParamKind::Bias,
-            shape: Self::BIAS_SHAPE,
-            value: &mut self.bias,
-            grad: &mut self.bias_grad,
-        });
+        visit_weight_and_bias_mut(
+            f,
+            [Self::WEIGHT_SHAPE, Self::BIAS_SHAPE],
+            [
+                &mut self.weight,
+                &mut self.weight_grad,
+                &mut self.bias,
+                &mut self.bias_grad,
+            ],
+        );
     }
 }
 
