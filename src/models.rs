@@ -1,8 +1,9 @@
 //! The seed's networks, ready to use: [`TestCnn`] (its gradient-check network, SPEC.md section
 //! 2.6), [`SmallCnn`] and [`SmallCnnBn`] (the `small_cnn` networks, SPEC.md section 5).
 
+use crate::grad_check::linspace;
 use crate::layers::{BatchNorm2d, Conv2d, Flatten, Gelu, Linear, MaxPool2d};
-use crate::{Float, Image, net};
+use crate::{Float, Image, Init, net};
 
 net! {
     /// The seed's TestCNN: conv-maxpool-flatten-fc on 8x8 RGB images, 5 classes, no activation.
@@ -16,6 +17,20 @@ net! {
         flatten: Flatten,
         /// Fully connected, 5 class scores.
         fc: Linear<27, 5>,
+    }
+}
+
+impl TestCnn<f64> {
+    /// The TestCNN of the seed's forward-pass check (SPEC.md section 2.6): seed initialisation,
+    /// then `conv.weight = linspace(-0.7, 0.3, 81)`, `conv.bias = linspace(-0.6, 0.2, 3)`,
+    /// `fc.weight = linspace(-0.2, 0.2, 135)`, `fc.bias = linspace(-0.9, 0.1, 5)`.
+    pub fn seed_check() -> Self {
+        let mut net = Self::with_init(Init::SEED, 1234);
+        net.conv.weight = linspace(-0.7, 0.3, 81);
+        net.conv.bias = linspace(-0.6, 0.2, 3);
+        net.fc.weight = linspace(-0.2, 0.2, 135);
+        net.fc.bias = linspace(-0.9, 0.1, 5);
+        net
     }
 }
 

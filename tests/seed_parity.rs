@@ -171,19 +171,6 @@ fn std_dev(v: &[f64]) -> f64 {
     (v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / v.len() as f64).sqrt()
 }
 
-fn assigned_test_cnn() -> TestCnn<f64> {
-    let mut model = TestCnn::<f64>::with_init(Init::SEED, 1234);
-    model
-        .assign("conv.weight", &linspace(-0.7, 0.3, 81))
-        .unwrap();
-    model.assign("conv.bias", &linspace(-0.6, 0.2, 3)).unwrap();
-    model
-        .assign("fc.weight", &linspace(-0.2, 0.2, 135))
-        .unwrap();
-    model.assign("fc.bias", &linspace(-0.9, 0.1, 5)).unwrap();
-    model
-}
-
 #[test]
 fn test_cnn_initialisation() {
     let model = TestCnn::<f64>::with_init(Init::SEED, 1234);
@@ -206,7 +193,7 @@ fn test_cnn_initialisation() {
 
 #[test]
 fn test_cnn_scores_loss_and_gradients() {
-    let mut model = assigned_test_cnn();
+    let mut model = TestCnn::seed_check();
     let feats = Tensor::<Image<8, 8, 3>, f64>::from_vec(4, linspace(-5.5, 4.5, 768)).unwrap();
     let scores = model.forward(&feats, Mode::Train).to_vec();
     let expected = [
@@ -247,7 +234,7 @@ fn test_cnn_scores_loss_and_gradients() {
     for name in ["conv.weight", "conv.bias", "fc.weight", "fc.bias"] {
         let analytic = model.grad(name).unwrap().to_vec();
         let mut values = model.param(name).unwrap().to_vec();
-        let mut probe = assigned_test_cnn();
+        let mut probe = TestCnn::seed_check();
         let mut scratch = vec![0.0; 20];
         let numeric = numerical_gradient(
             &mut values,

@@ -4,20 +4,7 @@
 use constnet::grad_check::{linspace, numerical_gradient, rel_error};
 use constnet::models::TestCnn;
 use constnet::train::{Regularization, softmax_cross_entropy};
-use constnet::{Image, Init, Mode, Network, Tensor};
-
-fn assigned_test_cnn() -> TestCnn<f64> {
-    let mut model = TestCnn::<f64>::with_init(Init::SEED, 1234);
-    model
-        .assign("conv.weight", &linspace(-0.7, 0.3, 81))
-        .unwrap();
-    model.assign("conv.bias", &linspace(-0.6, 0.2, 3)).unwrap();
-    model
-        .assign("fc.weight", &linspace(-0.2, 0.2, 135))
-        .unwrap();
-    model.assign("fc.bias", &linspace(-0.9, 0.1, 5)).unwrap();
-    model
-}
+use constnet::{Image, Mode, Network, Tensor};
 
 const SEED_LOSS: f64 = 4.56046848799693;
 
@@ -26,7 +13,7 @@ const SEED_LOSS: f64 = 4.56046848799693;
 /// sum |w| = 373/10 and sum w^2 = 642429/53600.
 #[test]
 fn seed_loss_plus_penalty_by_hand() {
-    let mut model = assigned_test_cnn();
+    let mut model = TestCnn::seed_check();
     let feats = Tensor::<Image<8, 8, 3>, f64>::from_vec(4, linspace(-5.5, 4.5, 768)).unwrap();
     let scores = model.forward(&feats, Mode::Train).to_vec();
     let mut dscores = vec![0.0; 20];
@@ -48,7 +35,7 @@ fn seed_loss_plus_penalty_by_hand() {
 /// The seed's TestCNN; for L1, the weights that linspace puts at (about) 0, where |w| has no
 /// derivative, moved to 0.01.
 fn model_for(reg: Regularization) -> TestCnn<f64> {
-    let mut model = assigned_test_cnn();
+    let mut model = TestCnn::seed_check();
     if reg == Regularization::L1 {
         model.params_mut(&mut |_, p| {
             for w in p.value.iter_mut().filter(|w| w.abs() < 1e-3) {
