@@ -153,6 +153,13 @@ impl Canvas {
         })
     }
 
+    /// Writes a picture's title: 22-pixel black text centred horizontally, its centre at
+    /// height `y`.
+    pub fn title(&mut self, text: &str, y: i32) -> Result<(), PlotError> {
+        let centre = self.width as i32 / 2;
+        self.text(text, (centre, y), 22.0, Align::Center, false, [0, 0, 0])
+    }
+
     /// Writes `text` at `size` pixels in `rgb`, anchored at `(x, y)` as `align` says; `vertical`
     /// turns it a quarter clockwise, so that it runs downwards from the anchor (as column labels
     /// under a matrix).

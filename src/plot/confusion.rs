@@ -43,14 +43,7 @@ pub fn confusion_png(
     let width = left + grid + right;
     let height = top + grid + bottom;
     let mut canvas = Canvas::new("confusion matrix", width, height)?;
-    canvas.text(
-        title,
-        (width as i32 / 2, 30),
-        22.0,
-        Align::Center,
-        false,
-        BLACK,
-    )?;
+    canvas.title(title, 30)?;
 
     let max = matrix.iter().copied().max().unwrap_or(0).max(1);
     let count_size = (f64::from(cell) * 0.36).clamp(9.0, 15.0);

@@ -73,13 +73,9 @@ pub fn filters_png(
     let width = (cols * cell_w + PAD).max(460);
     let height = TITLE_H + rows * cell_h + PAD;
     let mut canvas = Canvas::new("filters", width, height)?;
-    canvas.text(
+    canvas.title(
         &format!("First-layer filters ({kernel}x{kernel}x3, {out_channels} filters)"),
-        (width as i32 / 2, 22),
-        22.0,
-        Align::Center,
-        false,
-        BLACK,
+        22,
     )?;
     canvas.text(
         &format!(
@@ -175,14 +171,7 @@ pub fn feature_maps_png(
     let canvas_w = grid_x + cols * cell_w + PAD;
     let canvas_h = TITLE_H + (rows * cell_h).max(LABEL_H + img_h + 48) + PAD;
     let mut canvas = Canvas::new("feature maps", canvas_w, canvas_h)?;
-    canvas.text(
-        &format!("Feature maps: {caption}"),
-        (canvas_w as i32 / 2, 24),
-        22.0,
-        Align::Center,
-        false,
-        BLACK,
-    )?;
+    canvas.title(&format!("Feature maps: {caption}"), 24)?;
     canvas.text(
         &format!("each map scaled to its own min..max ({map_h}x{map_w}, {channels} maps)"),
         (canvas_w as i32 / 2, 46),
@@ -308,14 +297,7 @@ pub fn samples_png(
     let canvas_w = (cols * cell_w + PAD).max(420);
     let canvas_h = TITLE_H + rows * cell_h + PAD;
     let mut canvas = Canvas::new("samples", canvas_w, canvas_h)?;
-    canvas.text(
-        title,
-        (canvas_w as i32 / 2, TITLE_H as i32 / 2),
-        22.0,
-        Align::Center,
-        false,
-        BLACK,
-    )?;
+    canvas.title(title, TITLE_H as i32 / 2)?;
     let x0 = (canvas_w - cols * cell_w + PAD) / 2;
     for (i, &label) in labels.iter().enumerate() {
         let (col, row) = (i as u32 % 8, i as u32 / 8);
