@@ -208,6 +208,91 @@ pub(crate) fn weight_grad_rows<
     }
 }
 
+/// Weight gradient of the samples in `x` and `dy`, written to `dw` (rows `[kh][kw][ic]` of
+/// `OC` values), for convolutions whose whole kernel row of gradients fits in registers (few
+/// input channels, like a first layer on RGB images).
+///
+/// For an interior output pixel, the `K * IC` input values under one kernel row are contiguous,
+/// so one output-gradient load serves `K * IC` multiply-adds into accumulators
+/// `[[[T; OC]; IC]; K]` kept in registers along the output row. Edge pixels (where some kernel
+/// columns fall in the padding) update `dw` directly, before and after the interior run. Every
+/// gradient value sums the samples, output rows and pixels in a fixed order.
+#[inline(always)]
+pub(crate) fn weight_grad_window<
+    T: Float,
+    const IC: usize,
+    const OC: usize,
+    const K: usize,
+    const S: usize,
+    const P: usize,
+>(
+    d: ConvDims,
+    x: &[T],
+    dy: &[T],
+    dw: &mut [[T; OC]],
+) {
+    let (in_len, out_len) = (d.in_len(IC), d.out_len(OC));
+    let (ow_lo, ow_hi) = interior(K, S, P, d.w, d.ow);
+    for row in dw.iter_mut() {
+        *row = [T::ZERO; OC];
+    }
+    for (x, dy) in x.chunks_exact(in_len).zip(dy.chunks_exact(out_len)) {
+        let (dy_px, _) = dy.as_chunks::<OC>();
+        for oh in 0..d.oh {
+            let (kh_lo, kh_hi) = valid_range_k(oh, K, S, P, d.h);
+            let dy_row = &dy_px[oh * d.ow..][..d.ow];
+            for kh in kh_lo..kh_hi {
+                let ih = oh * S + kh - P;
+                let x_row = &x[ih * d.w * IC..][..d.w * IC];
+                let rows = &mut dw[kh * K * IC..][..K * IC];
+                let edge = |ow: usize, rows: &mut [[T; OC]]| {
+                    for kw in 0..K {
+                        let Some(iw) = (ow * S + kw).checked_sub(P).filter(|&i| i < d.w) else {
+                            continue;
+                        };
+                        for ic in 0..IC {
+                            let xv = x_row[iw * IC + ic];
+                            let row = &mut rows[kw * IC + ic];
+                            for o in 0..OC {
+                                row[o] += xv * dy_row[ow][o];
+                            }
+                        }
+                    }
+                };
+                for ow in 0..ow_lo.min(d.ow) {
+                    edge(ow, rows);
+                }
+                let mut acc = [[[T::ZERO; OC]; IC]; K];
+                for kw in 0..K {
+                    for ic in 0..IC {
+                        acc[kw][ic] = rows[kw * IC + ic];
+                    }
+                }
+                for ow in ow_lo..ow_hi {
+                    let window = &x_row[(ow * S - P) * IC..][..K * IC];
+                    let dv = &dy_row[ow];
+                    // Contiguous dimension outermost: see `forward`.
+                    for o in 0..OC {
+                        for kw in 0..K {
+                            for ic in 0..IC {
+                                acc[kw][ic][o] += window[kw * IC + ic] * dv[o];
+                            }
+                        }
+                    }
+                }
+                for kw in 0..K {
+                    for ic in 0..IC {
+                        rows[kw * IC + ic] = acc[kw][ic];
+                    }
+                }
+                for ow in ow_hi.max(ow_lo)..d.ow {
+                    edge(ow, rows);
+                }
+            }
+        }
+    }
+}
+
 /// `weight_t[kh][kw][oc][ic] = weight[kh][kw][ic][oc]`: the layout the input gradient reads.
 #[inline(always)]
 pub(crate) fn transpose_taps<T: Float, const IC: usize, const OC: usize>(
@@ -394,8 +479,27 @@ pub(crate) fn weight_grad_batch<
     x: &[T],
     dy: &[T],
     dw: &mut [T],
+    partial: &mut [T],
 ) {
-    if IC.is_multiple_of(4) && OC <= 32 {
+    if K * IC * OC * size_of::<T>() <= 1024 {
+        // Few input channels: whole kernel rows in registers, and the batch split into two
+        // fixed halves (not one run per thread) summed in order, so the thread count does not
+        // change the result.
+        let batch = x.len() / d.in_len(IC);
+        let first = batch.div_ceil(2);
+        let (x0, x1) = x.split_at(first * d.in_len(IC));
+        let (dy0, dy1) = dy.split_at(first * d.out_len(OC));
+        let half = |x: &[T], dy: &[T], dw: &mut [T]| {
+            super::run(
+                #[inline(always)]
+                || weight_grad_window::<T, IC, OC, K, S, P>(d, x, dy, dw.as_chunks_mut::<OC>().0),
+            )
+        };
+        rayon::join(|| half(x0, dy0, dw), || half(x1, dy1, partial));
+        for (g, p) in dw.iter_mut().zip(partial.iter()) {
+            *g += *p;
+        }
+    } else if IC.is_multiple_of(4) && OC <= 32 {
         weight_grad_blocks::<T, IC, OC, K, S, P, 4>(d, x, dy, dw)
     } else if IC.is_multiple_of(3) && OC <= 32 {
         weight_grad_blocks::<T, IC, OC, K, S, P, 3>(d, x, dy, dw)
@@ -466,9 +570,16 @@ pub(crate) fn input_grad_batch<
             super::run(
                 #[inline(always)]
                 || {
-                    // Two output pixels per block measured faster than four here
-                    // (fewer accumulators spilled).
-                    if K * IC <= 96 {
+                    // As many output pixels per block as keep the accumulators (`PB * K *
+                    // IC` values) within 24 AVX-512 registers: on conv2 of the SmallCnn, 8
+                    // pixels took ~1.0 ms per batch of 64 against ~1.2 ms for 4, ~1.7 ms for 2
+                    // (alternated `bench_train --layers` runs).
+                    let pixel_bytes = K * IC * size_of::<T>();
+                    if pixel_bytes <= 192 {
+                        input_grad::<T, IC, OC, K, S, P, 8>(d, dy, weight_t, dx)
+                    } else if pixel_bytes <= 384 {
+                        input_grad::<T, IC, OC, K, S, P, 4>(d, dy, weight_t, dx)
+                    } else if pixel_bytes <= 768 {
                         input_grad::<T, IC, OC, K, S, P, 2>(d, dy, weight_t, dx)
                     } else {
                         input_grad::<T, IC, OC, K, S, P, 1>(d, dy, weight_t, dx)

@@ -33,9 +33,17 @@ pub(crate) fn forward<T: Float>(d: PoolDims, x: &[T], y: &mut [T]) {
 
 /// Input gradient of every sample: each output's gradient goes to the first maximum of its
 /// window (row-major), accumulated since windows may overlap.
+///
+/// Channels go in groups of `L`: the window is scanned once to find each lane's winning
+/// position (strict `>`, so the first maximum), then every window position gets the gradient
+/// where it won and `+0` elsewhere, as whole vectors instead of one scattered value per
+/// channel. `dx` starts at `+0` and is never `-0`, so adding `+0` changes no bit: the result
+/// is the reference's. Leftover channels (`c % L`) take the reference's scalar path.
 #[inline(always)]
 pub(crate) fn backward<T: Float>(d: PoolDims, x: &[T], dy: &[T], dx: &mut [T]) {
+    const L: usize = 16;
     let (in_len, out_len) = (d.h * d.w * d.c, d.oh * d.ow * d.c);
+    let groups = d.c / L;
     for ((x, dy), dx) in x
         .chunks_exact(in_len)
         .zip(dy.chunks_exact(out_len))
@@ -44,10 +52,43 @@ pub(crate) fn backward<T: Float>(d: PoolDims, x: &[T], dy: &[T], dx: &mut [T]) {
         dx.fill(T::ZERO);
         for oh in 0..d.oh {
             for ow in 0..d.ow {
+                let at = |ph: usize, pw: usize| ((oh * d.s + ph) * d.w + ow * d.s + pw) * d.c;
                 let g = &dy[(oh * d.ow + ow) * d.c..][..d.c];
-                for (c, &gv) in g.iter().enumerate() {
+                for group in 0..groups {
+                    let c0 = group * L;
+                    let lanes = |ph: usize, pw: usize| -> [T; L] {
+                        x[at(ph, pw) + c0..][..L].try_into().expect("L values")
+                    };
+                    let mut best = lanes(0, 0);
+                    let mut winner = [0u32; L];
+                    for ph in 0..d.pool {
+                        for pw in 0..d.pool {
+                            let v = lanes(ph, pw);
+                            let position = (ph * d.pool + pw) as u32;
+                            for l in 0..L {
+                                if v[l] > best[l] {
+                                    best[l] = v[l];
+                                    winner[l] = position;
+                                }
+                            }
+                        }
+                    }
+                    let g: &[T; L] = g[c0..][..L].try_into().expect("L values");
+                    for ph in 0..d.pool {
+                        for pw in 0..d.pool {
+                            let position = (ph * d.pool + pw) as u32;
+                            let out: &mut [T; L] = (&mut dx[at(ph, pw) + c0..][..L])
+                                .try_into()
+                                .expect("L values");
+                            for l in 0..L {
+                                out[l] += if winner[l] == position { g[l] } else { T::ZERO };
+                            }
+                        }
+                    }
+                }
+                for c in groups * L..d.c {
                     let (at, _) = super::reference::pool_argmax(d, x, oh, ow, c);
-                    dx[at] += gv;
+                    dx[at] += g[c];
                 }
             }
         }

@@ -107,7 +107,7 @@ fn check_conv<
                     assert!(e < tolerance::<T>(), "input grad PB {} {isa:?} {ctx}: {e}", $pb);
                 )*};
             }
-            input_grad_pb!(1 2 4);
+            input_grad_pb!(1 2 4 8);
 
             let mut dw = vec![T::ZERO; dw_ref.len()];
             // Runs of 3 rows, which cross kernel positions when IC is not a multiple of 3.
@@ -129,6 +129,25 @@ fn check_conv<
             let e = rel_diff(&dw, &dw_ref);
             assert!(e < tolerance::<T>(), "weight grad {isa:?} {ctx}: {e}");
 
+            let mut dw = vec![T::ZERO; dw_ref.len()];
+            run_on(
+                isa,
+                #[inline(always)]
+                || {
+                    conv::weight_grad_window::<T, IC, OC, K, S, P>(
+                        d,
+                        &x,
+                        &dy,
+                        dw.as_chunks_mut::<OC>().0,
+                    )
+                },
+            );
+            let e = rel_diff(&dw, &dw_ref);
+            assert!(
+                e < tolerance::<T>(),
+                "weight grad window {isa:?} {ctx}: {e}"
+            );
+
             let mut db = vec![T::ZERO; OC];
             run_on(
                 isa,
@@ -143,7 +162,8 @@ fn check_conv<
         conv::forward_batch::<T, IC, OC, K, S, P>(d, batch, &x, &weight, &bias, &mut y);
         assert_eq!(y, y_ref, "forward_batch {ctx}");
         let mut dw = vec![T::ZERO; dw_ref.len()];
-        conv::weight_grad_batch::<T, IC, OC, K, S, P>(d, &x, &dy, &mut dw);
+        let mut partial = vec![T::ZERO; dw_ref.len()];
+        conv::weight_grad_batch::<T, IC, OC, K, S, P>(d, &x, &dy, &mut dw, &mut partial);
         assert!(
             rel_diff(&dw, &dw_ref) < tolerance::<T>(),
             "weight_grad_batch {ctx}"
@@ -405,6 +425,14 @@ fn results_do_not_depend_on_the_thread_count() {
     let dy = random::<f32>(batch * d.out_len(32), &mut rng);
     let weight = random::<f32>(9 * 16 * 32, &mut rng);
     let bias = random::<f32>(32, &mut rng);
+    let d1 = ConvDims {
+        oh: 12,
+        ow: 12,
+        ..d
+    };
+    let x1 = random::<f32>(batch * d1.in_len(3), &mut rng);
+    let dy1 = random::<f32>(batch * d1.out_len(16), &mut rng);
+    let w1 = vec![0.0f32; 9 * 3 * 16];
     let fx = random::<f32>(batch * 60, &mut rng);
     let fdy = random::<f32>(batch * 10, &mut rng);
     let fw = random::<f32>(600, &mut rng);
@@ -418,7 +446,12 @@ fn results_do_not_depend_on_the_thread_count() {
             let mut dw = vec![0.0; weight.len()];
             let mut dx = vec![0.0; x.len()];
             conv::forward_batch::<f32, 16, 32, 3, 2, 0>(d, batch, &x, &weight, &bias, &mut y);
-            conv::weight_grad_batch::<f32, 16, 32, 3, 2, 0>(d, &x, &dy, &mut dw);
+            let mut partial = vec![0.0; weight.len()];
+            conv::weight_grad_batch::<f32, 16, 32, 3, 2, 0>(d, &x, &dy, &mut dw, &mut partial);
+            // A first layer's sizes: the kernel that splits the batch into two halves.
+            let mut dw1 = vec![0.0; w1.len()];
+            let mut partial = vec![0.0; w1.len()];
+            conv::weight_grad_batch::<f32, 3, 16, 3, 1, 1>(d1, &x1, &dy1, &mut dw1, &mut partial);
             let mut weight_t = vec![0.0; weight.len()];
             conv::transpose_taps::<f32, 16, 32>(&weight, &mut weight_t);
             conv::input_grad_batch::<f32, 16, 32, 3, 2, 0>(d, batch, &dy, &weight_t, &mut dx);
@@ -426,7 +459,7 @@ fn results_do_not_depend_on_the_thread_count() {
             let mut fdx = vec![0.0; fx.len()];
             linear::weight_grad_batch::<f32, 60, 10>(&fx, &fdy, &mut fdw);
             linear::input_grad_batch::<f32, 60, 10>(batch, &fdy, &fw, &mut fdx);
-            (y, dw, dx, fdw, fdx)
+            (y, dw, dw1, dx, fdw, fdx)
         })
     };
     let one = run(1);

@@ -41,6 +41,8 @@ pub struct Conv2d<
     /// The weights as `[K][K][OUT_C][IN_C]`, rewritten by each backward pass for the input
     /// gradient's inner loop; kept here so that backward does not allocate.
     weight_transposed: Vec<T>,
+    /// A second partial sum of the weight gradient, for kernels that split the batch in two.
+    weight_grad_partial: Vec<T>,
 }
 
 impl<
@@ -72,6 +74,7 @@ impl<
             weight_grad: vec![T::ZERO; K * K * IN_C * OUT_C],
             bias_grad: vec![T::ZERO; OUT_C],
             weight_transposed: vec![T::ZERO; K * K * IN_C * OUT_C],
+            weight_grad_partial: vec![T::ZERO; K * K * IN_C * OUT_C],
         }
     }
 }
@@ -146,6 +149,7 @@ where
             input,
             grad_output,
             &mut self.weight_grad,
+            &mut self.weight_grad_partial,
         );
         if let Some(grad_input) = grad_input {
             conv::transpose_taps::<T, IN_C, OUT_C>(&self.weight, &mut self.weight_transposed);
