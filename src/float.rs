@@ -50,10 +50,20 @@ pub trait Float:
     fn max(self, other: Self) -> Self;
     /// Whether the value is neither infinite nor NaN.
     fn is_finite(self) -> bool;
+    /// The slice as `f32` values if `Self` is `f32` (lets kernels take `f32`-only paths).
+    fn as_f32(values: &[Self]) -> Option<&[f32]> {
+        let _ = values;
+        None
+    }
+    /// The slice as `f32` values if `Self` is `f32`.
+    fn as_f32_mut(values: &mut [Self]) -> Option<&mut [f32]> {
+        let _ = values;
+        None
+    }
 }
 
 macro_rules! impl_float {
-    ($t:ident) => {
+    ($t:ident $(, $extra:item)*) => {
         impl Float for $t {
             const ZERO: Self = 0.0;
             const ONE: Self = 1.0;
@@ -94,9 +104,18 @@ macro_rules! impl_float {
             fn is_finite(self) -> bool {
                 $t::is_finite(self)
             }
+            $($extra)*
         }
     };
 }
 
-impl_float!(f32);
+impl_float!(
+    f32,
+    fn as_f32(values: &[f32]) -> Option<&[f32]> {
+        Some(values)
+    },
+    fn as_f32_mut(values: &mut [f32]) -> Option<&mut [f32]> {
+        Some(values)
+    }
+);
 impl_float!(f64);

@@ -147,17 +147,20 @@ macro_rules! __net_layers {
                     input: &$crate::Tensor<input, T>,
                     mode: $crate::Mode,
                 ) -> &[T] {
-                    let batch = input.batch();
-                    let layers = [$(::core::stringify!($name)),+].len();
-                    self.buffers.start(layers, input.as_slice(), batch);
-                    let mut stage = 0;
-                    $(
-                        let (x, y) = self.buffers.forward_pair(stage, batch * <$name as $crate::Shape>::LEN);
-                        <$kind<$({$arg},)* T> as $crate::Layer<$prev, T>>::forward(&mut self.$name, x, y, batch, mode);
-                        stage += 1;
-                    )+
-                    let _ = stage;
-                    self.buffers.output()
+                    // On a pool thread, so that the layers' parallel loops fork there.
+                    $crate::kernels::on_pool(move || {
+                        let batch = input.batch();
+                        let layers = [$(::core::stringify!($name)),+].len();
+                        self.buffers.start(layers, input.as_slice(), batch);
+                        let mut stage = 0;
+                        $(
+                            let (x, y) = self.buffers.forward_pair(stage, batch * <$name as $crate::Shape>::LEN);
+                            <$kind<$({$arg},)* T> as $crate::Layer<$prev, T>>::forward(&mut self.$name, x, y, batch, mode);
+                            stage += 1;
+                        )+
+                        let _ = stage;
+                        self.buffers.output()
+                    })
                 }
 
                 fn backward(&mut self, grad_output: &[T]) {
@@ -217,15 +220,18 @@ macro_rules! __net_layers {
 
             impl<T: $crate::Float> $net<T> {
                 fn run_backward(&mut self, grad_output: &[T], want_input_grad: bool) {
-                    let batch = self.buffers.batch();
-                    self.buffers.start_backward(grad_output);
-                    let mut stage = [$(::core::stringify!($bname)),+].len();
-                    $(
-                        stage -= 1;
-                        let (x, y, dy, dx) = self.buffers.backward_views(stage);
-                        let dx = if stage > 0 || want_input_grad { Some(dx) } else { None };
-                        <$bkind<$({$barg},)* T> as $crate::Layer<$bprev, T>>::backward(&mut self.$bname, x, y, dy, dx, batch);
-                    )+
+                    // On a pool thread, as in `forward`.
+                    $crate::kernels::on_pool(move || {
+                        let batch = self.buffers.batch();
+                        self.buffers.start_backward(grad_output);
+                        let mut stage = [$(::core::stringify!($bname)),+].len();
+                        $(
+                            stage -= 1;
+                            let (x, y, dy, dx) = self.buffers.backward_views(stage);
+                            let dx = if stage > 0 || want_input_grad { Some(dx) } else { None };
+                            <$bkind<$({$barg},)* T> as $crate::Layer<$bprev, T>>::backward(&mut self.$bname, x, y, dy, dx, batch);
+                        )+
+                    })
                 }
             }
         };

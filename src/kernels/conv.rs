@@ -20,7 +20,7 @@ fn valid_range(k: usize, s: usize, p: usize, len: usize, out: usize) -> (usize, 
 
 /// Output columns `lo..hi` for which every kernel column `0..k` reads inside the input.
 #[inline(always)]
-fn interior(k: usize, s: usize, p: usize, len: usize, out: usize) -> (usize, usize) {
+pub(super) fn interior(k: usize, s: usize, p: usize, len: usize, out: usize) -> (usize, usize) {
     let lo = p.div_ceil(s);
     let hi = if len + p >= k {
         ((len + p - k) / s + 1).min(out)
@@ -73,19 +73,13 @@ pub(crate) fn forward<
                             let window = &x_row[first..][..(PB - 1) * S * IC + IC];
                             let rows = &taps[(kh * K + kw) * IC..][..IC];
                             for (ic, row) in rows.iter().enumerate() {
-                                // Plain loops, not `array::from_fn` (which is not always
-                                // inlined, and then spills the accumulators).
-                                let mut xv = [T::ZERO; PB];
-                                for p in 0..PB {
-                                    xv[p] = window[p * S * IC + ic];
-                                }
                                 // The contiguous dimension outermost, the register block
                                 // innermost: the order that LLVM's SLP vectoriser turns into
                                 // one vector operation per `p` (the reverse order vectorises
                                 // across `p` with gathers).
                                 for o in 0..OC {
                                     for p in 0..PB {
-                                        acc[p][o] += xv[p] * row[o];
+                                        acc[p][o] += window[p * S * IC + ic] * row[o];
                                     }
                                 }
                             }
@@ -120,7 +114,7 @@ pub(crate) fn forward<
 
 /// Kernel rows `lo..hi` that read inside the input for output row `o`.
 #[inline(always)]
-fn valid_range_k(o: usize, k: usize, s: usize, p: usize, len: usize) -> (usize, usize) {
+pub(super) fn valid_range_k(o: usize, k: usize, s: usize, p: usize, len: usize) -> (usize, usize) {
     let lo = p.saturating_sub(o * s).min(k);
     let hi = (len + p).saturating_sub(o * s).min(k);
     (lo, hi.max(lo))
@@ -448,6 +442,10 @@ pub(crate) fn forward_batch<
     y.par_chunks_mut(n * d.out_len(OC))
         .zip(x.par_chunks(n * d.in_len(IC)))
         .for_each(|(y, x)| {
+            #[cfg(target_arch = "x86_64")]
+            if super::avx512::conv_forward::<T, IC, OC, K, S, P>(d, x, weight, bias, y) {
+                return;
+            }
             super::run(
                 #[inline(always)]
                 || {
@@ -567,6 +565,10 @@ pub(crate) fn input_grad_batch<
     dx.par_chunks_mut(n * d.in_len(IC))
         .zip(dy.par_chunks(n * d.out_len(OC)))
         .for_each(|(dx, dy)| {
+            #[cfg(target_arch = "x86_64")]
+            if super::avx512::conv_input_grad::<T, IC, OC, K, S, P>(d, dy, weight_t, dx) {
+                return;
+            }
             super::run(
                 #[inline(always)]
                 || {

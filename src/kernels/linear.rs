@@ -86,57 +86,110 @@ pub(crate) fn weight_grad_rows<T: Float, const IN: usize, const OUT: usize>(
     }
 }
 
-/// Sum of `a[k] * b[k]` with 16 interleaved partial sums (vector lanes), added pairwise at the
-/// end, then the tail: a fixed order, the same on every CPU.
+/// `weight_t[o][i] = weight[i][o]`, for the output rows `o0 .. o0 + weight_t.len() / IN`.
 #[inline(always)]
-fn dot<T: Float, const N: usize>(a: &[T; N], b: &[T; N]) -> T {
-    const L: usize = 16;
-    let mut lanes = [T::ZERO; L];
-    let (ac, at) = a.as_chunks::<L>();
-    let (bc, bt) = b.as_chunks::<L>();
-    for (x, y) in ac.iter().zip(bc) {
-        for l in 0..L {
-            lanes[l] += x[l] * y[l];
-        }
-    }
-    let mut width = L / 2;
-    while width > 0 {
-        for l in 0..width {
-            lanes[l] += lanes[l + width];
-        }
-        width /= 2;
-    }
-    let mut sum = lanes[0];
-    for (&x, &y) in at.iter().zip(bt) {
-        sum += x * y;
-    }
-    sum
-}
-
-/// Input gradient of every sample of `dy`: `dx[i] = W[i][:] . dy`. Blocks of `NB` samples
-/// share each weight-row load.
-#[inline(always)]
-pub(crate) fn input_grad<T: Float, const IN: usize, const OUT: usize, const NB: usize>(
-    dy: &[T],
+pub(crate) fn transpose_rows<T: Float, const IN: usize, const OUT: usize>(
+    o0: usize,
     weight: &[T],
-    dx: &mut [T],
+    weight_t: &mut [T],
 ) {
     let (rows, _) = weight.as_chunks::<OUT>();
-    let rows = &rows[..IN];
+    let (rows_t, _) = weight_t.as_chunks_mut::<IN>();
+    for (i, row) in rows[..IN].iter().enumerate() {
+        for (o, row_t) in rows_t.iter_mut().enumerate() {
+            row_t[i] = row[o0 + o];
+        }
+    }
+}
+
+/// Columns `i0 .. i0 + IW` of the input gradient of `NB` samples, from the transposed weights:
+/// `dx[s][i] = sum over o of dy[s][o] * weight_t[o][i]`, summed over `o` in order (so the
+/// result does not depend on `NB`, `IW` or the CPU). The `NB x IW` accumulators stay in
+/// registers; each weight vector serves `NB` samples.
+#[inline(always)]
+fn input_grad_block<
+    T: Float,
+    const IN: usize,
+    const OUT: usize,
+    const NB: usize,
+    const IW: usize,
+>(
+    i0: usize,
+    dys: &[[T; OUT]],
+    rows_t: &[[T; IN]],
+    dxs: &mut [[T; IN]],
+) {
+    let mut acc = [[T::ZERO; IW]; NB];
+    for (o, row_t) in rows_t[..OUT].iter().enumerate() {
+        let w: &[T; IW] = row_t[i0..][..IW].try_into().expect("IW values");
+        let mut dv = [T::ZERO; NB];
+        for s in 0..NB {
+            dv[s] = dys[s][o];
+        }
+        // Contiguous dimension outermost: see `conv::forward`.
+        for i in 0..IW {
+            for s in 0..NB {
+                acc[s][i] += dv[s] * w[i];
+            }
+        }
+    }
+    for s in 0..NB {
+        dxs[s][i0..][..IW].copy_from_slice(&acc[s]);
+    }
+}
+
+/// All columns of the input gradient of `NB` samples: blocks of `IW` columns, then of 16, then
+/// single columns.
+#[inline(always)]
+fn input_grad_samples<
+    T: Float,
+    const IN: usize,
+    const OUT: usize,
+    const NB: usize,
+    const IW: usize,
+>(
+    dys: &[[T; OUT]],
+    rows_t: &[[T; IN]],
+    dxs: &mut [[T; IN]],
+) {
+    let mut i0 = 0;
+    while i0 + IW <= IN {
+        input_grad_block::<T, IN, OUT, NB, IW>(i0, dys, rows_t, dxs);
+        i0 += IW;
+    }
+    while i0 + 16 <= IN {
+        input_grad_block::<T, IN, OUT, NB, 16>(i0, dys, rows_t, dxs);
+        i0 += 16;
+    }
+    while i0 < IN {
+        input_grad_block::<T, IN, OUT, NB, 1>(i0, dys, rows_t, dxs);
+        i0 += 1;
+    }
+}
+
+/// Input gradient of every sample of `dy`, `dx = dy . W^T`, from the transposed weights
+/// (`[OUT][IN]`, see [`transpose_rows`]): blocks of `NB` samples times `IW` columns.
+#[inline(always)]
+pub(crate) fn input_grad<
+    T: Float,
+    const IN: usize,
+    const OUT: usize,
+    const NB: usize,
+    const IW: usize,
+>(
+    dy: &[T],
+    weight_t: &[T],
+    dx: &mut [T],
+) {
+    let (rows_t, _) = weight_t.as_chunks::<IN>();
     let (dys, _) = dy.as_chunks::<OUT>();
     let (dxs, _) = dx.as_chunks_mut::<IN>();
     for (db, xb) in dys.chunks(NB).zip(dxs.chunks_mut(NB)) {
         if db.len() == NB {
-            for (i, row) in rows.iter().enumerate() {
-                for s in 0..NB {
-                    xb[s][i] = dot(row, &db[s]);
-                }
-            }
+            input_grad_samples::<T, IN, OUT, NB, IW>(db, rows_t, xb);
         } else {
-            for (d, x) in db.iter().zip(xb) {
-                for (g, row) in x.iter_mut().zip(rows) {
-                    *g = dot(row, d);
-                }
+            for (d, x) in db.chunks(1).zip(xb.chunks_mut(1)) {
+                input_grad_samples::<T, IN, OUT, 1, IW>(d, rows_t, x);
             }
         }
     }
@@ -203,11 +256,30 @@ pub(crate) fn weight_grad_batch<T: Float, const IN: usize, const OUT: usize>(
         });
 }
 
-/// The input gradient of a batch, one run of samples per thread.
+/// `weight_t = weight` transposed (`[OUT][IN]`), the rows split into one run per thread.
+pub(crate) fn transpose_batch<T: Float, const IN: usize, const OUT: usize>(
+    weight: &[T],
+    weight_t: &mut [T],
+) {
+    let per_task = OUT.div_ceil(rayon::current_num_threads()).max(1);
+    weight_t
+        .par_chunks_mut(per_task * IN)
+        .enumerate()
+        .for_each(|(t, rows_t)| {
+            super::run(
+                #[inline(always)]
+                || transpose_rows::<T, IN, OUT>(t * per_task, weight, rows_t),
+            )
+        });
+}
+
+/// The input gradient of a batch from the transposed weights (see [`transpose_batch`]), one
+/// run of samples per thread. Blocks of 4 samples times 256 bytes of columns (16 AVX-512
+/// accumulators).
 pub(crate) fn input_grad_batch<T: Float, const IN: usize, const OUT: usize>(
     batch: usize,
     dy: &[T],
-    weight: &[T],
+    weight_t: &[T],
     dx: &mut [T],
 ) {
     let n = super::samples_per_task(batch);
@@ -216,7 +288,13 @@ pub(crate) fn input_grad_batch<T: Float, const IN: usize, const OUT: usize>(
         .for_each(|(dx, dy)| {
             super::run(
                 #[inline(always)]
-                || input_grad::<T, IN, OUT, 4>(dy, weight, dx),
+                || {
+                    if size_of::<T>() == 4 {
+                        input_grad::<T, IN, OUT, 4, 64>(dy, weight_t, dx)
+                    } else {
+                        input_grad::<T, IN, OUT, 4, 32>(dy, weight_t, dx)
+                    }
+                },
             )
         });
 }

@@ -241,14 +241,26 @@ fn check_linear<T: Float, const IN: usize, const OUT: usize>(seed: u64) {
                 || linear::weight_grad_rows::<T, IN, OUT>(0, &x, &dy, dw.as_chunks_mut().0),
             );
             assert_eq!(dw, dw_ref, "weight grad {isa:?} {ctx}");
-            let mut dx = vec![T::ZERO; dx_ref.len()];
+            let mut weight_t = vec![T::ZERO; weight.len()];
             run_on(
                 isa,
                 #[inline(always)]
-                || linear::input_grad::<T, IN, OUT, 4>(&dy, &weight, &mut dx),
+                || linear::transpose_rows::<T, IN, OUT>(0, &weight, &mut weight_t),
             );
-            let e = rel_diff(&dx, &dx_ref);
-            assert!(e < tolerance::<T>(), "input grad {isa:?} {ctx}: {e}");
+            // Every sample and column block shape: each output sums over `o` in the
+            // reference's order, so all are bit-identical to it.
+            macro_rules! input_grad_blocks {
+                ($($nb:literal x $iw:literal),*) => {$(
+                    let mut dx = vec![T::ZERO; dx_ref.len()];
+                    run_on(
+                        isa,
+                        #[inline(always)]
+                        || linear::input_grad::<T, IN, OUT, $nb, $iw>(&dy, &weight_t, &mut dx),
+                    );
+                    assert_eq!(dx, dx_ref, "input grad {}x{} {isa:?} {ctx}", $nb, $iw);
+                )*};
+            }
+            input_grad_blocks!(1 x 1, 4 x 64, 2 x 32, 3 x 16);
         }
         let mut y = vec![T::ZERO; y_ref.len()];
         linear::forward_batch::<T, IN, OUT>(batch, &x, &weight, &bias, &mut y);
@@ -257,11 +269,10 @@ fn check_linear<T: Float, const IN: usize, const OUT: usize>(seed: u64) {
         linear::weight_grad_batch::<T, IN, OUT>(&x, &dy, &mut dw);
         assert_eq!(dw, dw_ref, "weight_grad_batch {ctx}");
         let mut dx = vec![T::ZERO; dx_ref.len()];
-        linear::input_grad_batch::<T, IN, OUT>(batch, &dy, &weight, &mut dx);
-        assert!(
-            rel_diff(&dx, &dx_ref) < tolerance::<T>(),
-            "input_grad_batch {ctx}"
-        );
+        let mut weight_t = vec![T::ZERO; weight.len()];
+        linear::transpose_batch::<T, IN, OUT>(&weight, &mut weight_t);
+        linear::input_grad_batch::<T, IN, OUT>(batch, &dy, &weight_t, &mut dx);
+        assert_eq!(dx, dx_ref, "input_grad_batch {ctx}");
     }
 }
 
@@ -458,11 +469,105 @@ fn results_do_not_depend_on_the_thread_count() {
             let mut fdw = vec![0.0; fw.len()];
             let mut fdx = vec![0.0; fx.len()];
             linear::weight_grad_batch::<f32, 60, 10>(&fx, &fdy, &mut fdw);
-            linear::input_grad_batch::<f32, 60, 10>(batch, &fdy, &fw, &mut fdx);
+            let mut fw_t = vec![0.0; fw.len()];
+            linear::transpose_batch::<f32, 60, 10>(&fw, &mut fw_t);
+            linear::input_grad_batch::<f32, 60, 10>(batch, &fdy, &fw_t, &mut fdx);
             (y, dw, dw1, dx, fdw, fdx)
         })
     };
     let one = run(1);
     assert_eq!(run(2), one);
     assert_eq!(run(3), one);
+}
+
+/// The hand-written AVX-512 kernels against the generic ones compiled for AVX-512: the same
+/// operations in the same order, so bit-identical results (random sizes, batches and edges).
+#[cfg(target_arch = "x86_64")]
+fn check_avx512_conv<
+    const IC: usize,
+    const OC: usize,
+    const K: usize,
+    const S: usize,
+    const P: usize,
+>(
+    seed: u64,
+) {
+    use super::avx512;
+    let mut rng = StdRng::seed_from_u64(seed);
+    for _ in 0..4 {
+        let lo = K.saturating_sub(2 * P).max(1);
+        let (h, w) = (rng.random_range(lo..lo + 12), rng.random_range(lo..lo + 40));
+        let d = ConvDims {
+            h,
+            w,
+            oh: (h + 2 * P - K) / S + 1,
+            ow: (w + 2 * P - K) / S + 1,
+        };
+        let batch = rng.random_range(1..4);
+        let x = random::<f32>(batch * d.in_len(IC), &mut rng);
+        let dy = random::<f32>(batch * d.out_len(OC), &mut rng);
+        let weight = random::<f32>(K * K * IC * OC, &mut rng);
+        let bias = random::<f32>(OC, &mut rng);
+        let mut weight_t = vec![0.0; weight.len()];
+        conv::transpose_taps::<f32, IC, OC>(&weight, &mut weight_t);
+        let ctx = format!("Conv2d<{IC},{OC},{K},{S},{P}> {d:?} batch {batch}");
+
+        let mut y = vec![0.0; batch * d.out_len(OC)];
+        let ran = avx512::conv_forward::<f32, IC, OC, K, S, P>(d, &x, &weight, &bias, &mut y);
+        if !ran {
+            // This CPU has no AVX-512 (the f64 case is covered by `falls_back` below).
+            assert!(!Isa::Avx512.is_supported(), "forward did not run {ctx}");
+            return;
+        }
+        let mut y_generic = vec![0.0; y.len()];
+        run_on(
+            Isa::Avx512,
+            #[inline(always)]
+            || conv::forward::<f32, IC, OC, K, S, P, 4>(d, &x, &weight, &bias, &mut y_generic),
+        );
+        assert_eq!(y, y_generic, "forward {ctx}");
+
+        let mut dx = vec![0.0; x.len()];
+        if avx512::conv_input_grad::<f32, IC, OC, K, S, P>(d, &dy, &weight_t, &mut dx) {
+            let mut dx_generic = vec![0.0; x.len()];
+            run_on(
+                Isa::Avx512,
+                #[inline(always)]
+                || conv::input_grad::<f32, IC, OC, K, S, P, 2>(d, &dy, &weight_t, &mut dx_generic),
+            );
+            assert_eq!(dx, dx_generic, "input grad {ctx}");
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[test]
+fn avx512_kernels_match_the_generic_ones_bit_for_bit() {
+    check_avx512_conv::<3, 16, 3, 1, 1>(1);
+    check_avx512_conv::<16, 32, 3, 2, 0>(2);
+    check_avx512_conv::<16, 48, 5, 2, 2>(3);
+    check_avx512_conv::<32, 64, 3, 1, 1>(4);
+    check_avx512_conv::<16, 16, 1, 1, 0>(5);
+    check_avx512_conv::<5, 32, 2, 3, 1>(6);
+    // f64 and channel counts the explicit kernels do not cover fall back to the generic ones.
+    let d = ConvDims {
+        h: 4,
+        w: 4,
+        oh: 4,
+        ow: 4,
+    };
+    let falls_back = !super::avx512::conv_forward::<f64, 3, 16, 3, 1, 1>(
+        d,
+        &[0.0; 48],
+        &[0.0; 432],
+        &[0.0; 16],
+        &mut [0.0; 256],
+    ) && !super::avx512::conv_forward::<f32, 3, 20, 3, 1, 1>(
+        d,
+        &[0.0; 48],
+        &[0.0; 540],
+        &[0.0; 20],
+        &mut [0.0; 320],
+    );
+    assert!(falls_back);
 }

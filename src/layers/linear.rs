@@ -29,6 +29,9 @@ pub struct Linear<const IN: usize, const OUT: usize, T: Float = f32> {
     pub weight_grad: Vec<T>,
     /// Gradient of `bias` from the last backward pass.
     pub bias_grad: Vec<T>,
+    /// The weights as `[OUT][IN]`, rewritten by each backward pass for the input gradient's
+    /// inner loop; kept here so that backward does not allocate.
+    weight_transposed: Vec<T>,
 }
 
 impl<const IN: usize, const OUT: usize, T: Float> Linear<IN, OUT, T> {
@@ -43,6 +46,7 @@ impl<const IN: usize, const OUT: usize, T: Float> Default for Linear<IN, OUT, T>
             bias: vec![T::ZERO; OUT],
             weight_grad: vec![T::ZERO; IN * OUT],
             bias_grad: vec![T::ZERO; OUT],
+            weight_transposed: vec![T::ZERO; IN * OUT],
         }
     }
 }
@@ -99,7 +103,13 @@ impl<In: Shape, T: Float, const IN: usize, const OUT: usize> Layer<In, T> for Li
         // and each sums over the batch in order (the same result for any thread count).
         linear::weight_grad_batch::<T, IN, OUT>(input, grad_output, &mut self.weight_grad);
         if let Some(grad_input) = grad_input {
-            linear::input_grad_batch::<T, IN, OUT>(batch, grad_output, &self.weight, grad_input);
+            linear::transpose_batch::<T, IN, OUT>(&self.weight, &mut self.weight_transposed);
+            linear::input_grad_batch::<T, IN, OUT>(
+                batch,
+                grad_output,
+                &self.weight_transposed,
+                grad_input,
+            );
         }
     }
 

@@ -164,85 +164,130 @@ impl<T: Float> Optimizer<T> {
         let sqrt_correction2 = T::from_f64(correction2.sqrt());
         let (first, second) = (&mut self.first, &mut self.second);
         let mut index = 0;
-        net.params_mut(&mut |_, p| {
-            if p.kind == ParamKind::Buffer {
-                return;
-            }
-            let value = p.value;
-            let grad: &[T] = p.grad;
-            let needs = match kind {
-                OptimizerKind::Sgd => 0,
-                OptimizerKind::Momentum | OptimizerKind::RmsProp => 1,
-                OptimizerKind::Adam => 2,
-            };
-            // First step (or a network of another layout): allocate the state once.
-            if needs >= 1 && first.get(index).is_none_or(|s| s.len() != value.len()) {
-                first.resize(index + 1, Vec::new());
-                first[index] = vec![T::ZERO; value.len()];
-            }
-            if needs >= 2 && second.get(index).is_none_or(|s| s.len() != value.len()) {
-                second.resize(index + 1, Vec::new());
-                second[index] = vec![T::ZERO; value.len()];
-            }
-            // Element-wise, so splitting across threads gives the same result for any count.
-            let state1 = first
-                .get_mut(index)
-                .map(Vec::as_mut_slice)
-                .unwrap_or_default();
-            match kind {
-                OptimizerKind::Sgd => chunks(value, grad).for_each(|(w, g)| {
-                    for (w, &g) in w.iter_mut().zip(g) {
-                        *w -= lr * g;
-                    }
-                }),
-                OptimizerKind::Momentum => chunks(value, grad)
-                    .zip(state1.par_chunks_mut(CHUNK))
-                    .for_each(|((w, g), v)| {
-                        for ((w, &g), v) in w.iter_mut().zip(g).zip(v) {
-                            *v = mu * *v + g;
-                            *w -= lr * *v;
-                        }
-                    }),
-                OptimizerKind::RmsProp => chunks(value, grad)
-                    .zip(state1.par_chunks_mut(CHUNK))
-                    .for_each(|((w, g), s)| {
-                        for ((w, &g), s) in w.iter_mut().zip(g).zip(s) {
-                            *s = alpha * *s + one_minus_alpha * g * g;
-                            *w -= lr * g / (s.sqrt() + eps);
-                        }
-                    }),
-                OptimizerKind::Adam => {
-                    let state2 = second
-                        .get_mut(index)
-                        .map(Vec::as_mut_slice)
-                        .unwrap_or_default();
-                    chunks(value, grad)
-                        .zip(state1.par_chunks_mut(CHUNK))
-                        .zip(state2.par_chunks_mut(CHUNK))
-                        .for_each(|(((w, g), m), v)| {
-                            for (((w, &g), m), v) in w.iter_mut().zip(g).zip(m).zip(v) {
-                                *m = b1 * *m + one_minus_b1 * g;
-                                *v = b2 * *v + one_minus_b2 * g * g;
-                                // m_hat / (sqrt(v_hat) + eps), in PyTorch's order of operations.
-                                *w -= step_size * *m / (v.sqrt() / sqrt_correction2 + eps);
-                            }
-                        });
+        // On a pool thread, so that the parallel loops below fork there (see `on_pool`).
+        crate::kernels::on_pool(move || {
+            net.params_mut(&mut |_, p| {
+                if p.kind == ParamKind::Buffer {
+                    return;
                 }
-            }
-            index += 1;
+                let value = p.value;
+                let grad: &[T] = p.grad;
+                let needs = match kind {
+                    OptimizerKind::Sgd => 0,
+                    OptimizerKind::Momentum | OptimizerKind::RmsProp => 1,
+                    OptimizerKind::Adam => 2,
+                };
+                // First step (or a network of another layout): allocate the state once.
+                if needs >= 1 && first.get(index).is_none_or(|s| s.len() != value.len()) {
+                    first.resize(index + 1, Vec::new());
+                    first[index] = vec![T::ZERO; value.len()];
+                }
+                if needs >= 2 && second.get(index).is_none_or(|s| s.len() != value.len()) {
+                    second.resize(index + 1, Vec::new());
+                    second[index] = vec![T::ZERO; value.len()];
+                }
+                // Element-wise, so splitting across threads gives the same result for any count.
+                let chunk = chunk_len(value.len());
+                let state1 = first
+                    .get_mut(index)
+                    .map(Vec::as_mut_slice)
+                    .unwrap_or_default();
+                match kind {
+                    OptimizerKind::Sgd => chunks(value, grad, chunk).for_each(|(w, g)| {
+                        simd(
+                            #[inline(always)]
+                            || {
+                                for (w, &g) in w.iter_mut().zip(g) {
+                                    *w -= lr * g;
+                                }
+                            },
+                        )
+                    }),
+                    OptimizerKind::Momentum => chunks(value, grad, chunk)
+                        .zip(state1.par_chunks_mut(chunk))
+                        .for_each(|((w, g), v)| {
+                            simd(
+                                #[inline(always)]
+                                || {
+                                    for ((w, &g), v) in w.iter_mut().zip(g).zip(v) {
+                                        *v = mu * *v + g;
+                                        *w -= lr * *v;
+                                    }
+                                },
+                            )
+                        }),
+                    OptimizerKind::RmsProp => chunks(value, grad, chunk)
+                        .zip(state1.par_chunks_mut(chunk))
+                        .for_each(|((w, g), s)| {
+                            simd(
+                                #[inline(always)]
+                                || {
+                                    for ((w, &g), s) in w.iter_mut().zip(g).zip(s) {
+                                        *s = alpha * *s + one_minus_alpha * g * g;
+                                        *w -= lr * g / (s.sqrt() + eps);
+                                    }
+                                },
+                            )
+                        }),
+                    OptimizerKind::Adam => {
+                        let state2 = second
+                            .get_mut(index)
+                            .map(Vec::as_mut_slice)
+                            .unwrap_or_default();
+                        chunks(value, grad, chunk)
+                            .zip(state1.par_chunks_mut(chunk))
+                            .zip(state2.par_chunks_mut(chunk))
+                            .for_each(|(((w, g), m), v)| {
+                                simd(
+                                    #[inline(always)]
+                                    || {
+                                        for (((w, &g), m), v) in w.iter_mut().zip(g).zip(m).zip(v) {
+                                            *m = b1 * *m + one_minus_b1 * g;
+                                            *v = b2 * *v + one_minus_b2 * g * g;
+                                            // m_hat / (sqrt(v_hat) + eps), in PyTorch's order.
+                                            *w -= step_size * *m
+                                                / (v.sqrt() / sqrt_correction2 + eps);
+                                        }
+                                    },
+                                )
+                            });
+                    }
+                }
+                index += 1;
+            })
         });
     }
 }
 
-/// Parameters are updated in chunks of this many values, in parallel.
-const CHUNK: usize = 4096;
+/// Parameters smaller than this are updated by one thread (splitting costs more than it saves).
+const PARALLEL_MIN: usize = 32 * 1024;
+
+/// Values per parallel chunk of a parameter of `len` values: one run per thread.
+fn chunk_len(len: usize) -> usize {
+    if len < PARALLEL_MIN {
+        len.max(1)
+    } else {
+        len.div_ceil(rayon::current_num_threads())
+    }
+}
 
 /// A parameter's values and gradient, chunk by chunk, in parallel.
 fn chunks<'a, T: Float>(
     value: &'a mut [T],
     grad: &'a [T],
+    chunk: usize,
 ) -> impl IndexedParallelIterator<Item = (&'a mut [T], &'a [T])> {
-    value.par_chunks_mut(CHUNK).zip(grad.par_chunks(CHUNK))
+    value.par_chunks_mut(chunk).zip(grad.par_chunks(chunk))
+}
+
+/// Runs an element-wise update loop compiled for the CPU's best vector instructions (square
+/// roots and divisions are exact in every width, so the result is the same).
+#[inline(always)]
+fn simd(update: impl FnOnce()) {
+    crate::kernels::run(
+        #[inline(always)]
+        || update(),
+    )
 }
 
 #[cfg(test)]
