@@ -178,10 +178,10 @@ mod x86 {
 /// the caller parks until the loop is done, and a training step has some thirty such loops.
 /// From a pool thread, a loop runs its first half on the spot and only the other half waits
 /// for the second worker. [`Network`](crate::Network) forward and backward passes and
-/// [`Optimizer::step`](crate::train::Optimizer::step) call this themselves; wrapping a whole
-/// training step (as [`train_net`](crate::train::train_net) does) moves to the pool once per
-/// step instead of three times. Measured on the SmallCnn at batch 10 (2 threads): ~7,500 img/s
-/// when every loop was injected, ~9,300 with the step on a pool thread (see BENCHMARKS.md).
+/// [`Optimizer::step`](crate::train::Optimizer::step) call this themselves, so a training step
+/// moves to the pool three times instead of some thirty. Measured on the SmallCnn at batch 10
+/// (2 threads, `bench_train`): ~7,500 img/s with every loop injected, ~11,100 with the passes
+/// on a pool thread (see BENCHMARKS.md). Wrapping a whole step in one call measured no faster.
 ///
 /// ```
 /// let sum: u64 = constnet::kernels::on_pool(|| (1..=10u64).sum());

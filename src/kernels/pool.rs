@@ -86,9 +86,9 @@ pub(crate) fn backward<T: Float>(d: PoolDims, x: &[T], dy: &[T], dx: &mut [T]) {
                         }
                     }
                 }
-                for c in groups * L..d.c {
+                for (c, &gv) in g.iter().enumerate().skip(groups * L) {
                     let (at, _) = super::reference::pool_argmax(d, x, oh, ow, c);
-                    dx[at] += g[c];
+                    dx[at] += gv;
                 }
             }
         }

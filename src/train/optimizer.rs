@@ -186,7 +186,9 @@ impl<T: Float> Optimizer<T> {
                     second.resize(index + 1, Vec::new());
                     second[index] = vec![T::ZERO; value.len()];
                 }
-                // Element-wise, so splitting across threads gives the same result for any count.
+                // Element-wise, so splitting across threads gives the same result for any count;
+                // each chunk's loop is compiled for the CPU's best vector instructions (square
+                // roots and divisions are exact in every width, so the result is the same).
                 let chunk = chunk_len(value.len());
                 let state1 = first
                     .get_mut(index)
@@ -194,7 +196,7 @@ impl<T: Float> Optimizer<T> {
                     .unwrap_or_default();
                 match kind {
                     OptimizerKind::Sgd => chunks(value, grad, chunk).for_each(|(w, g)| {
-                        simd(
+                        crate::kernels::run(
                             #[inline(always)]
                             || {
                                 for (w, &g) in w.iter_mut().zip(g) {
@@ -206,7 +208,7 @@ impl<T: Float> Optimizer<T> {
                     OptimizerKind::Momentum => chunks(value, grad, chunk)
                         .zip(state1.par_chunks_mut(chunk))
                         .for_each(|((w, g), v)| {
-                            simd(
+                            crate::kernels::run(
                                 #[inline(always)]
                                 || {
                                     for ((w, &g), v) in w.iter_mut().zip(g).zip(v) {
@@ -219,7 +221,7 @@ impl<T: Float> Optimizer<T> {
                     OptimizerKind::RmsProp => chunks(value, grad, chunk)
                         .zip(state1.par_chunks_mut(chunk))
                         .for_each(|((w, g), s)| {
-                            simd(
+                            crate::kernels::run(
                                 #[inline(always)]
                                 || {
                                     for ((w, &g), s) in w.iter_mut().zip(g).zip(s) {
@@ -238,7 +240,7 @@ impl<T: Float> Optimizer<T> {
                             .zip(state1.par_chunks_mut(chunk))
                             .zip(state2.par_chunks_mut(chunk))
                             .for_each(|(((w, g), m), v)| {
-                                simd(
+                                crate::kernels::run(
                                     #[inline(always)]
                                     || {
                                         for (((w, &g), m), v) in w.iter_mut().zip(g).zip(m).zip(v) {
@@ -278,16 +280,6 @@ fn chunks<'a, T: Float>(
     chunk: usize,
 ) -> impl IndexedParallelIterator<Item = (&'a mut [T], &'a [T])> {
     value.par_chunks_mut(chunk).zip(grad.par_chunks(chunk))
-}
-
-/// Runs an element-wise update loop compiled for the CPU's best vector instructions (square
-/// roots and divisions are exact in every width, so the result is the same).
-#[inline(always)]
-fn simd(update: impl FnOnce()) {
-    crate::kernels::run(
-        #[inline(always)]
-        || update(),
-    )
 }
 
 #[cfg(test)]
