@@ -206,11 +206,14 @@ pub(crate) fn conv_input_grad<
     // Pixels per block: as many as keep `PB * K * IC / 16` accumulators within 24 registers.
     // SAFETY (each call): `applies` checked that this CPU has AVX-512 F.
     unsafe {
-        match (IC, K) {
-            (16, 1..=3) => conv_input_grad_f32::<IC, OC, K, S, P, 8, 1>(d, dy, weight_t, dx),
-            (16, 4..=6) => conv_input_grad_f32::<IC, OC, K, S, P, 4, 1>(d, dy, weight_t, dx),
-            (32, 1..=3) => conv_input_grad_f32::<IC, OC, K, S, P, 4, 2>(d, dy, weight_t, dx),
-            _ => return false,
+        if const { IC == 16 && K <= 3 } {
+            conv_input_grad_f32::<IC, OC, K, S, P, 8, 1>(d, dy, weight_t, dx)
+        } else if const { IC == 16 && K <= 6 } {
+            conv_input_grad_f32::<IC, OC, K, S, P, 4, 1>(d, dy, weight_t, dx)
+        } else if const { IC == 32 && K <= 3 } {
+            conv_input_grad_f32::<IC, OC, K, S, P, 4, 2>(d, dy, weight_t, dx)
+        } else {
+            return false;
         }
     }
     true

@@ -449,11 +449,11 @@ pub(crate) fn forward_batch<
             super::run(
                 #[inline(always)]
                 || {
-                    if OC <= 16 {
+                    if const { OC <= 16 } {
                         forward::<T, IC, OC, K, S, P, 16>(d, x, weight, bias, y)
-                    } else if OC <= 32 {
+                    } else if const { OC <= 32 } {
                         forward::<T, IC, OC, K, S, P, 8>(d, x, weight, bias, y)
-                    } else if OC <= 64 {
+                    } else if const { OC <= 64 } {
                         forward::<T, IC, OC, K, S, P, 3>(d, x, weight, bias, y)
                     } else {
                         forward::<T, IC, OC, K, S, P, 1>(d, x, weight, bias, y)
@@ -479,7 +479,7 @@ pub(crate) fn weight_grad_batch<
     dw: &mut [T],
     partial: &mut [T],
 ) {
-    if K * IC * OC * size_of::<T>() <= 1024 {
+    if const { K * IC * OC * size_of::<T>() <= 1024 } {
         // Few input channels: whole kernel rows in registers, and the batch split into two
         // fixed halves (not one run per thread) summed in order, so the thread count does not
         // change the result.
@@ -497,11 +497,11 @@ pub(crate) fn weight_grad_batch<
         for (g, p) in dw.iter_mut().zip(partial.iter()) {
             *g += *p;
         }
-    } else if IC.is_multiple_of(4) && OC <= 32 {
+    } else if const { IC.is_multiple_of(4) && OC <= 32 } {
         weight_grad_blocks::<T, IC, OC, K, S, P, 4>(d, x, dy, dw)
-    } else if IC.is_multiple_of(3) && OC <= 32 {
+    } else if const { IC.is_multiple_of(3) && OC <= 32 } {
         weight_grad_blocks::<T, IC, OC, K, S, P, 3>(d, x, dy, dw)
-    } else if IC.is_multiple_of(2) && OC <= 64 {
+    } else if const { IC.is_multiple_of(2) && OC <= 64 } {
         weight_grad_blocks::<T, IC, OC, K, S, P, 2>(d, x, dy, dw)
     } else {
         weight_grad_blocks::<T, IC, OC, K, S, P, 1>(d, x, dy, dw)
@@ -576,12 +576,11 @@ pub(crate) fn input_grad_batch<
                     // IC` values) within 24 AVX-512 registers: on conv2 of the SmallCnn, 8
                     // pixels took ~1.0 ms per batch of 64 against ~1.2 ms for 4, ~1.7 ms for 2
                     // (alternated `bench_train --layers` runs).
-                    let pixel_bytes = K * IC * size_of::<T>();
-                    if pixel_bytes <= 192 {
+                    if const { K * IC * size_of::<T>() <= 192 } {
                         input_grad::<T, IC, OC, K, S, P, 8>(d, dy, weight_t, dx)
-                    } else if pixel_bytes <= 384 {
+                    } else if const { K * IC * size_of::<T>() <= 384 } {
                         input_grad::<T, IC, OC, K, S, P, 4>(d, dy, weight_t, dx)
-                    } else if pixel_bytes <= 768 {
+                    } else if const { K * IC * size_of::<T>() <= 768 } {
                         input_grad::<T, IC, OC, K, S, P, 2>(d, dy, weight_t, dx)
                     } else {
                         input_grad::<T, IC, OC, K, S, P, 1>(d, dy, weight_t, dx)

@@ -222,9 +222,9 @@ pub(crate) fn forward_batch<T: Float, const IN: usize, const OUT: usize>(
             super::run(
                 #[inline(always)]
                 || {
-                    if OUT <= 32 {
+                    if const { OUT <= 32 } {
                         forward::<T, IN, OUT, 8>(x, weight, bias, y)
-                    } else if OUT <= 128 {
+                    } else if const { OUT <= 128 } {
                         forward::<T, IN, OUT, 4>(x, weight, bias, y)
                     } else {
                         forward::<T, IN, OUT, 1>(x, weight, bias, y)
@@ -289,7 +289,7 @@ pub(crate) fn input_grad_batch<T: Float, const IN: usize, const OUT: usize>(
             super::run(
                 #[inline(always)]
                 || {
-                    if size_of::<T>() == 4 {
+                    if const { size_of::<T>() == 4 } {
                         input_grad::<T, IN, OUT, 4, 64>(dy, weight_t, dx)
                     } else {
                         input_grad::<T, IN, OUT, 4, 32>(dy, weight_t, dx)
