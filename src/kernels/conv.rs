@@ -438,7 +438,7 @@ pub(crate) fn forward_batch<
     bias: &[T],
     y: &mut [T],
 ) {
-    let n = super::samples_per_task(batch);
+    let n = super::samples_per_task(batch, d.out_len(OC) * K * K * IC);
     y.par_chunks_mut(n * d.out_len(OC))
         .zip(x.par_chunks(n * d.in_len(IC)))
         .for_each(|(y, x)| {
@@ -493,7 +493,12 @@ pub(crate) fn weight_grad_batch<
                 || weight_grad_window::<T, IC, OC, K, S, P>(d, x, dy, dw.as_chunks_mut::<OC>().0),
             )
         };
-        rayon::join(|| half(x0, dy0, dw), || half(x1, dy1, partial));
+        if super::tasks_for(batch * d.out_len(OC) * K * K * IC) > 1 {
+            rayon::join(|| half(x0, dy0, dw), || half(x1, dy1, partial));
+        } else {
+            half(x0, dy0, dw);
+            half(x1, dy1, partial);
+        }
         for (g, p) in dw.iter_mut().zip(partial.iter()) {
             *g += *p;
         }
@@ -525,7 +530,8 @@ fn weight_grad_blocks<
     // One task per thread, each a contiguous run of whole `ICB`-row blocks (any split gives
     // the same result, see `weight_grad_rows`).
     let blocks = K * K * IC / ICB;
-    let rows_per_task = blocks.div_ceil(rayon::current_num_threads()).max(1) * ICB;
+    let work = x.len() / d.in_len(IC) * d.out_len(OC) * K * K * IC;
+    let rows_per_task = blocks.div_ceil(super::tasks_for(work)).max(1) * ICB;
     let (rows, _) = dw.as_chunks_mut::<OC>();
     rows.par_chunks_mut(rows_per_task)
         .enumerate()
@@ -561,7 +567,7 @@ pub(crate) fn input_grad_batch<
     weight_t: &[T],
     dx: &mut [T],
 ) {
-    let n = super::samples_per_task(batch);
+    let n = super::samples_per_task(batch, d.out_len(OC) * K * K * IC);
     dx.par_chunks_mut(n * d.in_len(IC))
         .zip(dy.par_chunks(n * d.out_len(OC)))
         .for_each(|(dx, dy)| {

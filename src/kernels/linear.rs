@@ -215,7 +215,7 @@ pub(crate) fn forward_batch<T: Float, const IN: usize, const OUT: usize>(
     bias: &[T],
     y: &mut [T],
 ) {
-    let n = super::samples_per_task(batch);
+    let n = super::samples_per_task(batch, IN * OUT);
     y.par_chunks_mut(n * OUT)
         .zip(x.par_chunks(n * IN))
         .for_each(|(y, x)| {
@@ -243,7 +243,7 @@ pub(crate) fn weight_grad_batch<T: Float, const IN: usize, const OUT: usize>(
 ) {
     let (rows, _) = dw.as_chunks_mut::<OUT>();
     let per_task = IN
-        .div_ceil(rayon::current_num_threads())
+        .div_ceil(super::tasks_for(x.len() * OUT))
         .next_multiple_of(2)
         .max(2);
     rows.par_chunks_mut(per_task)
@@ -261,7 +261,7 @@ pub(crate) fn transpose_batch<T: Float, const IN: usize, const OUT: usize>(
     weight: &[T],
     weight_t: &mut [T],
 ) {
-    let per_task = OUT.div_ceil(rayon::current_num_threads()).max(1);
+    let per_task = OUT.div_ceil(super::tasks_for(IN * OUT)).max(1);
     weight_t
         .par_chunks_mut(per_task * IN)
         .enumerate()
@@ -282,7 +282,7 @@ pub(crate) fn input_grad_batch<T: Float, const IN: usize, const OUT: usize>(
     weight_t: &[T],
     dx: &mut [T],
 ) {
-    let n = super::samples_per_task(batch);
+    let n = super::samples_per_task(batch, IN * OUT);
     dx.par_chunks_mut(n * IN)
         .zip(dy.par_chunks(n * OUT))
         .for_each(|(dx, dy)| {

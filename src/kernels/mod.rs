@@ -195,7 +195,23 @@ pub fn on_pool<R: Send>(f: impl FnOnce() -> R + Send) -> R {
     }
 }
 
-/// How many samples each parallel task takes: the batch split into one run per thread.
-pub(crate) fn samples_per_task(batch: usize) -> usize {
-    batch.div_ceil(rayon::current_num_threads()).max(1)
+/// Work (multiply-adds or values moved) below which a kernel call stays on one thread: handing
+/// half of it to a sleeping worker costs some microseconds, about this much work.
+const PARALLEL_MIN_WORK: usize = 50_000;
+
+/// How many tasks to split `work` into: one per rayon thread, or one if it is small.
+pub(crate) fn tasks_for(work: usize) -> usize {
+    if work < PARALLEL_MIN_WORK {
+        1
+    } else {
+        rayon::current_num_threads()
+    }
+}
+
+/// How many samples each parallel task takes: the batch split into one run per thread (one
+/// run if the whole batch is less than [`PARALLEL_MIN_WORK`]).
+pub(crate) fn samples_per_task(batch: usize, work_per_sample: usize) -> usize {
+    batch
+        .div_ceil(tasks_for(batch.saturating_mul(work_per_sample)))
+        .max(1)
 }

@@ -97,7 +97,7 @@ pub(crate) fn backward<T: Float>(d: PoolDims, x: &[T], dy: &[T], dx: &mut [T]) {
 
 /// Forward pass of a batch, one run of samples per thread.
 pub(crate) fn forward_batch<T: Float>(d: PoolDims, batch: usize, x: &[T], y: &mut [T]) {
-    let n = super::samples_per_task(batch);
+    let n = super::samples_per_task(batch, d.oh * d.ow * d.c * d.pool * d.pool);
     y.par_chunks_mut(n * d.oh * d.ow * d.c)
         .zip(x.par_chunks(n * d.h * d.w * d.c))
         .for_each(|(y, x)| {
@@ -110,7 +110,7 @@ pub(crate) fn forward_batch<T: Float>(d: PoolDims, batch: usize, x: &[T], y: &mu
 
 /// Input gradient of a batch, one run of samples per thread.
 pub(crate) fn backward_batch<T: Float>(d: PoolDims, batch: usize, x: &[T], dy: &[T], dx: &mut [T]) {
-    let n = super::samples_per_task(batch);
+    let n = super::samples_per_task(batch, d.oh * d.ow * d.c * d.pool * d.pool);
     let (in_len, out_len) = (d.h * d.w * d.c, d.oh * d.ow * d.c);
     dx.par_chunks_mut(n * in_len)
         .zip(x.par_chunks(n * in_len).zip(dy.par_chunks(n * out_len)))
