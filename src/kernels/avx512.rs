@@ -315,3 +315,123 @@ pub(crate) fn conv_input_grad_f32<
         }
     }
 }
+
+/// [`super::conv::weight_grad_window`] for `OC` of 16 or 32; `false` if it does not apply.
+pub(crate) fn conv_weight_grad_window<
+    T: Float,
+    const IC: usize,
+    const OC: usize,
+    const K: usize,
+    const S: usize,
+    const P: usize,
+>(
+    d: ConvDims,
+    x: &[T],
+    dy: &[T],
+    dw: &mut [T],
+) -> bool {
+    if !applies::<T>() {
+        return false;
+    }
+    let (Some(x), Some(dy), Some(dw)) = (T::as_f32(x), T::as_f32(dy), T::as_f32_mut(dw)) else {
+        return false;
+    };
+    // SAFETY (each call): `applies` checked that this CPU has AVX-512 F.
+    unsafe {
+        if const { OC == 16 && K * IC <= 24 } {
+            conv_weight_grad_window_f32::<IC, OC, K, S, P, 1>(d, x, dy, dw)
+        } else if const { OC == 32 && K * IC <= 12 } {
+            conv_weight_grad_window_f32::<IC, OC, K, S, P, 2>(d, x, dy, dw)
+        } else {
+            return false;
+        }
+    }
+    true
+}
+
+/// The weight gradient of a run of samples with one kernel row of gradients (`K * IC * OV`
+/// registers) kept in registers along each output row; the same sums in the same order as the
+/// generic kernel (left edge pixels, interior pixels, right edge pixels).
+#[target_feature(enable = "avx512f")]
+pub(crate) fn conv_weight_grad_window_f32<
+    const IC: usize,
+    const OC: usize,
+    const K: usize,
+    const S: usize,
+    const P: usize,
+    const OV: usize,
+>(
+    d: ConvDims,
+    x: &[f32],
+    dy: &[f32],
+    dw: &mut [f32],
+) {
+    assert_eq!(OC, OV * LANES, "OV registers per gradient row");
+    let (in_len, out_len) = (d.in_len(IC), d.out_len(OC));
+    let (ow_lo, ow_hi) = interior(K, S, P, d.w, d.ow);
+    dw.fill(0.0);
+    let (dw_v, _) = dw.as_chunks_mut::<LANES>();
+    for (x, dy) in x.chunks_exact(in_len).zip(dy.chunks_exact(out_len)) {
+        let (dy_v, _) = dy.as_chunks::<LANES>();
+        for oh in 0..d.oh {
+            let (kh_lo, kh_hi) = valid_range_k(oh, K, S, P, d.h);
+            let dy_row = &dy_v[oh * d.ow * OV..][..d.ow * OV];
+            for kh in kh_lo..kh_hi {
+                let ih = oh * S + kh - P;
+                let x_row = &x[ih * d.w * IC..][..d.w * IC];
+                let rows = &mut dw_v[kh * K * IC * OV..][..K * IC * OV];
+                // An edge pixel: only the kernel columns inside the row, straight into `dw`.
+                let edge = |ow: usize, rows: &mut [[f32; LANES]]| {
+                    for kw in 0..K {
+                        let Some(iw) = (ow * S + kw).checked_sub(P).filter(|&i| i < d.w) else {
+                            continue;
+                        };
+                        for ic in 0..IC {
+                            let xv = _mm512_set1_ps(x_row[iw * IC + ic]);
+                            for v in 0..OV {
+                                let r = &mut rows[(kw * IC + ic) * OV + v];
+                                store(r, mul_add(load(r), xv, load(&dy_row[ow * OV + v])));
+                            }
+                        }
+                    }
+                };
+                for ow in 0..ow_lo.min(d.ow) {
+                    edge(ow, rows);
+                }
+                let mut acc = [[[_mm512_setzero_ps(); OV]; IC]; K];
+                for kw in 0..K {
+                    for ic in 0..IC {
+                        for v in 0..OV {
+                            acc[kw][ic][v] = load(&rows[(kw * IC + ic) * OV + v]);
+                        }
+                    }
+                }
+                for ow in ow_lo..ow_hi {
+                    let window = &x_row[(ow * S - P) * IC..][..K * IC];
+                    let mut dv = [_mm512_setzero_ps(); OV];
+                    for v in 0..OV {
+                        dv[v] = load(&dy_row[ow * OV + v]);
+                    }
+                    for kw in 0..K {
+                        for ic in 0..IC {
+                            let xv = _mm512_set1_ps(window[kw * IC + ic]);
+                            for v in 0..OV {
+                                acc[kw][ic][v] = mul_add(acc[kw][ic][v], xv, dv[v]);
+                            }
+                        }
+                    }
+                }
+                for kw in 0..K {
+                    for ic in 0..IC {
+                        for v in 0..OV {
+                            store(&mut rows[(kw * IC + ic) * OV + v], acc[kw][ic][v]);
+                        }
+                    }
+                }
+                for ow in ow_hi.max(ow_lo)..d.ow {
+                    edge(ow, rows);
+                }
+            }
+        }
+    }
+}

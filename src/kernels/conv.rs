@@ -407,16 +407,28 @@ pub(crate) fn input_grad<
     }
 }
 
-/// `db[oc] = sum over samples and pixels of dy[..][oc]`, in order.
+/// `db[oc] = sum over samples and pixels of dy[..][oc]`: four interleaved partial sums (pixel
+/// index mod 4, so that four additions are in flight instead of one chain through every pixel
+/// of the batch), combined as `(s0 + s1) + (s2 + s3)`: a fixed order, the same on every CPU.
 #[inline(always)]
 pub(crate) fn bias_grad<T: Float, const OC: usize>(dy: &[T], db: &mut [T]) {
-    let mut acc = [T::ZERO; OC];
-    for px in dy.as_chunks::<OC>().0 {
-        for o in 0..OC {
-            acc[o] += px[o];
+    let mut acc = [[T::ZERO; OC]; 4];
+    let (quads, rest) = dy.as_chunks::<OC>().0.as_chunks::<4>();
+    for quad in quads {
+        for j in 0..4 {
+            for o in 0..OC {
+                acc[j][o] += quad[j][o];
+            }
         }
     }
-    db.copy_from_slice(&acc);
+    for (j, px) in rest.iter().enumerate() {
+        for o in 0..OC {
+            acc[j][o] += px[o];
+        }
+    }
+    for o in 0..OC {
+        db[o] = (acc[0][o] + acc[1][o]) + (acc[2][o] + acc[3][o]);
+    }
 }
 
 /// The whole forward pass of a batch: samples split into one run per thread, each run compiled
@@ -488,6 +500,10 @@ pub(crate) fn weight_grad_batch<
         let (x0, x1) = x.split_at(first * d.in_len(IC));
         let (dy0, dy1) = dy.split_at(first * d.out_len(OC));
         let half = |x: &[T], dy: &[T], dw: &mut [T]| {
+            #[cfg(target_arch = "x86_64")]
+            if super::avx512::conv_weight_grad_window::<T, IC, OC, K, S, P>(d, x, dy, dw) {
+                return;
+            }
             super::run(
                 #[inline(always)]
                 || weight_grad_window::<T, IC, OC, K, S, P>(d, x, dy, dw.as_chunks_mut::<OC>().0),
