@@ -38,7 +38,9 @@ pub(crate) fn forward<T: Float>(d: PoolDims, x: &[T], y: &mut [T]) {
 /// position (strict `>`, so the first maximum), then every window position gets the gradient
 /// where it won and `+0` elsewhere, as whole vectors instead of one scattered value per
 /// channel. `dx` starts at `+0` and is never `-0`, so adding `+0` changes no bit: the result
-/// is the reference's. Leftover channels (`c % L`) take the reference's scalar path.
+/// is the reference's. Leftover channels (`c % L`) take the reference's scalar path. When the
+/// windows do not overlap (stride at least the window), each covered position is stored once
+/// instead of zeroed and then added to.
 #[inline(always)]
 pub(crate) fn backward<T: Float>(d: PoolDims, x: &[T], dy: &[T], dx: &mut [T]) {
     const L: usize = 16;
@@ -49,7 +51,21 @@ pub(crate) fn backward<T: Float>(d: PoolDims, x: &[T], dy: &[T], dx: &mut [T]) {
         .zip(dy.chunks_exact(out_len))
         .zip(dx.chunks_exact_mut(in_len))
     {
-        dx.fill(T::ZERO);
+        // Disjoint windows and whole groups of channels: every position a window covers is
+        // written exactly once below, so only the others need zeros first.
+        let disjoint = d.s >= d.pool && groups * L == d.c;
+        if disjoint {
+            let covered = |i: usize, outs: usize| i % d.s < d.pool && i / d.s < outs;
+            for (ih, row) in dx.chunks_exact_mut(d.w * d.c).enumerate() {
+                for (iw, px) in row.chunks_exact_mut(d.c).enumerate() {
+                    if !(covered(ih, d.oh) && covered(iw, d.ow)) {
+                        px.fill(T::ZERO);
+                    }
+                }
+            }
+        } else {
+            dx.fill(T::ZERO);
+        }
         for oh in 0..d.oh {
             for ow in 0..d.ow {
                 let at = |ph: usize, pw: usize| ((oh * d.s + ph) * d.w + ow * d.s + pw) * d.c;
@@ -80,8 +96,17 @@ pub(crate) fn backward<T: Float>(d: PoolDims, x: &[T], dy: &[T], dx: &mut [T]) {
                             let out: &mut [T; L] = (&mut dx[at(ph, pw) + c0..][..L])
                                 .try_into()
                                 .expect("L values");
-                            for l in 0..L {
-                                out[l] += if winner[l] == position { g[l] } else { T::ZERO };
+                            if disjoint {
+                                // `0 + g`, as the reference's `+=` into zeros (which turns a
+                                // gradient of -0 into +0).
+                                for l in 0..L {
+                                    out[l] = T::ZERO
+                                        + if winner[l] == position { g[l] } else { T::ZERO };
+                                }
+                            } else {
+                                for l in 0..L {
+                                    out[l] += if winner[l] == position { g[l] } else { T::ZERO };
+                                }
                             }
                         }
                     }
