@@ -5,28 +5,43 @@
 //!
 //! * **Monomorphised direct loops.** Channel counts and kernel sizes are const generics, so the
 //!   innermost loops have constant trip counts and their accumulators are fixed-size arrays
-//!   (`[[T; OUT_C]; PIXELS]`) that the compiler keeps in vector registers. Several output pixels
-//!   (or input channels, or samples) share each weight load.
+//!   (`[[T; OUT_C]; PIXELS]`) that the compiler can keep in vector registers. Several output
+//!   pixels (or input channels, or samples) share each weight load.
+//! * **Hand-written AVX-512 kernels where LLVM falls short.** For large accumulator blocks LLVM
+//!   keeps the arrays on the stack (a load and a store around every multiply-add). The hot
+//!   `f32` convolution loops with channel counts that are multiples of 16 (conv forward, input
+//!   gradient, and the weight gradient of layers with few input channels) are therefore written
+//!   with `std::arch` intrinsics in `src/kernels/avx512.rs`, one `__m512` per
+//!   register; they perform the generic kernels' operations in the same order and are tested
+//!   bit-for-bit against them. Everything else (f64, AVX2, other channel counts) runs the
+//!   generic kernels.
 //! * **Run-time CPU dispatch.** Users do not set `RUSTFLAGS`, so each kernel call runs inside a
 //!   function compiled with `#[target_feature(enable = "avx512f,…")]` (or AVX2) when
 //!   [`is_x86_feature_detected!`] says the CPU has it; the generic kernel body is
 //!   `#[inline(always)]` and is compiled once per instruction set. The detection is cached.
-//! * **One task per thread.** Work on samples is split into one contiguous run per rayon thread,
-//!   not one task per sample, so a batch of 10 does not pay for 10 tasks.
+//! * **One task per thread, from a pool thread.** Work on samples is split into one contiguous
+//!   run per rayon thread, not one task per sample, and calls with less than ~50,000
+//!   multiply-adds stay on one thread. Network passes and optimiser steps run on a pool thread
+//!   ([`on_pool`]), so each parallel loop forks there instead of being injected from outside.
+//! * **Transposed copies where the inner loop needs them.** `Conv2d` and `Linear` keep a
+//!   transposed weight buffer that backward rewrites, so the input gradient streams contiguous
+//!   vectors instead of reducing across them.
 //!
 //! # Same results for any thread count and instruction set
 //!
 //! The kernels use separate multiplies and adds (no fused multiply-add, which Rust never
 //! introduces on its own), in an order fixed by the code, so vector width does not change a
-//! single bit. Samples are independent; every weight gradient is reduced over the batch in order
-//! inside one task (tasks own disjoint blocks of the gradient). So results depend neither on the
-//! thread count nor on the CPU's instruction set.
+//! single bit. Samples are independent; every weight gradient is reduced over the batch in a
+//! fixed order: inside one task that owns a block of the gradient, or (for convolutions with few
+//! input channels) as two fixed halves of the batch added at the end, whatever the number of
+//! threads. So results depend neither on the thread count nor on the CPU's instruction set.
 //!
 //! # Correctness
 //!
-//! [`reference`](mod@reference) holds the plain, obviously correct loops (the layers' original code). The tests
-//! in this module compare every fast kernel, under every instruction set the CPU supports, with
-//! them: random sizes, strides, paddings and batch sizes, in `f32` and `f64`.
+//! [`reference`](mod@reference) holds the plain, obviously correct loops (the layers' original
+//! code). The tests in this module compare every fast kernel, under every instruction set the CPU
+//! supports, with them: random sizes, strides, paddings and batch sizes, in `f32` and `f64`; and
+//! the hand-written AVX-512 kernels bit-for-bit with the generic ones.
 
 pub mod reference;
 
