@@ -26,6 +26,51 @@ fn tolerance<T: Float>() -> f64 {
     if size_of::<T>() == 4 { 1e-5 } else { 1e-12 }
 }
 
+/// A random convolution problem: sizes `lo..lo + extra_h` by `lo..lo + extra_w` (with `lo`
+/// the smallest input the window fits), `1..max_batch` samples, inputs, output gradients,
+/// weights and biases.
+struct ConvCase<T> {
+    d: ConvDims,
+    batch: usize,
+    x: Vec<T>,
+    dy: Vec<T>,
+    weight: Vec<T>,
+    bias: Vec<T>,
+}
+
+fn random_conv_case<
+    T: Float,
+    const IC: usize,
+    const OC: usize,
+    const K: usize,
+    const S: usize,
+    const P: usize,
+>(
+    rng: &mut StdRng,
+    (extra_h, extra_w, max_batch): (usize, usize, usize),
+) -> ConvCase<T> {
+    let lo = K.saturating_sub(2 * P).max(1);
+    let (h, w) = (
+        rng.random_range(lo..lo + extra_h),
+        rng.random_range(lo..lo + extra_w),
+    );
+    let d = ConvDims {
+        h,
+        w,
+        oh: (h + 2 * P - K) / S + 1,
+        ow: (w + 2 * P - K) / S + 1,
+    };
+    let batch = rng.random_range(1..max_batch);
+    ConvCase {
+        d,
+        batch,
+        x: random::<T>(batch * d.in_len(IC), rng),
+        dy: random::<T>(batch * d.out_len(OC), rng),
+        weight: random::<T>(K * K * IC * OC, rng),
+        bias: random::<T>(OC, rng),
+    }
+}
+
 /// One convolution configuration, random spatial sizes and batch, every Isa and pixel block.
 fn check_conv<
     T: Float,
@@ -39,19 +84,14 @@ fn check_conv<
 ) {
     let mut rng = StdRng::seed_from_u64(seed);
     for _ in 0..3 {
-        let lo = K.saturating_sub(2 * P).max(1);
-        let (h, w) = (rng.random_range(lo..lo + 9), rng.random_range(lo..lo + 9));
-        let d = ConvDims {
-            h,
-            w,
-            oh: (h + 2 * P - K) / S + 1,
-            ow: (w + 2 * P - K) / S + 1,
-        };
-        let batch = rng.random_range(1..5);
-        let x = random::<T>(batch * d.in_len(IC), &mut rng);
-        let dy = random::<T>(batch * d.out_len(OC), &mut rng);
-        let weight = random::<T>(K * K * IC * OC, &mut rng);
-        let bias = random::<T>(OC, &mut rng);
+        let ConvCase {
+            d,
+            batch,
+            x,
+            dy,
+            weight,
+            bias,
+        } = random_conv_case::<T, IC, OC, K, S, P>(&mut rng, (9, 9, 5));
         let (il, ol) = (d.in_len(IC), d.out_len(OC));
 
         let mut y_ref = vec![T::ZERO; batch * ol];
@@ -81,7 +121,9 @@ fn check_conv<
         conv::transpose_taps::<T, IC, OC>(&weight, &mut weight_t);
 
         let ctx = format!(
-            "Conv2d<{IC},{OC},{K},{S},{P}> {h}x{w} batch {batch} {}",
+            "Conv2d<{IC},{OC},{K},{S},{P}> {}x{} batch {batch} {}",
+            d.h,
+            d.w,
             T::NAME
         );
         for isa in Isa::available() {
@@ -510,19 +552,15 @@ fn check_avx512_conv<
     use super::avx512;
     let mut rng = StdRng::seed_from_u64(seed);
     for _ in 0..4 {
-        let lo = K.saturating_sub(2 * P).max(1);
-        let (h, w) = (rng.random_range(lo..lo + 12), rng.random_range(lo..lo + 40));
-        let d = ConvDims {
-            h,
-            w,
-            oh: (h + 2 * P - K) / S + 1,
-            ow: (w + 2 * P - K) / S + 1,
-        };
-        let batch = rng.random_range(1..4);
-        let x = random::<f32>(batch * d.in_len(IC), &mut rng);
-        let dy = random::<f32>(batch * d.out_len(OC), &mut rng);
-        let weight = random::<f32>(K * K * IC * OC, &mut rng);
-        let bias = random::<f32>(OC, &mut rng);
+        // Rows up to 40 wide, so that whole 16-pixel blocks occur.
+        let ConvCase {
+            d,
+            batch,
+            x,
+            dy,
+            weight,
+            bias,
+        } = random_conv_case::<f32, IC, OC, K, S, P>(&mut rng, (12, 40, 4));
         let mut weight_t = vec![0.0; weight.len()];
         conv::transpose_taps::<f32, IC, OC>(&weight, &mut weight_t);
         let ctx = format!("Conv2d<{IC},{OC},{K},{S},{P}> {d:?} batch {batch}");
