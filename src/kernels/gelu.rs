@@ -42,26 +42,12 @@ pub(crate) fn tanh_approx<T: Float>(u: T) -> T {
     x * p / q
 }
 
-/// GELU with [`tanh_approx`].
+/// `sqrt(2/pi) (x + 0.044715 x^3)` for `x` clamped to ±[`SATURATION`] (so that `x^3` cannot
+/// overflow; beyond the clamp the callers select the exact limits). GELU and its derivative
+/// both use this one expression, so that computed together they give the same bits as apart.
 #[inline(always)]
-pub(crate) fn gelu_approx<T: Float>(x: T) -> T {
+fn clamped_and_tanh_arg<T: Float>(x: T) -> (T, T) {
     let c = |v: f64| T::from_f64(v);
-    let u = c(SQRT_2_OVER_PI) * (x + c(CUBIC) * x * x * x);
-    let y = c(0.5) * x * (T::ONE + tanh_approx(u));
-    if x > c(SATURATION) {
-        x
-    } else if x < -c(SATURATION) {
-        T::ZERO
-    } else {
-        y
-    }
-}
-
-/// The derivative of GELU with [`tanh_approx`]; finite for every finite input.
-#[inline(always)]
-pub(crate) fn gelu_derivative_approx<T: Float>(x: T) -> T {
-    let c = |v: f64| T::from_f64(v);
-    // Clamped so that x^3 cannot overflow; outside the clamp the result is chosen below.
     let limit = c(SATURATION);
     let xc = if x > limit {
         limit
@@ -70,11 +56,30 @@ pub(crate) fn gelu_derivative_approx<T: Float>(x: T) -> T {
     } else {
         x
     };
-    let x2 = xc * xc;
-    let t = tanh_approx(c(SQRT_2_OVER_PI) * (xc + c(CUBIC) * x2 * xc));
+    (xc, c(SQRT_2_OVER_PI) * (xc + c(CUBIC) * (xc * xc) * xc))
+}
+
+/// GELU from the clamped input and `t = tanh(u)`.
+#[inline(always)]
+fn gelu_from<T: Float>(x: T, xc: T, t: T) -> T {
+    let limit = T::from_f64(SATURATION);
+    if x > limit {
+        x
+    } else if x < -limit {
+        T::ZERO
+    } else {
+        T::from_f64(0.5) * xc * (T::ONE + t)
+    }
+}
+
+/// GELU's derivative from the clamped input and `t = tanh(u)`.
+#[inline(always)]
+fn derivative_from<T: Float>(x: T, xc: T, t: T) -> T {
+    let c = |v: f64| T::from_f64(v);
+    let limit = c(SATURATION);
     let half = c(0.5);
     let d = half * (T::ONE + t)
-        + half * xc * (T::ONE - t * t) * c(SQRT_2_OVER_PI) * (T::ONE + c(3.0 * CUBIC) * x2);
+        + half * xc * (T::ONE - t * t) * c(SQRT_2_OVER_PI) * (T::ONE + c(3.0 * CUBIC) * (xc * xc));
     if x > limit {
         T::ONE
     } else if x < -limit {
@@ -82,6 +87,20 @@ pub(crate) fn gelu_derivative_approx<T: Float>(x: T) -> T {
     } else {
         d
     }
+}
+
+/// GELU with [`tanh_approx`].
+#[inline(always)]
+pub(crate) fn gelu_approx<T: Float>(x: T) -> T {
+    let (xc, u) = clamped_and_tanh_arg(x);
+    gelu_from(x, xc, tanh_approx(u))
+}
+
+/// The derivative of GELU with [`tanh_approx`]; finite for every finite input.
+#[inline(always)]
+pub(crate) fn gelu_derivative_approx<T: Float>(x: T) -> T {
+    let (xc, u) = clamped_and_tanh_arg(x);
+    derivative_from(x, xc, tanh_approx(u))
 }
 
 /// Values per parallel task: the slice split into one run per thread, at least this many.
@@ -106,6 +125,29 @@ pub(crate) fn forward<T: Float>(x: &[T], y: &mut [T]) {
     });
 }
 
+/// `y[i] = gelu_approx(x[i])` and `derivative[i] = gelu_derivative_approx(x[i])` from one
+/// `tanh` per value, in parallel, vectorised: training keeps the derivative for
+/// [`backward_from_derivative`] instead of evaluating `tanh` again in backward.
+pub(crate) fn forward_with_derivative<T: Float>(x: &[T], y: &mut [T], derivative: &mut [T]) {
+    let n = task_len(x.len());
+    y.par_chunks_mut(n)
+        .zip(derivative.par_chunks_mut(n))
+        .zip(x.par_chunks(n))
+        .for_each(|((y, derivative), x)| {
+            super::run(
+                #[inline(always)]
+                || {
+                    for ((y, d), &x) in y.iter_mut().zip(derivative.iter_mut()).zip(x) {
+                        let (xc, u) = clamped_and_tanh_arg(x);
+                        let t = tanh_approx(u);
+                        *y = gelu_from(x, xc, t);
+                        *d = derivative_from(x, xc, t);
+                    }
+                },
+            )
+        });
+}
+
 /// `dx[i] = dy[i] * gelu_derivative_approx(x[i])`, in parallel, vectorised.
 pub(crate) fn backward<T: Float>(x: &[T], dy: &[T], dx: &mut [T]) {
     let n = task_len(x.len());
@@ -117,6 +159,24 @@ pub(crate) fn backward<T: Float>(x: &[T], dy: &[T], dx: &mut [T]) {
                 || {
                     for ((dx, &x), &dy) in dx.iter_mut().zip(x).zip(dy) {
                         *dx = dy * gelu_derivative_approx(x);
+                    }
+                },
+            )
+        });
+}
+
+/// `dx[i] = dy[i] * derivative[i]` with the derivative kept by [`forward_with_derivative`]:
+/// the same values as [`backward`].
+pub(crate) fn backward_from_derivative<T: Float>(derivative: &[T], dy: &[T], dx: &mut [T]) {
+    let n = task_len(derivative.len());
+    dx.par_chunks_mut(n)
+        .zip(derivative.par_chunks(n).zip(dy.par_chunks(n)))
+        .for_each(|(dx, (derivative, dy))| {
+            super::run(
+                #[inline(always)]
+                || {
+                    for ((dx, &d), &dy) in dx.iter_mut().zip(derivative).zip(dy) {
+                        *dx = dy * d;
                     }
                 },
             )

@@ -8,11 +8,26 @@ use crate::kernels;
 use crate::layer::{Layer, Mode};
 use crate::shape::Misfit;
 use crate::{Float, Shape};
-use std::marker::PhantomData;
 
 /// The Gaussian error linear unit, tanh approximation.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Gelu<T: Float = f32>(PhantomData<T>);
+///
+/// In training mode (`f32`) the forward pass also keeps each value's derivative, which the
+/// backward pass multiplies by the output gradient instead of evaluating `tanh` again.
+#[derive(Clone, Default)]
+pub struct Gelu<T: Float = f32> {
+    /// The derivative at each input of the last training-mode forward pass (`f32` only).
+    derivative: Vec<T>,
+    /// Whether `derivative` belongs to the last forward pass (an evaluation-mode pass does not
+    /// fill it).
+    derivative_is_current: bool,
+}
+
+impl<T: Float> std::fmt::Debug for Gelu<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The derivative buffer is a cache, not state worth printing.
+        f.write_str("Gelu")
+    }
+}
 
 const SQRT_2_OVER_PI: f64 = 0.797_884_560_802_865_4;
 const CUBIC: f64 = 0.044_715;
@@ -62,11 +77,19 @@ impl<In: Shape, T: Float> Layer<In, T> for Gelu<T> {
     const ARGS: &'static [usize] = &[];
     const FIT: Result<(), Misfit> = Ok(());
 
-    fn forward(&mut self, input: &[T], output: &mut [T], _batch: usize, _mode: Mode) {
+    fn forward(&mut self, input: &[T], output: &mut [T], _batch: usize, mode: Mode) {
         // 4-byte floats take the vectorised kernel with a fast, f32-accurate tanh; f64 keeps
         // the exact libm tanh (its gradient checks and seed parity need it).
+        self.derivative_is_current = false;
         if size_of::<T>() == 4 {
-            kernels::gelu::forward(input, output);
+            if mode == Mode::Train {
+                // Sized once per batch size: no allocation from the second step on.
+                self.derivative.resize(input.len(), T::ZERO);
+                kernels::gelu::forward_with_derivative(input, output, &mut self.derivative);
+                self.derivative_is_current = true;
+            } else {
+                kernels::gelu::forward(input, output);
+            }
         } else {
             map_forward(input, output, gelu);
         }
@@ -81,6 +104,9 @@ impl<In: Shape, T: Float> Layer<In, T> for Gelu<T> {
         _: usize,
     ) {
         match grad_input {
+            Some(grad_input) if self.derivative_is_current => {
+                kernels::gelu::backward_from_derivative(&self.derivative, grad_output, grad_input)
+            }
             Some(grad_input) if size_of::<T>() == 4 => {
                 kernels::gelu::backward(input, grad_output, grad_input)
             }
@@ -119,6 +145,39 @@ mod tests {
         }
         assert_eq!(gelu_derivative(50.0_f32), 1.0);
         assert_eq!(gelu_derivative(-50.0_f64), 0.0);
+    }
+
+    /// The derivative kept by a training-mode forward pass gives the same bits as evaluating
+    /// it in backward, and an evaluation-mode pass (which keeps none) is not mistaken for one.
+    #[test]
+    fn kept_derivative_gives_the_recomputed_gradient() {
+        type S = Image<1, 1, 5000>;
+        let x: Vec<f32> = (0..5000).map(|i| (i as f32 - 2500.0) / 100.0).collect();
+        let x2: Vec<f32> = x.iter().map(|v| v * 0.5 + 1.0).collect();
+        let dy: Vec<f32> = (0..5000)
+            .map(|i| ((i * 37) % 19) as f32 / 9.0 - 1.0)
+            .collect();
+        let mut y = vec![0.0; 5000];
+        let gradient = |input: &[f32], layer: &mut Gelu<f32>| {
+            let mut dx = vec![0.0; 5000];
+            <Gelu<f32> as Layer<S, f32>>::backward(layer, input, &[], &dy, Some(&mut dx), 1);
+            dx
+        };
+        // Backward without a forward pass evaluates the derivative from the input.
+        let recomputed = gradient(&x, &mut Gelu::default());
+        let recomputed2 = gradient(&x2, &mut Gelu::default());
+        assert_ne!(recomputed, recomputed2);
+
+        let mut layer = Gelu::default();
+        <Gelu<f32> as Layer<S, f32>>::forward(&mut layer, &x, &mut y, 1, Mode::Train);
+        assert_eq!(gradient(&x, &mut layer), recomputed);
+        // An evaluation pass on other inputs: backward must use those, not the kept values.
+        <Gelu<f32> as Layer<S, f32>>::forward(&mut layer, &x2, &mut y, 1, Mode::Eval);
+        assert_eq!(gradient(&x2, &mut layer), recomputed2);
+        // The outputs of both forward modes agree.
+        let mut y_train = vec![0.0; 5000];
+        <Gelu<f32> as Layer<S, f32>>::forward(&mut layer, &x2, &mut y_train, 1, Mode::Train);
+        assert_eq!(y_train, y);
     }
 
     #[test]
