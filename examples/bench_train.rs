@@ -53,6 +53,9 @@ fn main() {
             for (name, f, b) in support::layer_times(bs, 50) {
                 println!("batch {bs:3} {name:6} forward {f:9.1} µs  backward {b:9.1} µs");
             }
+            let (update, step) = support::update_and_step_times(bs, 50);
+            println!("batch {bs:3} adam   update  {update:9.1} µs");
+            println!("batch {bs:3} step   total   {step:9.1} µs");
         }
         return;
     }

@@ -98,19 +98,22 @@ pub fn layer_times(bs: usize, reps: usize) -> Vec<(&'static str, f64, f64)> {
             .map(|i| ((i * 31) % 17) as f32 / 8.0 - 1.0)
             .collect();
         let mut dx = vec![0.0; x.len()];
-        layer.forward(&x, &mut y, bs, Mode::Train);
-        let t = Instant::now();
-        for _ in 0..reps {
+        // On a pool thread, as inside a network's passes (see `kernels::on_pool`).
+        constnet::kernels::on_pool(|| {
             layer.forward(&x, &mut y, bs, Mode::Train);
-        }
-        let f = t.elapsed().as_secs_f64() * 1e6 / reps as f64;
-        let t = Instant::now();
-        for _ in 0..reps {
-            let dx = if input_grad { Some(&mut dx[..]) } else { None };
-            layer.backward(&x, &y, &dy, dx, bs);
-        }
-        let b = t.elapsed().as_secs_f64() * 1e6 / reps as f64;
-        (name, f, b)
+            let t = Instant::now();
+            for _ in 0..reps {
+                layer.forward(&x, &mut y, bs, Mode::Train);
+            }
+            let f = t.elapsed().as_secs_f64() * 1e6 / reps as f64;
+            let t = Instant::now();
+            for _ in 0..reps {
+                let dx = if input_grad { Some(&mut dx[..]) } else { None };
+                layer.backward(&x, &y, &dy, dx, bs);
+            }
+            let b = t.elapsed().as_secs_f64() * 1e6 / reps as f64;
+            (name, f, b)
+        })
     }
     let mut net = SmallCnn::new(0);
     vec![
@@ -124,4 +127,24 @@ pub fn layer_times(bs: usize, reps: usize) -> Vec<(&'static str, f64, f64)> {
         time::<_, Image<1, 1, 100>>("gelu3", &mut net.gelu3, bs, reps, true),
         time::<_, Image<1, 1, 100>>("fc2", &mut net.fc2, bs, reps, true),
     ]
+}
+
+/// Times, at batch `bs` over `reps` repetitions, the Adam update alone and a whole training
+/// step (copy, forward, loss, backward, update); returns `(update µs, step µs)`.
+pub fn update_and_step_times(bs: usize, reps: usize) -> (f64, f64) {
+    use std::time::Instant;
+    let (images, labels) = random_data(bs, 1);
+    let mut trainer = Trainer::new();
+    trainer.step(&images, &labels);
+    let t = Instant::now();
+    for _ in 0..reps {
+        trainer.adam.step(&mut trainer.net);
+    }
+    let update = t.elapsed().as_secs_f64() * 1e6 / reps as f64;
+    let t = Instant::now();
+    for _ in 0..reps {
+        trainer.step(&images, &labels);
+    }
+    let step = t.elapsed().as_secs_f64() * 1e6 / reps as f64;
+    (update, step)
 }
