@@ -45,14 +45,17 @@ impl Trainer {
 
     /// Forward (train mode), softmax cross-entropy, backward, Adam update; returns the loss.
     pub fn step(&mut self, images: &[f32], labels: &[usize]) -> f32 {
-        self.batch.copy_from_slice(images).expect("whole images");
-        let scores = self.net.forward(&self.batch, Mode::Train);
-        self.grad.resize(scores.len(), 0.0);
-        let loss = softmax_cross_entropy(scores, labels, CLASSES, &mut self.grad)
-            .expect("labels are classes");
-        self.net.backward(&self.grad);
-        self.adam.step(&mut self.net);
-        loss
+        // One move to a pool thread per step, as `train_net` does (see `kernels::on_pool`).
+        constnet::kernels::on_pool(|| {
+            self.batch.copy_from_slice(images).expect("whole images");
+            let scores = self.net.forward(&self.batch, Mode::Train);
+            self.grad.resize(scores.len(), 0.0);
+            let loss = softmax_cross_entropy(scores, labels, CLASSES, &mut self.grad)
+                .expect("labels are classes");
+            self.net.backward(&self.grad);
+            self.adam.step(&mut self.net);
+            loss
+        })
     }
 
     /// Evaluation-mode forward pass; returns the scores.

@@ -194,9 +194,11 @@ mod x86 {
 /// From a pool thread, a loop runs its first half on the spot and only the other half waits
 /// for the second worker. [`Network`](crate::Network) forward and backward passes and
 /// [`Optimizer::step`](crate::train::Optimizer::step) call this themselves, so a training step
-/// moves to the pool three times instead of some thirty. Measured on the SmallCnn at batch 10
-/// (2 threads, `bench_train`): ~7,500 img/s with every loop injected, ~11,100 with the passes
-/// on a pool thread (see BENCHMARKS.md). Wrapping a whole step in one call measured no faster.
+/// moves to the pool three times instead of some thirty; [`train_net`](crate::train::train_net)
+/// wraps each whole step, which moves once. Measured on the SmallCnn at batch 10 (2 threads,
+/// `bench_train`, before later kernel work): ~7,500 img/s with every loop injected, ~11,100
+/// with the passes on a pool thread. The fewer moves, the fewer times a parked thread must be
+/// woken, which on this virtual machine is the slowest part of a move.
 ///
 /// ```
 /// let sum: u64 = constnet::kernels::on_pool(|| (1..=10u64).sum());

@@ -244,36 +244,14 @@ pub fn train_net_with<'a, T: Float, N: Network<T> + ?Sized>(
             }
 
             let step_started = Instant::now();
-            let scores = net.forward(&batch, Mode::Train);
-            grad.resize(scores.len(), T::ZERO);
-            let data_loss =
-                softmax_cross_entropy(scores, &labels, classes, &mut grad).map_err(|source| {
-                    TrainError::Loss {
-                        epoch,
-                        iteration,
-                        source,
-                    }
-                })?;
-            let diverged = |loss: f64, parameter: Option<String>| TrainError::Diverged {
+            let step = StepBatch {
+                images: &batch,
+                labels: &labels,
+                classes,
                 epoch,
                 iteration,
-                learning_rate: optimizer.learning_rate,
-                loss,
-                parameter,
             };
-            if !data_loss.is_finite() {
-                return Err(diverged(data_loss.to_f64(), None));
-            }
-            net.backward(&grad);
-            let penalty = config.regularization.add_gradient(net, config.reg_lambda);
-            let loss = data_loss.to_f64() + penalty;
-            if !loss.is_finite() {
-                return Err(diverged(loss, None));
-            }
-            if let Some(parameter) = first_non_finite_gradient(net) {
-                return Err(diverged(loss, Some(parameter)));
-            }
-            optimizer.step(net);
+            let loss = train_step(net, &mut optimizer, step, &mut grad, config)?;
             step_time += step_started.elapsed();
 
             history.loss_per_iteration.push(loss);
@@ -337,6 +315,67 @@ pub fn train_net_with<'a, T: Float, N: Network<T> + ?Sized>(
     }
     restore(net, &best_params);
     Ok(history)
+}
+
+/// A training step's batch, and where it is in the run (for error messages).
+struct StepBatch<'b, I: Shape, T: Float> {
+    images: &'b Tensor<I, T>,
+    labels: &'b [usize],
+    classes: usize,
+    epoch: usize,
+    iteration: usize,
+}
+
+/// One training step on a batch: forward pass, loss, backward pass, regularisation, the
+/// divergence checks and the update; returns the loss. It runs on a pool thread as a whole, so
+/// the step moves to the pool once instead of once per pass (see
+/// [`on_pool`](crate::kernels::on_pool)).
+fn train_step<T: Float, N: Network<T> + ?Sized>(
+    net: &mut N,
+    optimizer: &mut Optimizer<T>,
+    step: StepBatch<'_, N::Input, T>,
+    grad: &mut Vec<T>,
+    config: &TrainConfig,
+) -> Result<f64, TrainError> {
+    let StepBatch {
+        images,
+        labels,
+        classes,
+        epoch,
+        iteration,
+    } = step;
+    crate::kernels::on_pool(move || {
+        let scores = net.forward(images, Mode::Train);
+        grad.resize(scores.len(), T::ZERO);
+        let data_loss = softmax_cross_entropy(scores, labels, classes, grad).map_err(|source| {
+            TrainError::Loss {
+                epoch,
+                iteration,
+                source,
+            }
+        })?;
+        let diverged = |loss: f64, parameter: Option<String>| TrainError::Diverged {
+            epoch,
+            iteration,
+            learning_rate: optimizer.learning_rate,
+            loss,
+            parameter,
+        };
+        if !data_loss.is_finite() {
+            return Err(diverged(data_loss.to_f64(), None));
+        }
+        net.backward(grad);
+        let penalty = config.regularization.add_gradient(net, config.reg_lambda);
+        let loss = data_loss.to_f64() + penalty;
+        if !loss.is_finite() {
+            return Err(diverged(loss, None));
+        }
+        if let Some(parameter) = first_non_finite_gradient(net) {
+            return Err(diverged(loss, Some(parameter)));
+        }
+        optimizer.step(net);
+        Ok(loss)
+    })
 }
 
 /// The name of the first trained parameter with a NaN or infinite gradient. A pass over the
