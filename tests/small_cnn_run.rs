@@ -53,8 +53,11 @@ const SPEC_KEYS: [&str; 27] = [
 ];
 
 fn png_size(path: &Path) -> (u32, u32) {
-    let img = image::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    (img.width(), img.height())
+    let file = std::fs::File::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let reader = png::Decoder::new(std::io::BufReader::new(file))
+        .read_info()
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    (reader.info().width, reader.info().height)
 }
 
 /// Parses `confusion.csv` into its header names and count rows.

@@ -210,17 +210,18 @@ impl Canvas {
         })
     }
 
-    /// Saves the canvas as a PNG file.
+    /// Saves the canvas as a PNG file (8-bit RGB).
     pub fn save_png(&self, path: &Path) -> Result<(), PlotError> {
-        image::save_buffer_with_format(
-            path,
-            &self.pixels,
-            self.width,
-            self.height,
-            image::ExtendedColorType::Rgb8,
-            image::ImageFormat::Png,
-        )
-        .map_err(|source| PlotError::Write {
+        let write = || -> Result<(), png::EncodingError> {
+            let file = std::io::BufWriter::new(std::fs::File::create(path)?);
+            let mut encoder = png::Encoder::new(file, self.width, self.height);
+            encoder.set_color(png::ColorType::Rgb);
+            encoder.set_depth(png::BitDepth::Eight);
+            let mut writer = encoder.write_header()?;
+            writer.write_image_data(&self.pixels)?;
+            writer.finish()
+        };
+        write().map_err(|source| PlotError::Write {
             path: path.to_path_buf(),
             source,
         })

@@ -136,7 +136,7 @@ mod tests {
             .collect();
         let matrix = [50, 0, 0, 10, 40, 0, 0, 0, 0];
         confusion_png(&path, &matrix, &names, "Confusion matrix").unwrap();
-        let png = image::open(&path).unwrap().to_rgb8();
+        let png = crate::plot::Rgb::open(&path);
         let cell = 48;
         let probe = Canvas::new("t", 1, 1).unwrap();
         let name_w = probe.text_size("vehicles_1", 14.0).unwrap().0;
@@ -145,8 +145,8 @@ mod tests {
         assert_eq!(png.height(), 70 + 3 * cell + name_w + 50);
         // Cell corners (away from the count text): the largest count is the darkest blue, an
         // empty cell the lightest.
-        assert_eq!(png.get_pixel(left + 2, 70 + 2).0, [8, 48, 107]);
-        assert_eq!(png.get_pixel(left + cell + 2, 70 + 2).0, [247, 251, 255]);
+        assert_eq!(png.get_pixel(left + 2, 70 + 2), [8, 48, 107]);
+        assert_eq!(png.get_pixel(left + cell + 2, 70 + 2), [247, 251, 255]);
         assert!(confusion_png(&path, &matrix[1..], &names, "").is_err());
     }
 }

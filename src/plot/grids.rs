@@ -347,7 +347,7 @@ mod tests {
             *v = (i % oc) as f32;
         }
         filters_png(&path, &w, k, 3, oc).unwrap();
-        let png = image::open(&path).unwrap().to_rgb8();
+        let png = crate::plot::Rgb::open(&path);
         let scale = 96 / k as u32;
         let tile = k as u32 * scale;
         assert_eq!(png.height(), TITLE_H + 4 * (tile + LABEL_H + PAD) + PAD);
@@ -355,7 +355,7 @@ mod tests {
         let centre = |f: u32| {
             let x = x0 + (f % 4) * (tile + PAD) + tile / 2;
             let y = TITLE_H + (f / 4) * (tile + LABEL_H + PAD) + LABEL_H + tile / 2;
-            png.get_pixel(x, y).0
+            png.get_pixel(x, y)
         };
         assert_eq!(centre(0), [0, 0, 0]);
         assert_eq!(centre(15), [255, 255, 255]);
@@ -382,7 +382,7 @@ mod tests {
             "conv1 output, before GELU",
         )
         .unwrap();
-        let png = image::open(&path).unwrap().to_rgb8();
+        let png = crate::plot::Rgb::open(&path);
         assert!(
             png.width() > 600 && png.height() > 500,
             "{:?}",
@@ -421,13 +421,13 @@ mod tests {
             "Samples",
         )
         .unwrap();
-        let png = image::open(&path).unwrap().to_rgb8();
+        let png = crate::plot::Rgb::open(&path);
         let cell_w = 128 + PAD;
         assert_eq!(png.width(), 8 * cell_w + PAD);
         assert_eq!(png.height(), TITLE_H + 2 * (128 + 34 + PAD) + PAD);
         // The first image is mid-grey (mean 0.5): 128 everywhere.
         let x = (png.width() - 8 * cell_w + PAD) / 2 + (cell_w - PAD - 128) / 2;
-        assert_eq!(png.get_pixel(x + 64, TITLE_H + 64).0, [128, 128, 128]);
+        assert_eq!(png.get_pixel(x + 64, TITLE_H + 64), [128, 128, 128]);
         let bad = [0, 7];
         assert!(
             samples_png(

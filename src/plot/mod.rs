@@ -12,8 +12,9 @@
 //! let dir = tempfile::tempdir().unwrap();
 //! let path = dir.path().join("curves.png");
 //! constnet::plot::curves_png(&path, &[2.9, 2.7, 2.4, 2.2], &[0.2, 0.3], &[0.18, 0.25]).unwrap();
-//! let png = image::open(&path).unwrap();
-//! assert_eq!((png.width(), png.height()), constnet::plot::CURVES_SIZE);
+//! let file = std::io::BufReader::new(std::fs::File::open(&path).unwrap());
+//! let info = png::Decoder::new(file).read_info().unwrap().info().clone();
+//! assert_eq!((info.width, info.height), constnet::plot::CURVES_SIZE);
 //! ```
 
 mod canvas;
@@ -54,7 +55,7 @@ pub enum PlotError {
         /// The file.
         path: PathBuf,
         /// The cause.
-        source: image::ImageError,
+        source: png::EncodingError,
     },
 }
 
@@ -64,5 +65,43 @@ impl PlotError {
             picture,
             problem: problem.into(),
         }
+    }
+}
+
+/// A PNG file read back as 8-bit RGB, for the pictures' tests.
+#[cfg(test)]
+pub(crate) struct Rgb {
+    width: u32,
+    height: u32,
+    pixels: Vec<u8>,
+}
+
+#[cfg(test)]
+impl Rgb {
+    pub(crate) fn open(path: &std::path::Path) -> Rgb {
+        let file = std::io::BufReader::new(std::fs::File::open(path).expect("the PNG file"));
+        let mut reader = png::Decoder::new(file).read_info().expect("a PNG header");
+        let mut pixels = vec![0; reader.output_buffer_size().expect("a sane size")];
+        let frame = reader.next_frame(&mut pixels).expect("PNG data");
+        assert_eq!(frame.color_type, png::ColorType::Rgb, "an RGB picture");
+        pixels.truncate(frame.buffer_size());
+        Rgb {
+            width: frame.width,
+            height: frame.height,
+            pixels,
+        }
+    }
+    pub(crate) fn width(&self) -> u32 {
+        self.width
+    }
+    pub(crate) fn height(&self) -> u32 {
+        self.height
+    }
+    pub(crate) fn dimensions(&self) -> (u32, u32) {
+        (self.width, self.height)
+    }
+    pub(crate) fn get_pixel(&self, x: u32, y: u32) -> [u8; 3] {
+        let at = ((y * self.width + x) * 3) as usize;
+        [self.pixels[at], self.pixels[at + 1], self.pixels[at + 2]]
     }
 }
