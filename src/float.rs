@@ -50,6 +50,13 @@ pub trait Float:
     fn max(self, other: Self) -> Self;
     /// Whether the value is neither infinite nor NaN.
     fn is_finite(self) -> bool;
+    /// Whether the value is NaN.
+    fn is_nan(self) -> bool {
+        // The one value that is not equal to itself.
+        #[allow(clippy::eq_op)]
+        let nan = self != self;
+        nan
+    }
     /// The slice as `f32` values if `Self` is `f32` (lets kernels take `f32`-only paths).
     fn as_f32(values: &[Self]) -> Option<&[f32]> {
         let _ = values;
@@ -103,6 +110,10 @@ macro_rules! impl_float {
             #[inline(always)]
             fn is_finite(self) -> bool {
                 $t::is_finite(self)
+            }
+            #[inline(always)]
+            fn is_nan(self) -> bool {
+                $t::is_nan(self)
             }
             $($extra)*
         }

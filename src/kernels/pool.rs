@@ -5,7 +5,8 @@ use crate::Float;
 use rayon::prelude::*;
 
 /// Max pooling of every sample of `x`. Per output pixel, the window's pixels are compared in
-/// row-major order with a strict `>`, so the value is the reference's (first maximum).
+/// row-major order with a strict `>` (or NaN), so the value is the reference's (first maximum,
+/// or NaN).
 #[inline(always)]
 pub(crate) fn forward<T: Float>(d: PoolDims, x: &[T], y: &mut [T]) {
     let (in_len, out_len) = (d.h * d.w * d.c, d.oh * d.ow * d.c);
@@ -20,7 +21,7 @@ pub(crate) fn forward<T: Float>(d: PoolDims, x: &[T], y: &mut [T]) {
                 for ph in 0..d.pool {
                     for pw in 0..d.pool {
                         for (m, &v) in out.iter_mut().zip(pixel(ph, pw)) {
-                            if v > *m {
+                            if v > *m || v.is_nan() {
                                 *m = v;
                             }
                         }
@@ -35,7 +36,7 @@ pub(crate) fn forward<T: Float>(d: PoolDims, x: &[T], y: &mut [T]) {
 /// window (row-major), accumulated since windows may overlap.
 ///
 /// Channels go in groups of `L`: the window is scanned once to find each lane's winning
-/// position (strict `>`, so the first maximum), then every window position gets the gradient
+/// position (strict `>`, so the first maximum; or the last NaN), then every window position gets the gradient
 /// where it won and `+0` elsewhere, as whole vectors instead of one scattered value per
 /// channel. `dx` starts at `+0` and is never `-0`, so adding `+0` changes no bit: the result
 /// is the reference's. Leftover channels (`c % L`) take the reference's scalar path. When the
@@ -82,7 +83,7 @@ pub(crate) fn backward<T: Float>(d: PoolDims, x: &[T], dy: &[T], dx: &mut [T]) {
                             let v = lanes(ph, pw);
                             let position = (ph * d.pool + pw) as u32;
                             for l in 0..L {
-                                if v[l] > best[l] {
+                                if v[l] > best[l] || v[l].is_nan() {
                                     best[l] = v[l];
                                     winner[l] = position;
                                 }

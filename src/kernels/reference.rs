@@ -214,7 +214,8 @@ pub struct PoolDims {
 }
 
 /// Index (in the sample) and value of the first maximum of the window at output `(oh, ow)`,
-/// channel `c`, in row-major window order.
+/// channel `c`, in row-major window order; if the window holds a NaN, its last NaN (PyTorch's
+/// rule, so that a NaN input is not silently dropped).
 #[inline(always)]
 pub fn pool_argmax<T: Float>(d: PoolDims, x: &[T], oh: usize, ow: usize, c: usize) -> (usize, T) {
     let mut best = (oh * d.s * d.w + ow * d.s) * d.c + c;
@@ -222,7 +223,9 @@ pub fn pool_argmax<T: Float>(d: PoolDims, x: &[T], oh: usize, ow: usize, c: usiz
     for ph in 0..d.pool {
         for pw in 0..d.pool {
             let at = ((oh * d.s + ph) * d.w + ow * d.s + pw) * d.c + c;
-            if x[at] > max {
+            // PyTorch's rule: a NaN wins over any number (and a later NaN over an earlier one),
+            // so a window with a NaN gives NaN and its gradient goes there.
+            if x[at] > max || x[at].is_nan() {
                 max = x[at];
                 best = at;
             }

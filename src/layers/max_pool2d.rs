@@ -1,7 +1,8 @@
 //! `MaxPool2d<POOL, S>`: `H x W x C` -> `((H - POOL) / S + 1) x ((W - POOL) / S + 1) x C`.
 //!
 //! No padding. Windows may overlap (`POOL > S`), so backward accumulates; on ties the gradient
-//! goes to the first maximum in row-major window order. PyTorch equivalent:
+//! goes to the first maximum in row-major window order. A window holding a NaN gives NaN, and
+//! its gradient goes to the (last) NaN, as in PyTorch. PyTorch equivalent:
 //! `nn.MaxPool2d(POOL, S)`.
 
 use crate::kernels::{PoolDims, pool};
@@ -94,5 +95,38 @@ mod tests {
             1,
         );
         assert_eq!(dx, [5.0, 0.0, 0.0, 0.0]);
+    }
+
+    /// As PyTorch: a NaN anywhere in the window is the output, and takes the gradient (the
+    /// last NaN if there are several); windows without NaN are unaffected. 16 channels take the
+    /// vectorised path, 1 channel the scalar one.
+    #[test]
+    fn a_nan_in_the_window_propagates() {
+        fn run<const C: usize>(x: &[f32]) -> (Vec<f32>, Vec<f32>) {
+            type Pool = MaxPool2d<2, 2, f32>;
+            let mut pool = Pool::default();
+            let mut y = vec![0.0; 2 * C];
+            <Pool as Layer<Image<2, 4, C>, f32>>::forward(&mut pool, x, &mut y, 1, Mode::Train);
+            let mut dx = vec![0.0; x.len()];
+            let dy = vec![5.0; 2 * C];
+            <Pool as Layer<Image<2, 4, C>, f32>>::backward(&mut pool, x, &y, &dy, Some(&mut dx), 1);
+            (y, dx)
+        }
+        // One channel, rows [1, NaN, 7, 2] and [3, NaN, 4, 9]: the first window holds two NaNs.
+        let nan = f32::NAN;
+        let x = [1.0, nan, 7.0, 2.0, 3.0, nan, 4.0, 9.0];
+        for (y, dx) in [run::<1>(&x), {
+            // The same values in each of 16 channels.
+            let wide: Vec<f32> = x.iter().flat_map(|&v| [v; 16]).collect();
+            let (y, dx) = run::<16>(&wide);
+            (
+                y.iter().step_by(16).copied().collect(),
+                dx.iter().step_by(16).copied().collect(),
+            )
+        }] {
+            assert!(y[0].is_nan());
+            assert_eq!(y[1], 9.0);
+            assert_eq!(dx, [0.0, 0.0, 0.0, 0.0, 0.0, 5.0, 0.0, 5.0]);
+        }
     }
 }
