@@ -334,10 +334,11 @@ fn a_poisoned_input_stops_training_where_it_is() {
 }
 
 #[test]
-fn a_nan_gradient_with_a_finite_loss_stops_training_before_the_update() {
-    // Max pooling skips a NaN that is not first in its window, so the loss stays finite; the
-    // convolution's weight gradient still multiplies the NaN input (by a zero upstream
-    // gradient), which is NaN. The guard must catch it before the weights are updated.
+fn a_non_finite_gradient_with_a_finite_loss_stops_training_before_the_update() {
+    // A gradient can overflow while the loss stays finite: a huge input pixel (3e38) times a
+    // tiny convolution weight (1e-30) is a moderate activation (3e8), but the weight's gradient,
+    // that pixel times its upstream gradient (20), is infinite. The guard must catch it before
+    // the weights are updated.
     net! {
         struct ConvPool {
             input: Image<2, 2, 1>,
@@ -348,7 +349,7 @@ fn a_nan_gradient_with_a_finite_loss_stops_training_before_the_update() {
         }
     }
     let mut images: Vec<f32> = (0..32).map(|i| (i % 5) as f32 - 2.0).collect();
-    images[3] = f32::NAN; // sample 0, last position of the pooling window
+    images[3] = 3e38; // sample 0 (label 0), the maximum of its pooling window
     let labels: Vec<usize> = (0..8).map(|i| i % 2).collect();
     let data = Samples::new(&images, &labels);
     let config = TrainConfig {
@@ -356,8 +357,11 @@ fn a_nan_gradient_with_a_finite_loss_stops_training_before_the_update() {
         ..quiet(1, 4, OptimizerKind::Sgd, 0.1)
     };
     let mut net = ConvPool::<f32>::new(3);
-    net.assign("conv.weight", &[1.0]).unwrap();
-    let before = net.param("conv.bias").unwrap().to_vec();
+    net.assign("conv.weight", &[1e-30]).unwrap();
+    net.assign("conv.bias", &[0.0]).unwrap();
+    // Scores -10 and +10 times the pooled value: sample 0's loss is large (6e9) but finite.
+    net.assign("fc.weight", &[-10.0, 10.0]).unwrap();
+    net.assign("fc.bias", &[0.0, 0.0]).unwrap();
     let err = train_net(&mut net, data, data, &config).unwrap_err();
     assert!(
         matches!(
@@ -367,8 +371,8 @@ fn a_nan_gradient_with_a_finite_loss_stops_training_before_the_update() {
         ),
         "{err:?}"
     );
-    assert_eq!(net.param("conv.weight").unwrap(), [1.0]);
-    assert_eq!(net.param("conv.bias").unwrap(), before.as_slice());
+    assert_eq!(net.param("conv.weight").unwrap(), [1e-30]);
+    assert_eq!(net.param("fc.weight").unwrap(), [-10.0, 10.0]);
 }
 
 #[test]
