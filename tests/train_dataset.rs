@@ -29,7 +29,7 @@ fn a_small_cnn_learns_the_synthetic_set() {
     });
     let mut net = Small::<f32>::new(1);
     let config = TrainConfig {
-        epochs: 4,
+        epochs: 8,
         batch_size: 20,
         learning_rate: 0.003,
         train_eval_samples: Some(200),
@@ -37,11 +37,12 @@ fn a_small_cnn_learns_the_synthetic_set() {
         ..TrainConfig::default()
     };
     let history = train_net(&mut net, &data.train, &data.val, &config).unwrap();
-    assert_eq!(history.loss_per_iteration.len(), 4 * 20);
+    assert_eq!(history.loss_per_iteration.len(), 8 * 20);
     let first = history.loss_per_iteration[..20].iter().sum::<f64>() / 20.0;
-    let last = history.loss_per_iteration[60..].iter().sum::<f64>() / 20.0;
+    let last = history.loss_per_iteration[140..].iter().sum::<f64>() / 20.0;
     assert!(last < first - 0.5, "loss {first} -> {last}");
-    // Chance is 5 %.
+    // Chance is 5 %; eight epochs reach 34 % (four reached 21 %, too close to the bound for a
+    // test that any change of summation order may move).
     assert!(history.best_val_acc >= 0.2, "{history:?}");
 
     let predicted = evaluate(&mut net, &data.test, 64).unwrap();
