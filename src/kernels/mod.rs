@@ -45,12 +45,12 @@
 
 pub mod reference;
 
-#[cfg(target_arch = "x86_64")]
-pub(crate) mod avx512;
 pub(crate) mod conv;
 pub(crate) mod gelu;
 pub(crate) mod linear;
 pub(crate) mod pool;
+#[cfg(target_arch = "x86_64")]
+pub(crate) mod simd;
 
 #[cfg(test)]
 mod tests;
@@ -124,7 +124,19 @@ impl Isa {
         }
     }
 
-    /// The best instruction set of this CPU, detected once and cached.
+    /// The name `CONSTNET_ISA` takes: `avx512`, `avx2` or `portable`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Isa::Avx512 => "avx512",
+            Isa::Avx2 => "avx2",
+            Isa::Portable => "portable",
+        }
+    }
+
+    /// The instruction set the kernels use, chosen once and cached: the best one of this CPU,
+    /// or the one named by the environment variable `CONSTNET_ISA` (`avx512`, `avx2` or
+    /// `portable`) if this CPU can run it, e.g. to measure what a machine without AVX-512
+    /// would see. An unknown or unsupported name is ignored.
     pub fn detected() -> Isa {
         static CACHE: AtomicU8 = AtomicU8::new(0);
         match CACHE.load(Ordering::Relaxed) {
@@ -132,7 +144,13 @@ impl Isa {
             2 => Isa::Avx2,
             3 => Isa::Portable,
             _ => {
-                let isa = Isa::available()[0];
+                let available = Isa::available();
+                let requested = std::env::var("CONSTNET_ISA").ok();
+                let isa = available
+                    .iter()
+                    .copied()
+                    .find(|isa| requested.as_deref() == Some(isa.name()))
+                    .unwrap_or(available[0]);
                 let code = match isa {
                     Isa::Avx512 => 1,
                     Isa::Avx2 => 2,

@@ -542,10 +542,11 @@ fn results_do_not_depend_on_the_thread_count() {
     assert_eq!(run(3), one);
 }
 
-/// The hand-written AVX-512 kernels against the generic ones compiled for AVX-512: the same
-/// operations in the same order, so bit-identical results (random sizes, batches and edges).
+/// The hand-written SIMD kernels against the generic ones compiled for the same instruction set
+/// (AVX-512 and AVX2, when this CPU has them): the same operations in the same order, so
+/// bit-identical results (random sizes, batches and edges).
 #[cfg(target_arch = "x86_64")]
-fn check_avx512_conv<
+fn check_simd_conv<
     const IC: usize,
     const OC: usize,
     const K: usize,
@@ -553,8 +554,12 @@ fn check_avx512_conv<
     const P: usize,
 >(
     seed: u64,
+    isa: Isa,
 ) {
-    use super::avx512;
+    use super::simd;
+    if !isa.is_supported() {
+        return;
+    }
     let mut rng = StdRng::seed_from_u64(seed);
     for _ in 0..4 {
         // Rows up to 40 wide, so that whole 16-pixel blocks occur.
@@ -568,28 +573,24 @@ fn check_avx512_conv<
         } = random_conv_case::<f32, IC, OC, K, S, P>(&mut rng, (12, 40, 4));
         let mut weight_t = vec![0.0; weight.len()];
         conv::transpose_taps::<f32, IC, OC>(&weight, &mut weight_t);
-        let ctx = format!("Conv2d<{IC},{OC},{K},{S},{P}> {d:?} batch {batch}");
+        let ctx = format!("Conv2d<{IC},{OC},{K},{S},{P}> {d:?} batch {batch} {isa:?}");
 
         let mut y = vec![0.0; batch * d.out_len(OC)];
-        let ran = avx512::conv_forward::<f32, IC, OC, K, S, P>(d, &x, &weight, &bias, &mut y);
-        if !ran {
-            // This CPU has no AVX-512 (the f64 case is covered by `falls_back` below).
-            assert!(!Isa::Avx512.is_supported(), "forward did not run {ctx}");
-            return;
+        if simd::conv_forward::<f32, IC, OC, K, S, P>(isa, d, &x, &weight, &bias, &mut y) {
+            let mut y_generic = vec![0.0; y.len()];
+            run_on(
+                isa,
+                #[inline(always)]
+                || conv::forward::<f32, IC, OC, K, S, P, 4>(d, &x, &weight, &bias, &mut y_generic),
+            );
+            assert_eq!(y, y_generic, "forward {ctx}");
         }
-        let mut y_generic = vec![0.0; y.len()];
-        run_on(
-            Isa::Avx512,
-            #[inline(always)]
-            || conv::forward::<f32, IC, OC, K, S, P, 4>(d, &x, &weight, &bias, &mut y_generic),
-        );
-        assert_eq!(y, y_generic, "forward {ctx}");
 
         let mut dw = vec![0.0; weight.len()];
-        if avx512::conv_weight_grad_window::<f32, IC, OC, K, S, P>(d, &x, &dy, &mut dw) {
+        if simd::conv_weight_grad_window::<f32, IC, OC, K, S, P>(isa, d, &x, &dy, &mut dw) {
             let mut dw_generic = vec![0.0; weight.len()];
             run_on(
-                Isa::Avx512,
+                isa,
                 #[inline(always)]
                 || {
                     conv::weight_grad_window::<f32, IC, OC, K, S, P>(
@@ -604,10 +605,10 @@ fn check_avx512_conv<
         }
 
         let mut dx = vec![0.0; x.len()];
-        if avx512::conv_input_grad::<f32, IC, OC, K, S, P>(d, &dy, &weight_t, &mut dx) {
+        if simd::conv_input_grad::<f32, IC, OC, K, S, P>(isa, d, &dy, &weight_t, &mut dx) {
             let mut dx_generic = vec![0.0; x.len()];
             run_on(
-                Isa::Avx512,
+                isa,
                 #[inline(always)]
                 || conv::input_grad::<f32, IC, OC, K, S, P, 2>(d, &dy, &weight_t, &mut dx_generic),
             );
@@ -618,33 +619,71 @@ fn check_avx512_conv<
 
 #[cfg(target_arch = "x86_64")]
 #[test]
-fn avx512_kernels_match_the_generic_ones_bit_for_bit() {
-    check_avx512_conv::<3, 16, 3, 1, 1>(1);
-    check_avx512_conv::<16, 32, 3, 2, 0>(2);
-    check_avx512_conv::<16, 48, 5, 2, 2>(3);
-    check_avx512_conv::<32, 64, 3, 1, 1>(4);
-    check_avx512_conv::<16, 16, 1, 1, 0>(5);
-    check_avx512_conv::<5, 32, 2, 3, 1>(6);
-    check_avx512_conv::<1, 16, 5, 2, 2>(7);
-    // f64 and channel counts the explicit kernels do not cover fall back to the generic ones.
+fn simd_kernels_match_the_generic_ones_bit_for_bit() {
+    use super::simd;
+    for isa in [Isa::Avx512, Isa::Avx2] {
+        check_simd_conv::<3, 16, 3, 1, 1>(1, isa);
+        check_simd_conv::<16, 32, 3, 2, 0>(2, isa);
+        check_simd_conv::<16, 48, 5, 2, 2>(3, isa);
+        check_simd_conv::<32, 64, 3, 1, 1>(4, isa);
+        check_simd_conv::<16, 16, 1, 1, 0>(5, isa);
+        check_simd_conv::<5, 32, 2, 3, 1>(6, isa);
+        check_simd_conv::<1, 16, 5, 2, 2>(7, isa);
+        check_simd_conv::<2, 8, 3, 1, 1>(8, isa);
+        check_simd_conv::<8, 24, 3, 2, 1>(9, isa);
+    }
+    // The kernels run for the SmallCnn's layers on every vector instruction set this CPU has.
+    let d = ConvDims {
+        h: 32,
+        w: 32,
+        oh: 32,
+        ow: 32,
+    };
+    let (x, mut y, w, b) = (vec![0.0; 3072], vec![0.0; 16384], vec![0.0; 432], [0.0; 16]);
+    let mut dw = vec![0.0; 432];
+    let d2 = ConvDims {
+        oh: 15,
+        ow: 15,
+        ..d
+    };
+    let (dy2, w2, mut dx2) = (vec![0.0; 7200], vec![0.0; 4608], vec![0.0; 16384]);
+    for isa in [Isa::Avx512, Isa::Avx2] {
+        let ran = simd::conv_forward::<f32, 3, 16, 3, 1, 1>(isa, d, &x, &w, &b, &mut y)
+            && simd::conv_input_grad::<f32, 16, 32, 3, 2, 0>(isa, d2, &dy2, &w2, &mut dx2);
+        assert_eq!(ran, isa.is_supported(), "{isa:?}");
+        // conv1's kernel row of gradients (9 x 16 values) fits AVX-512's registers only.
+        let ran = simd::conv_weight_grad_window::<f32, 3, 16, 3, 1, 1>(isa, d, &x, &y, &mut dw);
+        assert_eq!(ran, isa == Isa::Avx512 && isa.is_supported(), "{isa:?}");
+    }
+    // f64, the portable build and channel counts the kernels do not cover fall back to the
+    // generic ones.
     let d = ConvDims {
         h: 4,
         w: 4,
         oh: 4,
         ow: 4,
     };
-    let falls_back = !super::avx512::conv_forward::<f64, 3, 16, 3, 1, 1>(
+    let falls_back = !simd::conv_forward::<f64, 3, 16, 3, 1, 1>(
+        Isa::detected(),
         d,
         &[0.0; 48],
         &[0.0; 432],
         &[0.0; 16],
         &mut [0.0; 256],
-    ) && !super::avx512::conv_forward::<f32, 3, 20, 3, 1, 1>(
+    ) && !simd::conv_forward::<f32, 3, 20, 3, 1, 1>(
+        Isa::detected(),
         d,
         &[0.0; 48],
         &[0.0; 540],
         &[0.0; 20],
         &mut [0.0; 320],
+    ) && !simd::conv_forward::<f32, 3, 16, 3, 1, 1>(
+        Isa::Portable,
+        d,
+        &[0.0; 48],
+        &[0.0; 432],
+        &[0.0; 16],
+        &mut [0.0; 256],
     );
     assert!(falls_back);
 }

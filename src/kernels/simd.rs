@@ -1,0 +1,715 @@
+//! Hand-written SIMD kernels (AVX-512 and AVX2, `f32`) for convolutions whose channel counts
+//! are multiples of the vector width: the forward pass, the input gradient, and the weight
+//! gradient of layers with few input channels (the SmallCnn's hot loops).
+//!
+//! The generic kernels in [`super::conv`] leave register allocation to LLVM, which keeps large
+//! accumulator blocks (`[[f32; 16]; 24]` and up) on the stack: every multiply-add then loads and
+//! stores its accumulator (seen in the disassembly of conv2's input gradient). Here the
+//! accumulators are arrays of vector registers ([`Lanes::V`]), one value per register. Each
+//! kernel performs, for every output value, the same multiplies and adds in the same order as
+//! its generic twin (no fused multiply-add), so the two are bit-identical; the tests assert
+//! exactly that, under each instruction set.
+//!
+//! Each entry point returns `false` without doing anything when it does not apply (not `f32`,
+//! neither AVX-512 nor AVX2, or channel counts it does not cover); the caller then runs the
+//! generic kernel.
+
+use super::ConvDims;
+use super::conv::{interior, valid_range_k};
+use super::{Isa, run_on};
+use crate::Float;
+use std::arch::x86_64::{
+    __m256, __m512, _mm256_add_ps, _mm256_loadu_ps, _mm256_mul_ps, _mm256_set1_ps,
+    _mm256_setzero_ps, _mm256_storeu_ps, _mm512_add_ps, _mm512_loadu_ps, _mm512_mul_ps,
+    _mm512_set1_ps, _mm512_setzero_ps, _mm512_storeu_ps,
+};
+
+/// A vector register of `f32` lanes and the operations the kernels use.
+///
+/// # Safety
+///
+/// Every method may only run on a CPU with the instruction set of the implementing type; the
+/// kernels run them only inside [`run_on`] after [`Isa::detected`] has named that set.
+pub(crate) trait Lanes {
+    /// One register.
+    type V: Copy;
+    /// `f32` values per register.
+    const N: usize;
+    /// The instruction set.
+    const ISA: Isa;
+    /// All zeros.
+    unsafe fn zero() -> Self::V;
+    /// The first `N` values of `v` (panics if `v` is shorter).
+    unsafe fn load(v: &[f32]) -> Self::V;
+    /// Writes the register to the first `N` values of `v` (panics if `v` is shorter).
+    unsafe fn store(v: &mut [f32], x: Self::V);
+    /// `x` in every lane.
+    unsafe fn splat(x: f32) -> Self::V;
+    /// `a + b` lane by lane.
+    unsafe fn add(a: Self::V, b: Self::V) -> Self::V;
+    /// `a * b` lane by lane.
+    unsafe fn mul(a: Self::V, b: Self::V) -> Self::V;
+}
+
+/// AVX-512: 16 lanes, 32 registers.
+pub(crate) struct Avx512;
+/// AVX2: 8 lanes, 16 registers.
+pub(crate) struct Avx2;
+
+impl Lanes for Avx512 {
+    type V = __m512;
+    const N: usize = 16;
+    const ISA: Isa = Isa::Avx512;
+    #[inline(always)]
+    unsafe fn zero() -> __m512 {
+        // SAFETY (all methods): the trait's contract (AVX-512 F present).
+        unsafe { _mm512_setzero_ps() }
+    }
+    #[inline(always)]
+    unsafe fn load(v: &[f32]) -> __m512 {
+        // SAFETY: 16 readable `f32` (checked); `loadu` needs no alignment.
+        unsafe { _mm512_loadu_ps(v[..16].as_ptr()) }
+    }
+    #[inline(always)]
+    unsafe fn store(v: &mut [f32], x: __m512) {
+        // SAFETY: 16 writable `f32` (checked); `storeu` needs no alignment.
+        unsafe { _mm512_storeu_ps(v[..16].as_mut_ptr(), x) }
+    }
+    #[inline(always)]
+    unsafe fn splat(x: f32) -> __m512 {
+        unsafe { _mm512_set1_ps(x) }
+    }
+    #[inline(always)]
+    unsafe fn add(a: __m512, b: __m512) -> __m512 {
+        unsafe { _mm512_add_ps(a, b) }
+    }
+    #[inline(always)]
+    unsafe fn mul(a: __m512, b: __m512) -> __m512 {
+        unsafe { _mm512_mul_ps(a, b) }
+    }
+}
+
+impl Lanes for Avx2 {
+    type V = __m256;
+    const N: usize = 8;
+    const ISA: Isa = Isa::Avx2;
+    #[inline(always)]
+    unsafe fn zero() -> __m256 {
+        // SAFETY (all methods): the trait's contract (AVX2 present).
+        unsafe { _mm256_setzero_ps() }
+    }
+    #[inline(always)]
+    unsafe fn load(v: &[f32]) -> __m256 {
+        // SAFETY: 8 readable `f32` (checked); `loadu` needs no alignment.
+        unsafe { _mm256_loadu_ps(v[..8].as_ptr()) }
+    }
+    #[inline(always)]
+    unsafe fn store(v: &mut [f32], x: __m256) {
+        // SAFETY: 8 writable `f32` (checked); `storeu` needs no alignment.
+        unsafe { _mm256_storeu_ps(v[..8].as_mut_ptr(), x) }
+    }
+    #[inline(always)]
+    unsafe fn splat(x: f32) -> __m256 {
+        unsafe { _mm256_set1_ps(x) }
+    }
+    #[inline(always)]
+    unsafe fn add(a: __m256, b: __m256) -> __m256 {
+        unsafe { _mm256_add_ps(a, b) }
+    }
+    #[inline(always)]
+    unsafe fn mul(a: __m256, b: __m256) -> __m256 {
+        unsafe { _mm256_mul_ps(a, b) }
+    }
+}
+
+/// `acc + a * b`, rounded twice (multiply, then add), as the generic kernels compute it.
+#[inline(always)]
+unsafe fn mul_add<L: Lanes>(acc: L::V, a: L::V, b: L::V) -> L::V {
+    // SAFETY: the caller's (same instruction set).
+    unsafe { L::add(acc, L::mul(a, b)) }
+}
+
+/// Runs `kernel` compiled for `L`'s instruction set.
+///
+/// # Safety
+///
+/// This CPU must support `L::ISA` (the callers check [`Isa::detected`] first); otherwise
+/// [`run_on`] would run the kernel's instructions without their features.
+#[inline(always)]
+unsafe fn run_for<L: Lanes>(kernel: impl FnOnce()) {
+    debug_assert!(L::ISA.is_supported());
+    run_on(L::ISA, kernel)
+}
+
+/// The `f32` views of `T` slices when `T` is `f32` and this CPU runs AVX-512 or AVX2.
+fn f32_isa<T: Float>(isa: Isa) -> Option<Isa> {
+    let f32_data = T::as_f32(&[]).is_some();
+    (f32_data && isa != Isa::Portable && isa.is_supported()).then_some(isa)
+}
+
+/// [`super::conv::forward`] for `OC` a multiple of the vector width (up to 4 registers per
+/// pixel), on `isa` (the detected one outside the tests); `false` if it does not apply.
+pub(crate) fn conv_forward<
+    T: Float,
+    const IC: usize,
+    const OC: usize,
+    const K: usize,
+    const S: usize,
+    const P: usize,
+>(
+    isa: Isa,
+    d: ConvDims,
+    x: &[T],
+    weight: &[T],
+    bias: &[T],
+    y: &mut [T],
+) -> bool {
+    let Some(isa) = f32_isa::<T>(isa) else {
+        return false;
+    };
+    let (Some(x), Some(weight), Some(bias), Some(y)) = (
+        T::as_f32(x),
+        T::as_f32(weight),
+        T::as_f32(bias),
+        T::as_f32_mut(y),
+    ) else {
+        return false;
+    };
+    // Pixels per block: `PB * OV` accumulators within 20 of AVX-512's 32 registers, or 12 of
+    // AVX2's 16 (with the `OV` weight vectors and a broadcast beside them); blocks of 10 and 5
+    // tile the SmallCnn's rows (30 and 15 interior pixels) exactly.
+    macro_rules! go {
+        ($l:ty, $pb:literal, $pb2:literal, $ov:literal) => {
+            // SAFETY: `f32_isa` checked that this CPU runs `isa`, the type's instruction set.
+            unsafe {
+                run_for::<$l>(
+                    #[inline(always)]
+                    || {
+                        conv_forward_f32::<$l, IC, OC, K, S, P, $pb, $pb2, $ov>(
+                            d, x, weight, bias, y,
+                        )
+                    },
+                )
+            }
+        };
+    }
+    match isa {
+        Isa::Avx512 if const { OC == 16 } => go!(Avx512, 10, 5, 1),
+        Isa::Avx512 if const { OC == 32 } => go!(Avx512, 10, 5, 2),
+        Isa::Avx512 if const { OC == 48 } => go!(Avx512, 6, 3, 3),
+        Isa::Avx512 if const { OC == 64 } => go!(Avx512, 4, 2, 4),
+        Isa::Avx2 if const { OC == 8 } => go!(Avx2, 10, 5, 1),
+        Isa::Avx2 if const { OC == 16 } => go!(Avx2, 6, 3, 2),
+        Isa::Avx2 if const { OC == 24 } => go!(Avx2, 3, 2, 3),
+        Isa::Avx2 if const { OC == 32 } => go!(Avx2, 2, 1, 4),
+        _ => return false,
+    }
+    true
+}
+
+/// The forward pass with `OV = OC / L::N` registers per output pixel, blocks of `PB` interior
+/// pixels, then blocks of `PB2` for the rest of the interior (pixels left over one at a time
+/// cost several times more each: the SmallCnn's conv1 forward took ~350 µs per batch of 64
+/// with 16-pixel blocks on rows of 30 interior pixels, ~160 µs with 10 + 10 + 10); per pixel
+/// the sum runs bias, then kh, kw, ic, as in the generic kernel.
+///
+/// # Safety
+///
+/// The CPU must support `L`'s instruction set.
+#[inline(always)]
+unsafe fn conv_forward_f32<
+    L: Lanes,
+    const IC: usize,
+    const OC: usize,
+    const K: usize,
+    const S: usize,
+    const P: usize,
+    const PB: usize,
+    const PB2: usize,
+    const OV: usize,
+>(
+    d: ConvDims,
+    x: &[f32],
+    weight: &[f32],
+    bias: &[f32],
+    y: &mut [f32],
+) {
+    assert_eq!(OC, OV * L::N, "OV registers per pixel");
+    // SAFETY (the whole body): the caller's, for every `L` method.
+    unsafe {
+        let mut bias_v = [L::zero(); OV];
+        for v in 0..OV {
+            bias_v[v] = L::load(&bias[v * L::N..]);
+        }
+        let (in_len, out_len) = (d.in_len(IC), d.out_len(OC));
+        let (ow_lo, ow_hi) = interior(K, S, P, d.w, d.ow);
+        for (x, y) in x.chunks_exact(in_len).zip(y.chunks_exact_mut(out_len)) {
+            for oh in 0..d.oh {
+                let (kh_lo, kh_hi) = valid_range_k(oh, K, S, P, d.h);
+                let out_row = &mut y[oh * d.ow * OC..][..d.ow * OC];
+                let mut ow = 0;
+                while ow < d.ow {
+                    if ow >= ow_lo && ow + PB <= ow_hi {
+                        forward_block::<L, IC, OC, K, S, P, PB, OV>(
+                            d, oh, ow, x, weight, bias_v, out_row,
+                        );
+                        ow += PB;
+                    } else if ow >= ow_lo && ow + PB2 <= ow_hi {
+                        // The rest of the interior in smaller blocks, not pixel by pixel.
+                        forward_block::<L, IC, OC, K, S, P, PB2, OV>(
+                            d, oh, ow, x, weight, bias_v, out_row,
+                        );
+                        ow += PB2;
+                    } else {
+                        let mut acc = bias_v;
+                        for kh in kh_lo..kh_hi {
+                            let ih = oh * S + kh - P;
+                            for kw in 0..K {
+                                let Some(iw) = (ow * S + kw).checked_sub(P).filter(|&i| i < d.w)
+                                else {
+                                    continue;
+                                };
+                                let px = &x[(ih * d.w + iw) * IC..][..IC];
+                                let rows = &weight[(kh * K + kw) * IC * OC..][..IC * OC];
+                                for ic in 0..IC {
+                                    let xv = L::splat(px[ic]);
+                                    for v in 0..OV {
+                                        let w = L::load(&rows[ic * OC + v * L::N..]);
+                                        acc[v] = mul_add::<L>(acc[v], xv, w);
+                                    }
+                                }
+                            }
+                        }
+                        let pixel = &mut out_row[ow * OC..][..OC];
+                        for v in 0..OV {
+                            L::store(&mut pixel[v * L::N..], acc[v]);
+                        }
+                        ow += 1;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// [`super::conv::input_grad`] for `IC` of one or two vector widths, on `isa`; `false` if it
+/// does not apply.
+pub(crate) fn conv_input_grad<
+    T: Float,
+    const IC: usize,
+    const OC: usize,
+    const K: usize,
+    const S: usize,
+    const P: usize,
+>(
+    isa: Isa,
+    d: ConvDims,
+    dy: &[T],
+    weight_t: &[T],
+    dx: &mut [T],
+) -> bool {
+    let Some(isa) = f32_isa::<T>(isa) else {
+        return false;
+    };
+    let (Some(dy), Some(weight_t), Some(dx)) =
+        (T::as_f32(dy), T::as_f32(weight_t), T::as_f32_mut(dx))
+    else {
+        return false;
+    };
+    // Pixels per block: `PB * K * IV` accumulators within 15 (AVX-512) or 6 (AVX2) registers
+    // beside the `K * IV` weight vectors (5 + 3 measured ~760 µs per batch of 64 on conv2 of
+    // the SmallCnn, whose 15-pixel rows it tiles; 8 + 4 ~860 µs, 7 + 4 ~800 µs).
+    macro_rules! go {
+        ($l:ty, $pb:literal, $pb2:literal, $iv:literal) => {
+            // SAFETY: `f32_isa` checked that this CPU runs `isa`, the type's instruction set.
+            unsafe {
+                run_for::<$l>(
+                    #[inline(always)]
+                    || {
+                        conv_input_grad_f32::<$l, IC, OC, K, S, P, $pb, $pb2, $iv>(
+                            d, dy, weight_t, dx,
+                        )
+                    },
+                )
+            }
+        };
+    }
+    match isa {
+        Isa::Avx512 if const { IC == 16 && K <= 3 } => go!(Avx512, 5, 3, 1),
+        Isa::Avx512 if const { IC == 16 && K <= 6 } => go!(Avx512, 4, 2, 1),
+        Isa::Avx512 if const { IC == 32 && K <= 3 } => go!(Avx512, 4, 2, 2),
+        Isa::Avx2 if const { IC == 8 && K <= 3 } => go!(Avx2, 3, 1, 1),
+        Isa::Avx2 if const { IC == 16 && K <= 3 } => go!(Avx2, 1, 1, 2),
+        _ => return false,
+    }
+    true
+}
+
+/// The input gradient with `IV = IC / L::N` registers per input pixel, blocks of `PB` interior
+/// output pixels, then of `PB2` (see [`conv_forward_f32`]); the same sums in the same order as
+/// the generic kernel.
+///
+/// # Safety
+///
+/// The CPU must support `L`'s instruction set.
+#[inline(always)]
+unsafe fn conv_input_grad_f32<
+    L: Lanes,
+    const IC: usize,
+    const OC: usize,
+    const K: usize,
+    const S: usize,
+    const P: usize,
+    const PB: usize,
+    const PB2: usize,
+    const IV: usize,
+>(
+    d: ConvDims,
+    dy: &[f32],
+    weight_t: &[f32],
+    dx: &mut [f32],
+) {
+    assert_eq!(IC, IV * L::N, "IV registers per pixel");
+    // SAFETY (the whole body): the caller's, for every `L` method.
+    unsafe {
+        let (in_len, out_len) = (d.in_len(IC), d.out_len(OC));
+        let (ow_lo, ow_hi) = interior(K, S, P, d.w, d.ow);
+        for (dy, dx) in dy.chunks_exact(out_len).zip(dx.chunks_exact_mut(in_len)) {
+            dx.fill(0.0);
+            let (dy_px, _) = dy.as_chunks::<OC>();
+            for oh in 0..d.oh {
+                let (kh_lo, kh_hi) = valid_range_k(oh, K, S, P, d.h);
+                let dy_row = &dy_px[oh * d.ow..][..d.ow];
+                let mut ow = 0;
+                while ow < d.ow {
+                    if ow >= ow_lo && ow + PB <= ow_hi {
+                        input_grad_block::<L, IC, OC, K, S, P, PB, IV>(
+                            d, oh, ow, dy_row, weight_t, dx,
+                        );
+                        ow += PB;
+                    } else if ow >= ow_lo && ow + PB2 <= ow_hi {
+                        input_grad_block::<L, IC, OC, K, S, P, PB2, IV>(
+                            d, oh, ow, dy_row, weight_t, dx,
+                        );
+                        ow += PB2;
+                    } else {
+                        for kh in kh_lo..kh_hi {
+                            let ih = oh * S + kh - P;
+                            let rows = &weight_t[kh * K * OC * IC..][..K * OC * IC];
+                            let mut acc = [[L::zero(); IV]; K];
+                            for oc in 0..OC {
+                                let dv = L::splat(dy_row[ow][oc]);
+                                for kw in 0..K {
+                                    for v in 0..IV {
+                                        let w = L::load(&rows[(kw * OC + oc) * IC + v * L::N..]);
+                                        acc[kw][v] = mul_add::<L>(acc[kw][v], dv, w);
+                                    }
+                                }
+                            }
+                            let dx_row = &mut dx[ih * d.w * IC..][..d.w * IC];
+                            for (kw, a) in acc.iter().enumerate() {
+                                let Some(iw) = (ow * S + kw).checked_sub(P).filter(|&i| i < d.w)
+                                else {
+                                    continue;
+                                };
+                                for v in 0..IV {
+                                    let at = &mut dx_row[iw * IC + v * L::N..];
+                                    L::store(at, L::add(L::load(at), a[v]));
+                                }
+                            }
+                        }
+                        ow += 1;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// [`super::conv::weight_grad_window`] when a kernel row of gradients fits in 24 (AVX-512) or
+/// 12 (AVX2) registers, on `isa`; `false` if it does not apply.
+pub(crate) fn conv_weight_grad_window<
+    T: Float,
+    const IC: usize,
+    const OC: usize,
+    const K: usize,
+    const S: usize,
+    const P: usize,
+>(
+    isa: Isa,
+    d: ConvDims,
+    x: &[T],
+    dy: &[T],
+    dw: &mut [T],
+) -> bool {
+    let Some(isa) = f32_isa::<T>(isa) else {
+        return false;
+    };
+    let (Some(x), Some(dy), Some(dw)) = (T::as_f32(x), T::as_f32(dy), T::as_f32_mut(dw)) else {
+        return false;
+    };
+    macro_rules! go {
+        ($l:ty, $ov:literal) => {
+            // SAFETY: `f32_isa` checked that this CPU runs `isa`, the type's instruction set.
+            unsafe {
+                run_for::<$l>(
+                    #[inline(always)]
+                    || conv_weight_grad_window_f32::<$l, IC, OC, K, S, P, $ov>(d, x, dy, dw),
+                )
+            }
+        };
+    }
+    match isa {
+        Isa::Avx512 if const { OC == 16 && K * IC <= 24 } => go!(Avx512, 1),
+        Isa::Avx512 if const { OC == 32 && K * IC <= 12 } => go!(Avx512, 2),
+        Isa::Avx2 if const { OC == 8 && K * IC <= 12 } => go!(Avx2, 1),
+        Isa::Avx2 if const { OC == 16 && K * IC <= 6 } => go!(Avx2, 2),
+        _ => return false,
+    }
+    true
+}
+
+/// The weight gradient of a run of samples with one kernel row of gradients (`K * IC * OV`
+/// registers) kept in registers along each output row; the same sums in the same order as the
+/// generic kernel (left edge pixels, interior pixels, right edge pixels).
+///
+/// # Safety
+///
+/// The CPU must support `L`'s instruction set.
+#[inline(always)]
+unsafe fn conv_weight_grad_window_f32<
+    L: Lanes,
+    const IC: usize,
+    const OC: usize,
+    const K: usize,
+    const S: usize,
+    const P: usize,
+    const OV: usize,
+>(
+    d: ConvDims,
+    x: &[f32],
+    dy: &[f32],
+    dw: &mut [f32],
+) {
+    assert_eq!(OC, OV * L::N, "OV registers per gradient row");
+    // SAFETY (the whole body): the caller's, for every `L` method.
+    unsafe {
+        let (in_len, out_len) = (d.in_len(IC), d.out_len(OC));
+        let (ow_lo, ow_hi) = interior(K, S, P, d.w, d.ow);
+        dw.fill(0.0);
+        for (x, dy) in x.chunks_exact(in_len).zip(dy.chunks_exact(out_len)) {
+            for oh in 0..d.oh {
+                let (kh_lo, kh_hi) = valid_range_k(oh, K, S, P, d.h);
+                let dy_row = &dy[oh * d.ow * OC..][..d.ow * OC];
+                for kh in kh_lo..kh_hi {
+                    let ih = oh * S + kh - P;
+                    let x_row = &x[ih * d.w * IC..][..d.w * IC];
+                    let rows = &mut dw[kh * K * IC * OC..][..K * IC * OC];
+                    for ow in 0..ow_lo.min(d.ow) {
+                        weight_grad_edge::<L, IC, OC, K, S, P, OV>(d, ow, x_row, dy_row, rows);
+                    }
+                    let mut acc = [[[L::zero(); OV]; IC]; K];
+                    for kw in 0..K {
+                        for ic in 0..IC {
+                            for v in 0..OV {
+                                acc[kw][ic][v] = L::load(&rows[(kw * IC + ic) * OC + v * L::N..]);
+                            }
+                        }
+                    }
+                    for ow in ow_lo..ow_hi {
+                        let window = &x_row[(ow * S - P) * IC..][..K * IC];
+                        let mut dv = [L::zero(); OV];
+                        for v in 0..OV {
+                            dv[v] = L::load(&dy_row[ow * OC + v * L::N..]);
+                        }
+                        for kw in 0..K {
+                            for ic in 0..IC {
+                                let xv = L::splat(window[kw * IC + ic]);
+                                for v in 0..OV {
+                                    acc[kw][ic][v] = mul_add::<L>(acc[kw][ic][v], xv, dv[v]);
+                                }
+                            }
+                        }
+                    }
+                    for kw in 0..K {
+                        for ic in 0..IC {
+                            for v in 0..OV {
+                                L::store(
+                                    &mut rows[(kw * IC + ic) * OC + v * L::N..],
+                                    acc[kw][ic][v],
+                                );
+                            }
+                        }
+                    }
+                    for ow in ow_hi.max(ow_lo)..d.ow {
+                        weight_grad_edge::<L, IC, OC, K, S, P, OV>(d, ow, x_row, dy_row, rows);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// An edge pixel of [`conv_weight_grad_window_f32`]: only the kernel columns inside the row,
+/// straight into the gradient rows of one kernel row. A function rather than a closure, so
+/// that it is inlined into (and compiled with) the caller's instruction set.
+///
+/// # Safety
+///
+/// The CPU must support `L`'s instruction set.
+#[inline(always)]
+unsafe fn weight_grad_edge<
+    L: Lanes,
+    const IC: usize,
+    const OC: usize,
+    const K: usize,
+    const S: usize,
+    const P: usize,
+    const OV: usize,
+>(
+    d: ConvDims,
+    ow: usize,
+    x_row: &[f32],
+    dy_row: &[f32],
+    rows: &mut [f32],
+) {
+    for kw in 0..K {
+        let Some(iw) = (ow * S + kw).checked_sub(P).filter(|&i| i < d.w) else {
+            continue;
+        };
+        for ic in 0..IC {
+            // SAFETY: the caller's, for every `L` method.
+            unsafe {
+                let xv = L::splat(x_row[iw * IC + ic]);
+                for v in 0..OV {
+                    let r = &mut rows[(kw * IC + ic) * OC + v * L::N..];
+                    let dv = L::load(&dy_row[ow * OC + v * L::N..]);
+                    L::store(r, mul_add::<L>(L::load(r), xv, dv));
+                }
+            }
+        }
+    }
+}
+
+/// `PB` interior output pixels of row `oh` from `ow` on: accumulators `[[L::V; OV]; PB]` in
+/// registers, each weight vector loaded once for the block.
+///
+/// # Safety
+///
+/// The CPU must support `L`'s instruction set.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+unsafe fn forward_block<
+    L: Lanes,
+    const IC: usize,
+    const OC: usize,
+    const K: usize,
+    const S: usize,
+    const P: usize,
+    const PB: usize,
+    const OV: usize,
+>(
+    d: ConvDims,
+    oh: usize,
+    ow: usize,
+    x: &[f32],
+    weight: &[f32],
+    bias_v: [L::V; OV],
+    out_row: &mut [f32],
+) {
+    let (kh_lo, kh_hi) = valid_range_k(oh, K, S, P, d.h);
+    // SAFETY (the whole body): the caller's, for every `L` method.
+    unsafe {
+        let mut acc = [bias_v; PB];
+        for kh in kh_lo..kh_hi {
+            let ih = oh * S + kh - P;
+            let x_row = &x[ih * d.w * IC..][..d.w * IC];
+            for kw in 0..K {
+                let first = (ow * S + kw - P) * IC;
+                let window = &x_row[first..][..(PB - 1) * S * IC + IC];
+                let rows = &weight[(kh * K + kw) * IC * OC..][..IC * OC];
+                for ic in 0..IC {
+                    let mut w = [L::zero(); OV];
+                    for v in 0..OV {
+                        w[v] = L::load(&rows[ic * OC + v * L::N..]);
+                    }
+                    for p in 0..PB {
+                        let xv = L::splat(window[p * S * IC + ic]);
+                        for v in 0..OV {
+                            acc[p][v] = mul_add::<L>(acc[p][v], xv, w[v]);
+                        }
+                    }
+                }
+            }
+        }
+        let block = &mut out_row[ow * OC..][..PB * OC];
+        for p in 0..PB {
+            for v in 0..OV {
+                L::store(&mut block[p * OC + v * L::N..], acc[p][v]);
+            }
+        }
+    }
+}
+
+/// `PB` interior output pixels of row `oh` from `ow` on: for each kernel row, the `K` taps'
+/// sums over `oc` in registers (`[[[L::V; IV]; K]; PB]`), then added into `dx`.
+///
+/// # Safety
+///
+/// The CPU must support `L`'s instruction set.
+#[inline(always)]
+unsafe fn input_grad_block<
+    L: Lanes,
+    const IC: usize,
+    const OC: usize,
+    const K: usize,
+    const S: usize,
+    const P: usize,
+    const PB: usize,
+    const IV: usize,
+>(
+    d: ConvDims,
+    oh: usize,
+    ow: usize,
+    dy_row: &[[f32; OC]],
+    weight_t: &[f32],
+    dx: &mut [f32],
+) {
+    let (kh_lo, kh_hi) = valid_range_k(oh, K, S, P, d.h);
+    let dy_block = &dy_row[ow..ow + PB];
+    // SAFETY (the whole body): the caller's, for every `L` method.
+    unsafe {
+        for kh in kh_lo..kh_hi {
+            let ih = oh * S + kh - P;
+            let rows = &weight_t[kh * K * OC * IC..][..K * OC * IC];
+            let mut acc = [[[L::zero(); IV]; K]; PB];
+            for oc in 0..OC {
+                let mut w = [[L::zero(); IV]; K];
+                for kw in 0..K {
+                    for v in 0..IV {
+                        w[kw][v] = L::load(&rows[(kw * OC + oc) * IC + v * L::N..]);
+                    }
+                }
+                for p in 0..PB {
+                    let dv = L::splat(dy_block[p][oc]);
+                    for kw in 0..K {
+                        for v in 0..IV {
+                            acc[p][kw][v] = mul_add::<L>(acc[p][kw][v], dv, w[kw][v]);
+                        }
+                    }
+                }
+            }
+            let dx_row = &mut dx[ih * d.w * IC..][..d.w * IC];
+            let first = ow * S - P;
+            for p in 0..PB {
+                for kw in 0..K {
+                    let px = &mut dx_row[(first + p * S + kw) * IC..][..IC];
+                    for v in 0..IV {
+                        let at = &mut px[v * L::N..];
+                        L::store(at, L::add(L::load(at), acc[p][kw][v]));
+                    }
+                }
+            }
+        }
+    }
+}
