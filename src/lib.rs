@@ -51,7 +51,7 @@
 //!   [`Linear`](layers::Linear), [`Relu`](layers::Relu), [`LeakyRelu`](layers::LeakyRelu),
 //!   [`Gelu`](layers::Gelu), [`Dropout`](layers::Dropout).
 //! * [`kernels`]: the fast kernels behind the layers (monomorphised, vectorised loops with
-//!   run-time CPU dispatch, hand-written AVX-512 for the hot `f32` convolutions, rayon from a
+//!   run-time CPU dispatch, hand-written AVX-512/AVX2 for the hot `f32` convolutions, rayon from a
 //!   pool thread) and the plain reference loops they are tested against.
 //! * [`net!`]: the macro that writes a network struct from named layers, with its
 //!   [`Network`] impl (forward, backward, parameters by PyTorch-style name, summary).

@@ -7,18 +7,21 @@
 //!   innermost loops have constant trip counts and their accumulators are fixed-size arrays
 //!   (`[[T; OUT_C]; PIXELS]`) that the compiler can keep in vector registers. Several output
 //!   pixels (or input channels, or samples) share each weight load.
-//! * **Hand-written AVX-512 kernels where LLVM falls short.** For large accumulator blocks LLVM
+//! * **Hand-written SIMD kernels where LLVM falls short.** For large accumulator blocks LLVM
 //!   keeps the arrays on the stack (a load and a store around every multiply-add). The hot
-//!   `f32` convolution loops with channel counts that are multiples of 16 (conv forward, input
-//!   gradient, and the weight gradient of layers with few input channels) are therefore written
-//!   with `std::arch` intrinsics in `src/kernels/avx512.rs`, one `__m512` per
-//!   register; they perform the generic kernels' operations in the same order and are tested
-//!   bit-for-bit against them. Everything else (f64, AVX2, other channel counts) runs the
-//!   generic kernels.
+//!   `f32` convolution loops with channel counts that are multiples of the vector width (conv
+//!   forward, input gradient, and the weight gradient of layers with few input channels) are
+//!   therefore written with `std::arch` intrinsics in `src/kernels/simd.rs`, once, generic over
+//!   the register type (`__m512` for AVX-512, `__m256` for AVX2), one register per
+//!   accumulator; pixel blocks of two sizes tile a row instead of leaving a remainder to the
+//!   one-pixel path. They perform the generic kernels' operations in the same order and are
+//!   tested bit-for-bit against them under each instruction set. Everything else (f64, other
+//!   channel counts) runs the generic kernels.
 //! * **Run-time CPU dispatch.** Users do not set `RUSTFLAGS`, so each kernel call runs inside a
 //!   function compiled with `#[target_feature(enable = "avx512f,…")]` (or AVX2) when
 //!   [`is_x86_feature_detected!`] says the CPU has it; the generic kernel body is
-//!   `#[inline(always)]` and is compiled once per instruction set. The detection is cached.
+//!   `#[inline(always)]` and is compiled once per instruction set. The detection is cached;
+//!   `CONSTNET_ISA=avx2` (or `avx512`, `portable`) chooses another set the CPU supports.
 //! * **One task per thread, from a pool thread.** Work on samples is split into one contiguous
 //!   run per rayon thread, not one task per sample, and calls with less than ~50,000
 //!   multiply-adds stay on one thread. Network passes and optimiser steps run on a pool thread
@@ -41,7 +44,7 @@
 //! [`reference`](mod@reference) holds the plain, obviously correct loops (the layers' original
 //! code). The tests in this module compare every fast kernel, under every instruction set the CPU
 //! supports, with them: random sizes, strides, paddings and batch sizes, in `f32` and `f64`; and
-//! the hand-written AVX-512 kernels bit-for-bit with the generic ones.
+//! the hand-written SIMD kernels bit-for-bit with the generic ones.
 
 pub mod reference;
 
