@@ -383,11 +383,20 @@ fn train_step<T: Float, N: Network<T> + ?Sized>(
 fn first_non_finite_gradient<T: Float, N: Network<T> + ?Sized>(net: &N) -> Option<String> {
     let mut found = None;
     net.params(&mut |layer, p| {
-        if found.is_none() && p.kind != ParamKind::Buffer && !p.grad.iter().all(|g| g.is_finite()) {
+        if found.is_none() && p.kind != ParamKind::Buffer && !all_finite(p.grad) {
             found = Some(format!("{layer}.{}", p.name));
         }
     });
     found
+}
+
+/// Whether every value is finite. Whole chunks are checked without an early exit inside, so
+/// that the check vectorises (a per-value early exit kept it scalar: ~10 % of a batch-10 step
+/// of the SmallCnn, 176,000 gradient values).
+fn all_finite<T: Float>(values: &[T]) -> bool {
+    values
+        .chunks(256)
+        .all(|chunk| chunk.iter().fold(true, |ok, v| ok & v.is_finite()))
 }
 
 fn check_config(config: &TrainConfig) -> Result<(), TrainError> {
