@@ -56,71 +56,66 @@ pub(crate) struct Avx512;
 /// AVX2: 8 lanes, 16 registers.
 pub(crate) struct Avx2;
 
-impl Lanes for Avx512 {
-    type V = __m512;
-    const N: usize = 16;
-    const ISA: Isa = Isa::Avx512;
-    #[inline(always)]
-    unsafe fn zero() -> __m512 {
-        // SAFETY (all methods): the trait's contract (AVX-512 F present).
-        unsafe { _mm512_setzero_ps() }
-    }
-    #[inline(always)]
-    unsafe fn load(v: &[f32]) -> __m512 {
-        // SAFETY: 16 readable `f32` (checked); `loadu` needs no alignment.
-        unsafe { _mm512_loadu_ps(v[..16].as_ptr()) }
-    }
-    #[inline(always)]
-    unsafe fn store(v: &mut [f32], x: __m512) {
-        // SAFETY: 16 writable `f32` (checked); `storeu` needs no alignment.
-        unsafe { _mm512_storeu_ps(v[..16].as_mut_ptr(), x) }
-    }
-    #[inline(always)]
-    unsafe fn splat(x: f32) -> __m512 {
-        unsafe { _mm512_set1_ps(x) }
-    }
-    #[inline(always)]
-    unsafe fn add(a: __m512, b: __m512) -> __m512 {
-        unsafe { _mm512_add_ps(a, b) }
-    }
-    #[inline(always)]
-    unsafe fn mul(a: __m512, b: __m512) -> __m512 {
-        unsafe { _mm512_mul_ps(a, b) }
-    }
+/// [`Lanes`] for one instruction set from its register type and intrinsics.
+macro_rules! impl_lanes {
+    ($isa:ident, $v:ty, $n:literal, $zero:ident, $load:ident, $store:ident, $splat:ident, $add:ident, $mul:ident) => {
+        impl Lanes for $isa {
+            type V = $v;
+            const N: usize = $n;
+            const ISA: Isa = Isa::$isa;
+            // SAFETY (every method): the trait's contract, that this CPU has the instruction
+            // set; `load` and `store` slice their argument to `N` values first (panicking if
+            // it is shorter), and the unaligned intrinsics need no alignment.
+            #[inline(always)]
+            unsafe fn zero() -> $v {
+                unsafe { $zero() }
+            }
+            #[inline(always)]
+            unsafe fn load(v: &[f32]) -> $v {
+                unsafe { $load(v[..$n].as_ptr()) }
+            }
+            #[inline(always)]
+            unsafe fn store(v: &mut [f32], x: $v) {
+                unsafe { $store(v[..$n].as_mut_ptr(), x) }
+            }
+            #[inline(always)]
+            unsafe fn splat(x: f32) -> $v {
+                unsafe { $splat(x) }
+            }
+            #[inline(always)]
+            unsafe fn add(a: $v, b: $v) -> $v {
+                unsafe { $add(a, b) }
+            }
+            #[inline(always)]
+            unsafe fn mul(a: $v, b: $v) -> $v {
+                unsafe { $mul(a, b) }
+            }
+        }
+    };
 }
 
-impl Lanes for Avx2 {
-    type V = __m256;
-    const N: usize = 8;
-    const ISA: Isa = Isa::Avx2;
-    #[inline(always)]
-    unsafe fn zero() -> __m256 {
-        // SAFETY (all methods): the trait's contract (AVX2 present).
-        unsafe { _mm256_setzero_ps() }
-    }
-    #[inline(always)]
-    unsafe fn load(v: &[f32]) -> __m256 {
-        // SAFETY: 8 readable `f32` (checked); `loadu` needs no alignment.
-        unsafe { _mm256_loadu_ps(v[..8].as_ptr()) }
-    }
-    #[inline(always)]
-    unsafe fn store(v: &mut [f32], x: __m256) {
-        // SAFETY: 8 writable `f32` (checked); `storeu` needs no alignment.
-        unsafe { _mm256_storeu_ps(v[..8].as_mut_ptr(), x) }
-    }
-    #[inline(always)]
-    unsafe fn splat(x: f32) -> __m256 {
-        unsafe { _mm256_set1_ps(x) }
-    }
-    #[inline(always)]
-    unsafe fn add(a: __m256, b: __m256) -> __m256 {
-        unsafe { _mm256_add_ps(a, b) }
-    }
-    #[inline(always)]
-    unsafe fn mul(a: __m256, b: __m256) -> __m256 {
-        unsafe { _mm256_mul_ps(a, b) }
-    }
-}
+impl_lanes!(
+    Avx512,
+    __m512,
+    16,
+    _mm512_setzero_ps,
+    _mm512_loadu_ps,
+    _mm512_storeu_ps,
+    _mm512_set1_ps,
+    _mm512_add_ps,
+    _mm512_mul_ps
+);
+impl_lanes!(
+    Avx2,
+    __m256,
+    8,
+    _mm256_setzero_ps,
+    _mm256_loadu_ps,
+    _mm256_storeu_ps,
+    _mm256_set1_ps,
+    _mm256_add_ps,
+    _mm256_mul_ps
+);
 
 /// `acc + a * b`, rounded twice (multiply, then add), as the generic kernels compute it.
 #[inline(always)]
