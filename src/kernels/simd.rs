@@ -136,7 +136,8 @@ unsafe fn run_for<L: Lanes>(kernel: impl FnOnce()) {
     run_on(L::ISA, kernel)
 }
 
-/// The `f32` views of `T` slices when `T` is `f32` and this CPU runs AVX-512 or AVX2.
+/// `isa` if the data is `f32`, `isa` is a vector instruction set (AVX-512 or AVX2) and this CPU
+/// runs it; `None` sends the caller to the generic kernels.
 fn f32_isa<T: Float>(isa: Isa) -> Option<Isa> {
     let f32_data = T::as_f32(&[]).is_some();
     (f32_data && isa != Isa::Portable && isa.is_supported()).then_some(isa)
