@@ -687,3 +687,75 @@ fn simd_kernels_match_the_generic_ones_bit_for_bit() {
     );
     assert!(falls_back);
 }
+
+/// The same convolution gives the same bits under AVX-512, AVX2 and the portable build (each
+/// with its own kernels and block sizes), as the module docs promise.
+#[cfg(target_arch = "x86_64")]
+#[test]
+fn instruction_sets_give_the_same_bits() {
+    use super::simd;
+    fn all<const IC: usize, const OC: usize, const K: usize, const S: usize, const P: usize>(
+        isa: Isa,
+        case: &ConvCase<f32>,
+    ) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
+        let ConvCase {
+            d,
+            x,
+            dy,
+            weight,
+            bias,
+            ..
+        } = case;
+        let d = *d;
+        let mut weight_t = vec![0.0; weight.len()];
+        conv::transpose_taps::<f32, IC, OC>(weight, &mut weight_t);
+        let mut y = vec![0.0; dy.len()];
+        if !simd::conv_forward::<f32, IC, OC, K, S, P>(isa, d, x, weight, bias, &mut y) {
+            run_on(
+                isa,
+                #[inline(always)]
+                || conv::forward::<f32, IC, OC, K, S, P, 4>(d, x, weight, bias, &mut y),
+            );
+        }
+        let mut dw = vec![0.0; weight.len()];
+        if !simd::conv_weight_grad_window::<f32, IC, OC, K, S, P>(isa, d, x, dy, &mut dw) {
+            run_on(
+                isa,
+                #[inline(always)]
+                || {
+                    conv::weight_grad_window::<f32, IC, OC, K, S, P>(
+                        d,
+                        x,
+                        dy,
+                        dw.as_chunks_mut::<OC>().0,
+                    )
+                },
+            );
+        }
+        let mut dx = vec![0.0; x.len()];
+        if !simd::conv_input_grad::<f32, IC, OC, K, S, P>(isa, d, dy, &weight_t, &mut dx) {
+            run_on(
+                isa,
+                #[inline(always)]
+                || conv::input_grad::<f32, IC, OC, K, S, P, 2>(d, dy, &weight_t, &mut dx),
+            );
+        }
+        (y, dw, dx)
+    }
+    let mut rng = StdRng::seed_from_u64(21);
+    for _ in 0..3 {
+        let case1 = random_conv_case::<f32, 3, 16, 3, 1, 1>(&mut rng, (12, 40, 4));
+        let case2 = random_conv_case::<f32, 16, 32, 3, 2, 0>(&mut rng, (12, 40, 4));
+        let portable = (
+            all::<3, 16, 3, 1, 1>(Isa::Portable, &case1),
+            all::<16, 32, 3, 2, 0>(Isa::Portable, &case2),
+        );
+        for isa in Isa::available() {
+            let got = (
+                all::<3, 16, 3, 1, 1>(isa, &case1),
+                all::<16, 32, 3, 2, 0>(isa, &case2),
+            );
+            assert_eq!(got, portable, "{isa:?}");
+        }
+    }
+}
