@@ -6,10 +6,13 @@
 //! cargo run --release --example small_cnn -- [OPTIONS]
 //! ```
 //!
-//! The options and files are SPEC.md section 5; the work is [`constnet::app::run`].
+//! The options and files are listed in `examples/README.md`; the work is `common::run`.
 
 use clap::Parser;
-use constnet::app::{RunOptions, run};
+#[allow(dead_code, unused_imports)]
+pub mod common;
+
+use common::{RunOptions, run};
 use constnet::train::{OptimizerKind, Regularization};
 use std::path::PathBuf;
 use std::process::ExitCode;

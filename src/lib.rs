@@ -62,8 +62,6 @@
 //! * [`data`]: CIFAR-100 (Matlab files) and a synthetic stand-in, split, normalised, batched.
 //! * [`plot`]: the run's pictures (curves, filters, feature maps, samples, confusion matrix) as
 //!   PNG files, drawn with an embedded font.
-//! * [`app`]: the `small_cnn` program as a library function ([`app::run`]): data, training,
-//!   pictures, `metrics.json`, checkpoint and report in one call.
 //! * [`report`]: the run's self-contained HTML report.
 //!
 //! ## Conventions
@@ -73,7 +71,6 @@
 //! `backward` sets gradients (it does not accumulate into them).
 #![warn(missing_docs)]
 
-pub mod app;
 pub mod data;
 pub mod float;
 pub mod grad_check;

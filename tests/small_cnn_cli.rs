@@ -5,8 +5,8 @@
 #[path = "../examples/small_cnn.rs"]
 mod small_cnn;
 
-use constnet::app::RunOptions;
 use constnet::train::{OptimizerKind, Regularization};
+use small_cnn::common::RunOptions;
 use small_cnn::{Parsed, parse};
 use std::path::PathBuf;
 

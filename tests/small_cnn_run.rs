@@ -1,7 +1,11 @@
-//! The `small_cnn` code path ([`constnet::app::run`]) on tiny data sets, in-process: every file of
+//! The `small_cnn` code path (`examples/common`) on tiny data sets, in-process: every file of
 //! SPEC.md section 5 is checked, on synthetic data and on small CIFAR-100 MAT files.
 
-use constnet::app::{AppError, RunOptions, SmallCnn, SmallCnnBn, run};
+#[allow(dead_code, unused_imports)]
+#[path = "../examples/common/mod.rs"]
+mod common;
+
+use common::{AppError, RunOptions, SmallCnn, SmallCnnBn, run};
 use constnet::data::mat_writer::{Compression, MatVar, write_mat_file};
 use constnet::train::{Samples, evaluate, load_checkpoint};
 use constnet::{Network, plot};

@@ -31,7 +31,6 @@ fn allocations_for(samples: usize) -> usize {
         batch_size: 4,
         optimizer: OptimizerKind::Adam,
         train_eval_samples: Some(6),
-        quiet: true,
         ..TrainConfig::default()
     };
     let mut net = Cnn::<f32>::new(1);

@@ -33,7 +33,6 @@ fn a_small_cnn_learns_the_synthetic_set() {
         batch_size: 20,
         learning_rate: 0.003,
         train_eval_samples: Some(200),
-        quiet: true,
         ..TrainConfig::default()
     };
     let history = train_net(&mut net, &data.train, &data.val, &config).unwrap();

@@ -3,8 +3,8 @@
 
 use constnet::layers::{BatchNorm2d, Conv2d, Flatten, Linear, MaxPool2d, Relu};
 use constnet::train::{
-    ConfusionMatrix, OptimizerKind, Regularization, Samples, TrainConfig, TrainError, evaluate,
-    train_net, train_net_with,
+    ConfusionMatrix, EpochStats, OnEpoch, OptimizerKind, Regularization, Samples, TrainConfig,
+    TrainError, evaluate, train_net, train_net_with,
 };
 use constnet::{Image, Network, net};
 
@@ -68,7 +68,6 @@ fn quiet(epochs: usize, batch_size: usize, optimizer: OptimizerKind, lr: f64) ->
         batch_size,
         learning_rate: lr,
         optimizer,
-        quiet: true,
         ..TrainConfig::default()
     }
 }
@@ -111,7 +110,7 @@ fn a_tiny_cnn_with_batchnorm_learns_bars() {
         Samples::new(&images, &labels),
         Samples::new(&val_images, &val_labels),
         &quiet(10, 5, OptimizerKind::Adam, 0.02),
-        |e| lines.push(format!("{} {:.3}", e.epoch, e.val_acc)),
+        &mut OnEpoch(|e: &EpochStats| lines.push(format!("{} {:.3}", e.epoch, e.val_acc))),
     )
     .unwrap();
     assert_eq!(lines.len(), 10);

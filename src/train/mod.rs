@@ -5,7 +5,7 @@
 //!
 //! ```
 //! use constnet::layers::{Linear, Relu};
-//! use constnet::train::{ConfusionMatrix, Samples, TrainConfig, evaluate, train_net_with};
+//! use constnet::train::{ConfusionMatrix, OnEpoch, Samples, TrainConfig, evaluate, train_net_with};
 //! use constnet::{Image, net};
 //!
 //! net! { struct Mlp { input: Image<1, 1, 2>, fc1: Linear<2, 8>, relu: Relu, fc2: Linear<8, 2> } }
@@ -21,10 +21,10 @@
 //! let (train, val) = (Samples::new(&images[..300], &labels[..150]), Samples::new(&images[300..], &labels[150..]));
 //!
 //! let mut net = Mlp::<f32>::new(1);
-//! let config = TrainConfig { epochs: 3, batch_size: 10, learning_rate: 0.01, quiet: true, ..TrainConfig::default() };
-//! let history = train_net_with(&mut net, train, val, &config, |e| {
+//! let config = TrainConfig { epochs: 3, batch_size: 10, learning_rate: 0.01, ..TrainConfig::default() };
+//! let history = train_net_with(&mut net, train, val, &config, &mut OnEpoch(|e| {
 //!     println!("epoch {}: loss {:.3}, train {:.2}, val {:.2}", e.epoch, e.train_loss, e.train_acc, e.val_acc)
-//! })?;
+//! }))?;
 //! assert_eq!(history.best_val_acc, 1.0);
 //! assert!(history.loss_per_iteration.last() < history.loss_per_iteration.first());
 //!
@@ -49,8 +49,8 @@
 //! put back into the network at the end. A NaN or infinite loss stops the run with
 //! [`TrainError::Diverged`] before the parameters are touched.
 //!
-//! A progress bar (iterations, loss, images per second) is drawn on stderr when stdout is a
-//! terminal and [`TrainConfig::quiet`] is false.
+//! The library prints nothing: a [`TrainObserver`] passed to [`train_net_with`] is told of every
+//! step and epoch (the examples draw a progress bar from it).
 //!
 //! ## Reproducibility
 //!
@@ -73,4 +73,7 @@ pub use metrics::{ConfusedPair, ConfusionError, ConfusionMatrix, accuracy, evalu
 pub use optimizer::{Optimizer, OptimizerKind, UnknownOptimizer};
 pub use regularization::{Regularization, UnknownRegularization};
 pub use samples::{Samples, SamplesError};
-pub use trainer::{EpochStats, History, TrainConfig, TrainError, train_net, train_net_with};
+pub use trainer::{
+    EpochStats, History, OnEpoch, StepInfo, TrainConfig, TrainError, TrainObserver, train_net,
+    train_net_with,
+};

@@ -1,16 +1,15 @@
-//! The training loop: the seed's `train_net`, with a progress bar, a history, best-epoch
-//! selection and a guard against divergence.
+//! The training loop: the notebook's `train_net`, with a history, best-epoch selection, a guard
+//! against divergence, and a [`TrainObserver`] that is told of every step and epoch (the library
+//! prints nothing; programs draw their progress from it).
 
 use super::metrics::{accuracy, predict_into};
 use super::{LossError, Optimizer, OptimizerKind, Regularization, Samples, SamplesError};
 use crate::data::fill_epoch_order;
 use crate::train::softmax_cross_entropy;
 use crate::{Float, Mode, Network, ParamKind, Shape, Tensor};
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use rand::rngs::StdRng;
 use rand::seq::IndexedRandom;
 use rand::{RngCore, SeedableRng};
-use std::io::IsTerminal;
 use std::time::{Duration, Instant};
 
 /// How to train; [`TrainConfig::default`] gives the `small_cnn` example's defaults (SPEC.md
@@ -44,8 +43,6 @@ pub struct TrainConfig {
     pub train_eval_samples: Option<usize>,
     /// Batch size of the evaluation passes (100).
     pub eval_batch_size: usize,
-    /// Hide the progress bar (it is also hidden when stdout is not a terminal).
-    pub quiet: bool,
 }
 
 impl Default for TrainConfig {
@@ -63,7 +60,6 @@ impl Default for TrainConfig {
             shuffle: true,
             train_eval_samples: Some(1000),
             eval_batch_size: 100,
-            quiet: false,
         }
     }
 }
@@ -126,6 +122,55 @@ impl History {
     }
 }
 
+/// One training step, as reported to [`TrainObserver::step_done`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct StepInfo {
+    /// The epoch, from 1.
+    pub epoch: usize,
+    /// The iteration within the epoch, from 1.
+    pub iteration: usize,
+    /// Iterations in this epoch.
+    pub iterations: usize,
+    /// The step's loss (regularization included).
+    pub loss: f64,
+    /// Images per second of this epoch's training steps so far.
+    pub images_per_sec: f64,
+}
+
+/// What the training loop reports while it runs; every method does nothing by default. The
+/// library prints nothing itself: a program implements this to draw a progress bar or log lines.
+///
+/// ```
+/// use constnet::train::{EpochStats, TrainObserver};
+/// struct Log(Vec<usize>);
+/// impl TrainObserver for Log {
+///     fn epoch_done(&mut self, stats: &EpochStats) {
+///         self.0.push(stats.epoch);
+///     }
+/// }
+/// ```
+pub trait TrainObserver {
+    /// An epoch starts; it will take `iterations` steps.
+    fn epoch_started(&mut self, _epoch: usize, _iterations: usize) {}
+    /// A training step is done.
+    fn step_done(&mut self, _step: &StepInfo) {}
+    /// An epoch is done and evaluated.
+    fn epoch_done(&mut self, _stats: &EpochStats) {}
+}
+
+/// Observes nothing.
+impl TrainObserver for () {}
+
+/// A closure called after each epoch, as a [`TrainObserver`]:
+/// `train_net_with(&mut net, train, val, &config, &mut OnEpoch(|e| println!("{}", e.val_acc)))`.
+pub struct OnEpoch<F: FnMut(&EpochStats)>(pub F);
+
+impl<F: FnMut(&EpochStats)> TrainObserver for OnEpoch<F> {
+    fn epoch_done(&mut self, stats: &EpochStats) {
+        (self.0)(stats)
+    }
+}
+
 /// Why training stopped.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum TrainError {
@@ -181,16 +226,16 @@ pub fn train_net<'a, T: Float, N: Network<T> + ?Sized>(
     val: impl Into<Samples<'a, T>>,
     config: &TrainConfig,
 ) -> Result<History, TrainError> {
-    train_net_with(net, train, val, config, |_| {})
+    train_net_with(net, train, val, config, &mut ())
 }
 
-/// As [`train_net`], calling `on_epoch` after each epoch (e.g. to print a line).
+/// As [`train_net`], telling `observer` of every step and epoch (e.g. to draw progress).
 pub fn train_net_with<'a, T: Float, N: Network<T> + ?Sized>(
     net: &mut N,
     train: impl Into<Samples<'a, T>>,
     val: impl Into<Samples<'a, T>>,
     config: &TrainConfig,
-    mut on_epoch: impl FnMut(&EpochStats),
+    observer: &mut dyn TrainObserver,
 ) -> Result<History, TrainError> {
     let (train, val) = (train.into(), val.into());
     check_config(config)?;
@@ -228,10 +273,9 @@ pub fn train_net_with<'a, T: Float, N: Network<T> + ?Sized>(
             None
         };
         fill_epoch_order(&mut order, train.len(), shuffle);
-        let progress = progress_bar(config, epoch, iterations);
+        observer.epoch_started(epoch, iterations);
         let mut step_time = Duration::ZERO;
         let mut loss_sum = 0.0;
-        let mut last_message = Instant::now();
         for (it, indices) in order.chunks(config.batch_size).enumerate() {
             let iteration = it + 1;
             batch.set_batch(indices.len());
@@ -256,17 +300,15 @@ pub fn train_net_with<'a, T: Float, N: Network<T> + ?Sized>(
 
             history.loss_per_iteration.push(loss);
             loss_sum += loss;
-            progress.inc(1);
-            if !progress.is_hidden() && last_message.elapsed() > Duration::from_millis(200) {
-                last_message = Instant::now();
-                let done = (it * config.batch_size + indices.len()) as f64;
-                progress.set_message(format!(
-                    "loss {loss:.4}  {:.0} img/s",
-                    done / step_time.as_secs_f64().max(1e-9)
-                ));
-            }
+            let done = (it * config.batch_size + indices.len()) as f64;
+            observer.step_done(&StepInfo {
+                epoch,
+                iteration,
+                iterations,
+                loss,
+                images_per_sec: done / step_time.as_secs_f64().max(1e-9),
+            });
         }
-        progress.finish_and_clear();
 
         predicted.clear();
         predict_into(
@@ -306,7 +348,7 @@ pub fn train_net_with<'a, T: Float, N: Network<T> + ?Sized>(
             seconds: started.elapsed().as_secs_f64(),
             train_images_per_sec: train.len() as f64 / step_time.as_secs_f64().max(1e-9),
         };
-        on_epoch(&stats);
+        observer.epoch_done(&stats);
         history.epochs.push(stats);
 
         if config.lr_decay_every > 0 && epoch % config.lr_decay_every == 0 {
@@ -476,19 +518,4 @@ fn restore<T: Float, N: Network<T> + ?Sized>(net: &mut N, store: &[Vec<T>]) {
         }
         index += 1;
     });
-}
-
-fn progress_bar(config: &TrainConfig, epoch: usize, iterations: usize) -> ProgressBar {
-    if config.quiet || !std::io::stdout().is_terminal() {
-        return ProgressBar::hidden();
-    }
-    let bar = ProgressBar::with_draw_target(Some(iterations as u64), ProgressDrawTarget::stderr());
-    let template = format!(
-        "epoch {epoch}/{} [{{bar:30}}] {{pos}}/{{len}} {{msg}} ({{elapsed}}, eta {{eta}})",
-        config.epochs
-    );
-    if let Ok(style) = ProgressStyle::with_template(&template) {
-        bar.set_style(style.progress_chars("=> "));
-    }
-    bar
 }

@@ -1,7 +1,7 @@
 //! [`RunOptions`]: the `small_cnn` command line (SPEC.md section 5) as a plain struct, and its
 //! validation.
 
-use crate::train::{OptimizerKind, Regularization};
+use constnet::train::{OptimizerKind, Regularization};
 use std::path::PathBuf;
 
 /// Which network to train.
@@ -150,14 +150,9 @@ impl RunOptions {
     /// learning rate and decay positive and finite; `--reg-lambda` finite and not negative;
     /// label noise in [0, 1); synthetic sizes at least 1.
     ///
-    /// ```
-    /// use constnet::app::RunOptions;
-    /// assert!(RunOptions::default().validate().is_ok());
-    /// let bad = RunOptions { label_noise: 1.0, ..RunOptions::default() };
-    /// let err = bad.validate().unwrap_err();
-    /// assert_eq!(err.to_string(), "invalid value '1' for '--label-noise': must be in [0, 1)");
-    /// assert_eq!(err.exit_code(), 2);
-    /// ```
+    /// For example, `--label-noise 1` gives
+    /// `invalid value '1' for '--label-noise': must be in [0, 1)` and exit status 2 (tested in
+    /// `tests/small_cnn_cli.rs`).
     pub fn validate(&self) -> Result<(), OptionError> {
         check(
             self.epochs >= 1,

@@ -1,7 +1,7 @@
 //! [`Metrics`]: the contents of `metrics.json` (SPEC.md section 5; keys in the SPEC's order,
 //! extra keys after them).
 
-use crate::train::EpochStats;
+use constnet::train::EpochStats;
 
 /// Everything `metrics.json` holds. The first keys are exactly SPEC.md's schema; the last ones
 /// (from `lr_decay` on) add the remaining options of the run.

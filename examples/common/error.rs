@@ -1,10 +1,10 @@
 //! [`AppError`]: why a `small_cnn` run failed, with the exit code the program should use.
 
 use super::OptionError;
-use crate::data::DataError;
-use crate::plot::PlotError;
-use crate::report::ReportError;
-use crate::train::{CheckpointError, SamplesError, TrainError};
+use constnet::data::DataError;
+use constnet::plot::PlotError;
+use constnet::report::ReportError;
+use constnet::train::{CheckpointError, SamplesError, TrainError};
 use std::path::PathBuf;
 
 /// Why a run failed. Every message is one line; [`AppError::exit_code`] is 2 for bad options

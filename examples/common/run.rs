@@ -1,15 +1,15 @@
 //! [`run`]: one `small_cnn` run from options to files.
 
-use super::{AppError, FirstConv, Metrics, Model, RunOptions, SmallCnn, SmallCnnBn};
-use crate::data::{DataSplits, SyntheticConfig, add_label_noise, load_cifar100, synthetic};
-use crate::layers::Conv2d;
-use crate::plot::{confusion_png, curves_png, feature_maps_png, filters_png, samples_png};
-use crate::report::{EpochRow, Figure, Report};
-use crate::train::{
+use super::{AppError, FirstConv, Metrics, Model, Progress, RunOptions, SmallCnn, SmallCnnBn};
+use constnet::data::{DataSplits, SyntheticConfig, add_label_noise, load_cifar100, synthetic};
+use constnet::layers::Conv2d;
+use constnet::plot::{confusion_png, curves_png, feature_maps_png, filters_png, samples_png};
+use constnet::report::{EpochRow, Figure, Report};
+use constnet::train::{
     ConfusionMatrix, Samples, TrainConfig, evaluate, load_checkpoint, save_checkpoint,
     train_net_with,
 };
-use crate::{Image, Layer, Mode, Network};
+use constnet::{Image, Layer, Mode, Network};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -173,28 +173,14 @@ impl Prepared<'_> {
             reg_lambda: options.reg_lambda,
             seed: options.seed,
             shuffle: options.shuffle,
-            quiet: options.quiet,
             ..TrainConfig::default()
         };
-        let epochs = options.epochs;
         let history = train_net_with(
             &mut net,
             Samples::new(&data.train.images, &data.train.labels),
             Samples::new(&data.val.images, &data.val.labels),
             &config,
-            |e| {
-                println!(
-                    "epoch {}/{epochs}: train loss {:.4}, train acc {:.2} %, val acc {:.2} %, \
-                     lr {:.2e}, {:.1} s, {:.0} images/s",
-                    e.epoch,
-                    e.train_loss,
-                    e.train_acc * 100.0,
-                    e.val_acc * 100.0,
-                    e.learning_rate,
-                    e.seconds,
-                    e.train_images_per_sec
-                )
-            },
+            &mut Progress::new(options.epochs, options.quiet),
         )?;
 
         let start = Instant::now();
@@ -227,7 +213,7 @@ impl Prepared<'_> {
             optimizer: options.optimizer.to_string(),
             learning_rate: options.lr,
             batch_size: options.batch_size,
-            epochs,
+            epochs: options.epochs,
             seed: options.seed,
             threads: self.threads,
             label_noise: options.label_noise,
