@@ -1,7 +1,9 @@
 //! The [`Layer`] trait: what every layer provides, for an input shape and an element type.
 
+use crate::network::LayerInfo;
 use crate::{Float, Misfit, Shape};
 use rand::rngs::StdRng;
+use std::fmt;
 
 /// Training or evaluation: dropout and batch normalisation behave differently in each.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -133,6 +135,154 @@ pub trait Layer<In: Shape, T: Float>: Default + Send {
 
     /// Calls `f` on each parameter, mutably, in the same order as [`Layer::params`].
     fn params_mut<'a>(&'a mut self, _f: &mut dyn FnMut(ParamMut<'a, T>)) {}
+
+    /// Calls `f(path, param)` on every parameter of this layer and of the layers inside it, in a
+    /// fixed order; `path` names the layer holding the parameter (`layer2.0.conv1`). Layers
+    /// without inner layers keep the default (their own [`Layer::params`] at `path`);
+    /// containers push each inner layer's name onto `path` around its call.
+    fn visit_params<'a>(&'a self, path: &mut NamePath, f: &mut dyn FnMut(&NamePath, Param<'a, T>)) {
+        self.params(&mut |p| f(path, p));
+    }
+
+    /// As [`Layer::visit_params`], mutably.
+    fn visit_params_mut<'a>(
+        &'a mut self,
+        path: &mut NamePath,
+        f: &mut dyn FnMut(&NamePath, ParamMut<'a, T>),
+    ) {
+        self.params_mut(&mut |p| f(path, p));
+    }
+
+    /// The layer as written, with its hyper-parameters: `Conv2d<3, 16, 3, 1, 1>`,
+    /// `Dropout(p = 0.5)`.
+    fn signature(&self) -> String {
+        signature(Self::KIND, Self::ARGS)
+    }
+
+    /// Appends the summary rows of this layer at `path` (containers: their own row, then their
+    /// inner layers').
+    fn describe(&self, path: &mut NamePath, rows: &mut Vec<LayerInfo>) {
+        let mut params = 0;
+        self.params(&mut |p| {
+            if p.kind != ParamKind::Buffer {
+                params += p.value.len()
+            }
+        });
+        rows.push(LayerInfo {
+            name: path.to_string(),
+            signature: self.signature(),
+            output: crate::shape::dims::<Self::Out>(),
+            params,
+            depth: path.len(),
+            container: false,
+        });
+    }
+}
+
+/// The same layer with another element type: `Conv2d<3, 16, 3, 1, 1>` (f32 by default) becomes
+/// `Conv2d<3, 16, 3, 1, 1, f64>` as `<Conv2d<3, 16, 3, 1, 1> as WithFloat<f64>>::Layer`. This
+/// lets [`net!`](crate::net!) declarations name layers as written while the network is generic
+/// over its element type. Every layer implements it.
+pub trait WithFloat<U: Float> {
+    /// The layer with element type `U`.
+    type Layer;
+}
+
+/// One step of a parameter's path: a field name (`conv1`) or an index in a repetition (`0`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Segment {
+    /// A named layer.
+    Name(&'static str),
+    /// The `i`-th block of a [`Repeat`](crate::layers::Repeat).
+    Index(usize),
+}
+
+/// Where a layer sits in a network: the dotted path of PyTorch's `state_dict` names without the
+/// parameter's own name (`layer2.0.downsample.0`). Fixed capacity, so that visiting parameters
+/// never allocates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NamePath {
+    segments: [Segment; NamePath::CAPACITY],
+    len: usize,
+}
+
+impl NamePath {
+    /// The deepest nesting a path can name.
+    pub const CAPACITY: usize = 32;
+
+    /// The empty path: the network itself.
+    pub const fn root() -> Self {
+        NamePath {
+            segments: [Segment::Index(0); NamePath::CAPACITY],
+            len: 0,
+        }
+    }
+
+    /// Descends into `segment`.
+    ///
+    /// # Panics
+    /// If the path already has [`NamePath::CAPACITY`] segments.
+    pub fn push(&mut self, segment: Segment) {
+        assert!(
+            self.len < Self::CAPACITY,
+            "networks nested more than {} levels deep",
+            Self::CAPACITY
+        );
+        self.segments[self.len] = segment;
+        self.len += 1;
+    }
+
+    /// Goes back up one level.
+    pub fn pop(&mut self) {
+        self.len = self.len.saturating_sub(1);
+    }
+
+    /// The segments, outermost first.
+    pub fn segments(&self) -> &[Segment] {
+        &self.segments[..self.len]
+    }
+
+    /// Number of segments.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether this is the root path.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The full name of the parameter `param` of the layer at this path:
+    /// `layer2.0.conv1.weight`.
+    pub fn param_name(&self, param: &str) -> String {
+        if self.is_empty() {
+            param.to_string()
+        } else {
+            format!("{self}.{param}")
+        }
+    }
+}
+
+impl Default for NamePath {
+    fn default() -> Self {
+        Self::root()
+    }
+}
+
+impl fmt::Display for NamePath {
+    /// The segments joined by dots: `layer2.0.conv1`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, segment) in self.segments().iter().enumerate() {
+            if i > 0 {
+                f.write_str(".")?;
+            }
+            match segment {
+                Segment::Name(name) => f.write_str(name)?,
+                Segment::Index(index) => write!(f, "{index}")?,
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Calls `f` on a layer's `weight` then `bias`: the parameters of [`Conv2d`](crate::layers::Conv2d)

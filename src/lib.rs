@@ -71,6 +71,9 @@
 //! `backward` sets gradients (it does not accumulate into them).
 #![warn(missing_docs)]
 
+// The code that `net!` writes names this crate `::constnet`, also inside it.
+extern crate self as constnet;
+
 pub mod data;
 pub mod float;
 pub mod grad_check;
@@ -86,8 +89,10 @@ pub mod shape;
 pub mod tensor;
 pub mod train;
 
+#[doc(hidden)]
+pub use constnet_macros::net as __net_proc_macro;
 pub use float::Float;
-pub use layer::{Init, Layer, Mode, Param, ParamKind, ParamMut};
+pub use layer::{Init, Layer, Mode, NamePath, Param, ParamKind, ParamMut, WithFloat};
 pub use network::{LayerInfo, Network, ParamError, Summary};
 pub use shape::{Image, Misfit, Shape};
 pub use tensor::Tensor;

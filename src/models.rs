@@ -35,18 +35,9 @@ impl TestCnn<f64> {
 }
 
 net! {
-    /// The seed's SmallCnn: conv-GELU-conv-GELU-maxpool-fc-GELU-fc on 32x32 RGB images, 20
-    /// classes.
-    pub struct SmallCnn {
-        input: Image<32, 32, 3>,
-        /// 3x3 convolution, 16 filters, padding 1: 32x32x16.
-        conv1: Conv2d<3, 16, 3, 1, 1>,
-        /// GELU (tanh approximation).
-        gelu1: Gelu,
-        /// 3x3 convolution, 32 filters, stride 2: 15x15x32.
-        conv2: Conv2d<16, 32, 3, 2, 0>,
-        /// GELU.
-        gelu2: Gelu,
+    /// The part that [`SmallCnn`] and [`SmallCnnBn`] share after their convolutions:
+    /// max-pooling, flatten, `fc1` (100 units), GELU, `fc2` (20 class scores), from 15x15x32.
+    pub struct SmallCnnHead {
         /// 2x2 max-pooling: 7x7x32.
         pool: MaxPool2d<2, 2>,
         /// Flatten to 1568 features.
@@ -61,8 +52,29 @@ net! {
 }
 
 net! {
+    /// The notebook's SmallCnn: conv-GELU-conv-GELU-maxpool-fc-GELU-fc on 32x32 RGB images, 20
+    /// classes. Its parameters: `conv1.weight` `[3, 3, 3, 16]`, `conv1.bias`, `conv2.weight`
+    /// `[3, 3, 16, 32]`, `conv2.bias`, `fc1.weight` `[1568, 100]`, `fc1.bias`, `fc2.weight`
+    /// `[100, 20]`, `fc2.bias`.
+    pub struct SmallCnn {
+        input: Image<32, 32, 3>,
+        /// 3x3 convolution, 16 filters, padding 1: 32x32x16.
+        conv1: Conv2d<3, 16, 3, 1, 1>,
+        /// GELU (tanh approximation).
+        gelu1: Gelu,
+        /// 3x3 convolution, 32 filters, stride 2: 15x15x32.
+        conv2: Conv2d<16, 32, 3, 2, 0>,
+        /// GELU.
+        gelu2: Gelu,
+        /// Pooling and the two fully connected layers (named as this network's own).
+        #[transparent]
+        head: SmallCnnHead,
+    }
+}
+
+net! {
     /// [`SmallCnn`] with batch normalisation after each convolution (`bn1`, `bn2`), for the
-    /// seed's BatchNorm analysis.
+    /// notebook's BatchNorm analysis; the same head.
     pub struct SmallCnnBn {
         input: Image<32, 32, 3>,
         /// 3x3 convolution, 16 filters, padding 1: 32x32x16.
@@ -77,16 +89,9 @@ net! {
         bn2: BatchNorm2d<32>,
         /// GELU.
         gelu2: Gelu,
-        /// 2x2 max-pooling: 7x7x32.
-        pool: MaxPool2d<2, 2>,
-        /// Flatten to 1568 features.
-        flatten: Flatten,
-        /// Fully connected, 100 units.
-        fc1: Linear<1568, 100>,
-        /// GELU.
-        gelu3: Gelu,
-        /// Fully connected, 20 class scores.
-        fc2: Linear<100, 20>,
+        /// Pooling and the two fully connected layers (named as this network's own).
+        #[transparent]
+        head: SmallCnnHead,
     }
 }
 

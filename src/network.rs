@@ -1,6 +1,7 @@
 //! The [`Network`] trait that [`net!`](crate::net!) implements: forward, backward, parameters by
 //! name, and a summary.
 
+use crate::layer::NamePath;
 use crate::{Float, Init, Mode, Param, ParamKind, ParamMut, Shape, Tensor};
 use rand::SeedableRng;
 pub use rand::rngs::StdRng;
@@ -33,7 +34,8 @@ pub enum ParamError {
 /// shape [`Network::Output`]. Written with the [`net!`](crate::net!) macro, which checks at
 /// compile time that each layer fits the previous one.
 ///
-/// Parameters are addressed PyTorch-style by `"<layer>.<param>"`, e.g. `"conv1.weight"`.
+/// Parameters are addressed PyTorch-style by their dotted path, e.g. `"conv1.weight"` or, in
+/// nested networks, `"layer2.0.downsample.0.weight"`.
 pub trait Network<T: Float>: Send {
     /// The shape of one input sample.
     type Input: Shape;
@@ -59,13 +61,15 @@ pub trait Network<T: Float>: Send {
     /// As [`Network::backward`], and also returns the gradient with respect to the input.
     fn backward_with_input_grad(&mut self, grad_output: &[T]) -> &[T];
 
-    /// Calls `f(layer_name, param)` on every parameter, layer by layer in order.
-    fn params<'a>(&'a self, f: &mut dyn FnMut(&'static str, Param<'a, T>));
+    /// Calls `f(layer_path, param)` on every parameter, layer by layer in order; the full name is
+    /// `layer_path.param_name(param.name)`.
+    fn params<'a>(&'a self, f: &mut dyn FnMut(&NamePath, Param<'a, T>));
 
-    /// Calls `f(layer_name, param)` on every parameter, mutably, in the same order.
-    fn params_mut<'a>(&'a mut self, f: &mut dyn FnMut(&'static str, ParamMut<'a, T>));
+    /// Calls `f(layer_path, param)` on every parameter, mutably, in the same order.
+    fn params_mut<'a>(&'a mut self, f: &mut dyn FnMut(&NamePath, ParamMut<'a, T>));
 
-    /// One row per layer: name, type, output shape, parameter count.
+    /// One row per layer, nested layers included (after the row of the layer holding them):
+    /// name, type, output shape, parameter count.
     fn layers(&self) -> Vec<LayerInfo>;
 
     /// The values of the parameter `name` (e.g. `"conv1.weight"`).
@@ -119,7 +123,7 @@ pub trait Network<T: Float>: Send {
     /// Every parameter's full name, in order (buffers such as running statistics included).
     fn param_names(&self) -> Vec<String> {
         let mut names = Vec::new();
-        self.params(&mut |layer, p| names.push(format!("{layer}.{}", p.name)));
+        self.params(&mut |layer, p| names.push(layer.param_name(p.name)));
         names
     }
 
@@ -143,11 +147,8 @@ pub trait Network<T: Float>: Send {
     }
 }
 
-fn is_named(layer: &str, param: &str, full: &str) -> bool {
-    full.len() == layer.len() + 1 + param.len()
-        && full.starts_with(layer)
-        && full.as_bytes()[layer.len()] == b'.'
-        && full.ends_with(param)
+fn is_named(layer: &NamePath, param: &str, full: &str) -> bool {
+    full.ends_with(param) && layer.param_name(param) == full
 }
 
 /// Makes the random generator that [`net!`](crate::net!)'s constructors use for a seed.
@@ -158,14 +159,18 @@ pub fn seeded_rng(seed: u64) -> StdRng {
 /// One layer of a network, for [`Summary`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LayerInfo {
-    /// The field name (`"conv1"`).
-    pub name: &'static str,
-    /// The type as written (`"Conv2d<3, 16, 3, 1, 1>"`).
+    /// The layer's dotted path (`"conv1"`, `"layer2.0.conv1"`).
+    pub name: String,
+    /// The type as written, with hyper-parameters (`"Conv2d<3, 16, 3, 1, 1>"`).
     pub signature: String,
     /// Output shape of one sample, `[H, W, C]`.
     pub output: [usize; 3],
-    /// Trained parameters.
+    /// Trained parameters (of the layer and the layers inside it).
     pub params: usize,
+    /// Nesting depth: 1 for the network's own layers, 2 for the layers inside those, ...
+    pub depth: usize,
+    /// Whether the layer holds other layers (whose rows follow it).
+    pub container: bool,
 }
 
 /// A network's layers as a table; see [`Network::summary`].
@@ -180,7 +185,11 @@ pub struct Summary {
 impl Summary {
     /// Total trained parameters.
     pub fn total_params(&self) -> usize {
-        self.layers.iter().map(|l| l.params).sum()
+        self.layers
+            .iter()
+            .filter(|l| !l.container)
+            .map(|l| l.params)
+            .sum()
     }
 }
 
@@ -193,7 +202,7 @@ impl fmt::Display for Summary {
         let name_w = self
             .layers
             .iter()
-            .map(|l| l.name.len())
+            .map(|l| l.name.len() + 2 * l.depth.saturating_sub(1))
             .max()
             .unwrap_or(0)
             .max(5);
@@ -218,10 +227,11 @@ impl fmt::Display for Summary {
             ""
         )?;
         for l in &self.layers {
+            let indented = format!("{}{}", "  ".repeat(l.depth.saturating_sub(1)), l.name);
             writeln!(
                 f,
                 "{:<name_w$}  {:<sig_w$}  {:>10}  {:>10}",
-                l.name,
+                indented,
                 l.signature,
                 shape_text(l.output),
                 l.params
@@ -238,78 +248,203 @@ impl fmt::Display for Summary {
     }
 }
 
-/// The activation and gradient buffers of a network, reused from batch to batch.
-/// Used by the code that [`net!`](crate::net!) writes; not needed otherwise.
+/// The activation and gradient buffers of a [`net!`](crate::net!) network, reused from batch to
+/// batch: the outputs of its layers but the last (and their gradients), and, when it is used as
+/// a [`Network`], a copy of the input and the output. Used by the code that `net!` writes.
 #[doc(hidden)]
 #[derive(Debug, Default, Clone)]
-pub struct Buffers<T> {
-    /// `acts[0]` is the input, `acts[i + 1]` the output of layer `i`.
+pub struct NetState<T> {
+    /// `acts[i]`: the output of layer `i` (all layers but the last).
     acts: Vec<Vec<T>>,
     /// `grads[i]`: gradient of the loss with respect to `acts[i]`.
     grads: Vec<Vec<T>>,
-    batch: usize,
+    /// The buffers of a top-level network.
+    top: TopBuffers<T>,
+}
+
+/// A top-level network's input copy, output and gradients.
+#[doc(hidden)]
+#[derive(Debug, Default, Clone)]
+pub struct TopBuffers<T> {
+    /// The last forward pass's input.
+    pub input: Vec<T>,
+    /// The last forward pass's output.
+    pub output: Vec<T>,
+    /// The gradient with respect to the input, when asked for.
+    pub grad_input: Vec<T>,
+    /// The last forward pass's batch size.
+    pub batch: usize,
 }
 
 #[doc(hidden)]
-impl<T: Float> Buffers<T> {
-    /// Starts a forward pass of `layers` layers on `input`.
-    pub fn start(&mut self, layers: usize, input: &[T], batch: usize) {
-        if self.acts.len() != layers + 1 {
-            self.acts = vec![Vec::new(); layers + 1];
-            self.grads = vec![Vec::new(); layers + 1];
+impl<T: Float> NetState<T> {
+    /// Makes room for `stages` intermediate outputs (the layers but the last).
+    pub fn stages(&mut self, stages: usize) {
+        if self.acts.len() != stages {
+            self.acts.resize_with(stages, Vec::new);
+            self.grads.resize_with(stages, Vec::new);
         }
-        self.batch = batch;
-        self.acts[0].clear();
-        self.acts[0].extend_from_slice(input);
     }
 
-    /// Batch size of the last forward pass.
-    pub fn batch(&self) -> usize {
-        self.batch
+    /// The first layer's output buffer, sized to `len`.
+    pub fn first_output(&mut self, len: usize) -> &mut [T] {
+        let out = &mut self.acts[0];
+        out.resize(len, T::ZERO);
+        out
     }
 
-    /// Layer `stage`'s input and its output buffer, sized to `out_len`.
-    pub fn forward_pair(&mut self, stage: usize, out_len: usize) -> (&[T], &mut [T]) {
-        let (before, after) = self.acts.split_at_mut(stage + 1);
-        let output = &mut after[0];
-        output.resize(out_len, T::ZERO);
-        (&before[stage], output)
+    /// Layer `i`'s input (`acts[i - 1]`) and its output buffer sized to `len` (`acts[i]`).
+    pub fn forward_pair(&mut self, i: usize, len: usize) -> (&[T], &mut [T]) {
+        let (before, after) = self.acts.split_at_mut(i);
+        let out = &mut after[0];
+        out.resize(len, T::ZERO);
+        (&before[i - 1], out)
     }
 
-    /// The output of the last layer.
-    pub fn output(&self) -> &[T] {
+    /// The last layer's input (`acts[stages - 1]`).
+    pub fn last_input(&self) -> &[T] {
         self.acts.last().map(Vec::as_slice).unwrap_or(&[])
     }
 
-    /// Starts a backward pass from `grad_output`.
-    pub fn start_backward(&mut self, grad_output: &[T]) {
-        let expected = self.output().len();
-        assert!(
-            !self.acts.is_empty() && grad_output.len() == expected,
+    /// The last layer's input and its input-gradient buffer (sized like the input).
+    pub fn last_backward(&mut self) -> (&[T], &mut [T]) {
+        let i = self.acts.len() - 1;
+        let dx = &mut self.grads[i];
+        dx.resize(self.acts[i].len(), T::ZERO);
+        (&self.acts[i], dx)
+    }
+
+    /// Layer `i`'s (0 < i < last) input, output, output gradient and input-gradient buffer.
+    pub fn middle_backward(&mut self, i: usize) -> (&[T], &[T], &[T], &mut [T]) {
+        let (before, after) = self.grads.split_at_mut(i);
+        let dx = &mut before[i - 1];
+        dx.resize(self.acts[i - 1].len(), T::ZERO);
+        (&self.acts[i - 1], &self.acts[i], &after[0], dx)
+    }
+
+    /// The first layer's output and output gradient.
+    pub fn first_backward(&self) -> (&[T], &[T]) {
+        (&self.acts[0], &self.grads[0])
+    }
+
+    /// The top-level buffers, taken out (to be put back with [`NetState::put_top`]).
+    pub fn take_top(&mut self) -> TopBuffers<T> {
+        std::mem::take(&mut self.top)
+    }
+
+    /// Puts the top-level buffers back.
+    pub fn put_top(&mut self, top: TopBuffers<T>) {
+        self.top = top;
+    }
+
+    /// The top-level buffers.
+    pub fn top(&self) -> &TopBuffers<T> {
+        &self.top
+    }
+}
+
+/// Access to the buffers of a [`net!`](crate::net!) network. Implemented by the code that
+/// `net!` writes; not needed otherwise.
+#[doc(hidden)]
+pub trait HasNetState<T> {
+    /// The buffers, mutably.
+    fn net_state(&mut self) -> &mut NetState<T>;
+    /// The buffers.
+    fn net_state_ref(&self) -> &NetState<T>;
+}
+
+/// [`Network::forward`] of a `net!` network: keeps a copy of the input (for the backward pass),
+/// runs the layers on a pool thread, and returns the output.
+#[doc(hidden)]
+pub fn run_forward<'n, In: Shape, T: Float, N: crate::Layer<In, T> + HasNetState<T>>(
+    net: &'n mut N,
+    input: &[T],
+    batch: usize,
+    mode: Mode,
+) -> &'n [T] {
+    // On a pool thread, so that the layers' parallel loops fork there.
+    crate::kernels::on_pool(|| {
+        let mut top = net.net_state().take_top();
+        top.input.clear();
+        top.input.extend_from_slice(input);
+        top.output.resize(batch * <N::Out as Shape>::LEN, T::ZERO);
+        top.batch = batch;
+        net.forward(&top.input, &mut top.output, batch, mode);
+        net.net_state().put_top(top);
+    });
+    &net.net_state_ref().top().output
+}
+
+/// [`Network::backward`] of a `net!` network, from the gradient of the last forward's output.
+#[doc(hidden)]
+pub fn run_backward<In: Shape, T: Float, N: crate::Layer<In, T> + HasNetState<T>>(
+    net: &mut N,
+    grad_output: &[T],
+    want_input_grad: bool,
+) {
+    let mut top = net.net_state().take_top();
+    let expected = top.output.len();
+    if grad_output.len() != expected {
+        net.net_state().put_top(top);
+        panic!(
             "backward: the gradient has {} values, but the last forward output had {expected}",
             grad_output.len()
         );
-        let last = self.grads.len() - 1;
-        self.grads[last].clear();
-        self.grads[last].extend_from_slice(grad_output);
     }
+    crate::kernels::on_pool(|| {
+        let batch = top.batch;
+        let grad_input = if want_input_grad {
+            top.grad_input.resize(top.input.len(), T::ZERO);
+            Some(&mut top.grad_input[..])
+        } else {
+            None
+        };
+        net.backward(&top.input, &top.output, grad_output, grad_input, batch);
+    });
+    net.net_state().put_top(top);
+}
 
-    /// Layer `stage`'s input, output, output gradient, and input-gradient buffer (sized like
-    /// the input).
-    pub fn backward_views(&mut self, stage: usize) -> (&[T], &[T], &[T], &mut [T]) {
-        let (before, after) = self.grads.split_at_mut(stage + 1);
-        let grad_input = &mut before[stage];
-        grad_input.resize(self.acts[stage].len(), T::ZERO);
-        (
-            &self.acts[stage],
-            &self.acts[stage + 1],
-            &after[0],
-            grad_input,
-        )
+/// The summary row of a layer that holds other layers (none for the network itself).
+#[doc(hidden)]
+pub fn container_row<In: Shape, T: Float, L: crate::Layer<In, T>>(
+    layer: &L,
+    path: &NamePath,
+    rows: &mut Vec<LayerInfo>,
+) {
+    if path.is_empty() {
+        return;
     }
+    let mut params = 0;
+    let mut inner = *path;
+    layer.visit_params(&mut inner, &mut |_, p| {
+        if p.kind != ParamKind::Buffer {
+            params += p.value.len();
+        }
+    });
+    rows.push(LayerInfo {
+        name: path.to_string(),
+        signature: layer.signature(),
+        output: crate::shape::dims::<L::Out>(),
+        params,
+        depth: path.len(),
+        container: true,
+    });
+}
 
-    /// The gradient with respect to the network's input, after a backward pass that asked for it.
-    pub fn input_grad(&self) -> &[T] {
-        self.grads.first().map(Vec::as_slice).unwrap_or(&[])
+#[doc(hidden)]
+/// The summary rows of a part whose names are its container's own (a residual's branch): its
+/// rows without its own container row, which would repeat the container's name.
+pub fn describe_transparent<In: Shape, T: Float, L: crate::Layer<In, T>>(
+    layer: &L,
+    path: &mut NamePath,
+    rows: &mut Vec<LayerInfo>,
+) {
+    let start = rows.len();
+    layer.describe(path, rows);
+    if rows
+        .get(start)
+        .is_some_and(|r| r.container && r.depth == path.len())
+    {
+        rows.remove(start);
     }
 }

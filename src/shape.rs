@@ -107,10 +107,19 @@ pub const fn dims<S: Shape>() -> [usize; 3] {
     [S::H, S::W, S::C]
 }
 
+/// How deep a misfit's layer may sit inside nested networks and still be named in full.
+pub const MAX_DEPTH: usize = 12;
+
 /// Why a layer does not fit its input. Built by the layers' `FIT` constants and reported, at
 /// compile time, with [`Misfit::message`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Misfit {
+    /// Where the layer sits inside the layer that reports it, outermost first (e.g. `["0",
+    /// "conv2"]` for a misfit found inside a nested block); empty for the reporting layer itself.
+    /// Containers prepend their field's name with [`Misfit::within`].
+    pub path: [&'static str; MAX_DEPTH],
+    /// How many entries of `path` are used.
+    pub depth: usize,
     /// The layer's type name, e.g. `"Conv2d"`.
     pub kind: &'static str,
     /// The layer's const-generic arguments, e.g. `[3, 16, 3, 1, 1]`.
@@ -148,15 +157,76 @@ pub enum Problem {
         /// The parameter's name, e.g. `"kernel size"`.
         what: &'static str,
     },
+    /// A residual connection whose branch and shortcut give different shapes.
+    BranchMismatch {
+        /// The branch's output `[H, W, C]`.
+        branch: [usize; 3],
+        /// The shortcut's output `[H, W, C]`.
+        shortcut: [usize; 3],
+    },
+    /// A repeated block whose output shape differs from its input's.
+    RepeatChangesShape {
+        /// The block's output `[H, W, C]`.
+        gives: [usize; 3],
+    },
 }
 
 impl Misfit {
-    /// The misfit as a one-line message naming the layer `name`, e.g.
-    /// `` layer `fc1`: Linear<1567, 100> expects 1567 input features, but its input is 7x7x32 = 1568 ``.
+    /// A misfit of the reporting layer itself (empty path).
+    pub const fn new(
+        kind: &'static str,
+        args: &'static [usize],
+        input: [usize; 3],
+        problem: Problem,
+    ) -> Self {
+        Misfit {
+            path: [""; MAX_DEPTH],
+            depth: 0,
+            kind,
+            args,
+            input,
+            problem,
+        }
+    }
+
+    /// The same misfit seen from one level up: `name` (the field or index under which the
+    /// reporting layer sits) is put in front of the path. Past [`MAX_DEPTH`] levels the
+    /// outermost names are kept and the innermost dropped.
+    pub const fn within(mut self, name: &'static str) -> Self {
+        let mut i = if self.depth < MAX_DEPTH {
+            self.depth
+        } else {
+            MAX_DEPTH - 1
+        };
+        while i > 0 {
+            self.path[i] = self.path[i - 1];
+            i -= 1;
+        }
+        self.path[0] = name;
+        if self.depth < MAX_DEPTH {
+            self.depth += 1;
+        }
+        self
+    }
+
+    /// The misfit as a one-line message naming the layer by its path (set with
+    /// [`Misfit::within`]), e.g.
+    /// `` layer `fc1`: Linear<1567, 100> expects 1567 input features, but its input is 1x1x1568 = 1568 ``
+    /// or `` layer `layer2.0`: the branch gives 16x16x32 but the shortcut gives 32x32x16 ``.
     ///
     /// A `const fn`, so that the [`net!`](crate::net!) macro can put it in a compile error.
-    pub const fn message(&self, name: &str) -> ArrayString<MESSAGE_CAPACITY> {
+    pub const fn report(&self) -> ArrayString<MESSAGE_CAPACITY> {
         let [h, w, c] = self.input;
+        // `a.b.c`: at most MAX_DEPTH names and the dots between them.
+        let mut name = [PanicVal::EMPTY; 2 * MAX_DEPTH];
+        let mut i = 0;
+        while i < self.depth {
+            if i > 0 {
+                name[2 * i - 1] = text(".");
+            }
+            name[2 * i] = text(self.path[i]);
+            i += 1;
+        }
 
         // `Kind<a, b, c>`: at most 5 arguments, unused slots stay empty.
         let mut sig = [PanicVal::EMPTY; 12];
@@ -170,8 +240,14 @@ impl Misfit {
         if !self.args.is_empty() {
             sig[11] = text(">");
         }
-        let head: &[PanicVal<'_>] = &[text("layer `"), text(name), text("`: ")];
+        let open: &[PanicVal<'_>] = &[text("layer `")];
+        let close: &[PanicVal<'_>] = &[text("`: ")];
         let input: &[PanicVal<'_>] = &[num(h), text("x"), num(w), text("x"), num(c)];
+        let sig: &[PanicVal<'_>] = match self.problem {
+            // These messages speak of the combinator's parts, not of its signature.
+            Problem::BranchMismatch { .. } | Problem::RepeatChangesShape { .. } => &[],
+            _ => &sig,
+        };
         let parts: [&[PanicVal<'_>]; 6] = match self.problem {
             Problem::Channels { expected } => [
                 &[text(" expects "), num(expected)],
@@ -208,6 +284,29 @@ impl Misfit {
                 &[],
             ],
             Problem::ZeroStride => [&[text(" has a stride of 0")], &[], &[], &[], &[], &[]],
+            Problem::BranchMismatch {
+                branch: [bh, bw, bc],
+                shortcut: [sh, sw, sc],
+            } => [
+                &[text("the branch gives ")],
+                &[num(bh), text("x"), num(bw), text("x"), num(bc)],
+                &[text(" but the shortcut gives ")],
+                &[num(sh), text("x"), num(sw), text("x"), num(sc)],
+                &[],
+                &[],
+            ],
+            Problem::RepeatChangesShape {
+                gives: [gh, gw, gc],
+            } => [
+                &[text(
+                    "a repeated block must keep its input's shape, but it turns ",
+                )],
+                input,
+                &[text(" into ")],
+                &[num(gh), text("x"), num(gw), text("x"), num(gc)],
+                &[],
+                &[],
+            ],
             Problem::ZeroSize { what } => [
                 &[text(" has "), text(what), text(" 0")],
                 &[],
@@ -218,7 +317,7 @@ impl Misfit {
             ],
         };
         let [a, b, c, d, e, f] = parts;
-        match ArrayString::concat_panicvals(&[head, &sig, a, b, c, d, e, f]) {
+        match ArrayString::concat_panicvals(&[open, &name, close, sig, a, b, c, d, e, f]) {
             Some(message) => message,
             None => ArrayString::new("a layer does not fit its input (message too long to show)"),
         }
@@ -246,31 +345,61 @@ pub const fn check_window<In: Shape>(
     padding: usize,
 ) -> Result<(), Misfit> {
     if window == 0 {
-        Err(Misfit {
+        Err(Misfit::new(
             kind,
             args,
-            input: dims::<In>(),
-            problem: Problem::ZeroSize {
+            dims::<In>(),
+            Problem::ZeroSize {
                 what: "window size",
             },
-        })
+        ))
     } else if stride == 0 {
-        Err(Misfit {
-            kind,
-            args,
-            input: dims::<In>(),
-            problem: Problem::ZeroStride,
-        })
+        Err(Misfit::new(kind, args, dims::<In>(), Problem::ZeroStride))
     } else if window > In::H + 2 * padding || window > In::W + 2 * padding {
-        Err(Misfit {
+        Err(Misfit::new(
             kind,
             args,
-            input: dims::<In>(),
-            problem: Problem::WindowTooLarge { window, padding },
-        })
+            dims::<In>(),
+            Problem::WindowTooLarge { window, padding },
+        ))
     } else {
         Ok(())
     }
+}
+
+/// The shape `S` if the layer `L` fits the input `In`, else an empty shape (0x0x0), so that
+/// the layers after a misfitting block stay silent: one mistake gives one error. The output
+/// shape of every [`net!`](crate::net!) network and combinator.
+pub struct IfFits<S, L, In, T>(PhantomData<fn() -> (S, L, In, T)>);
+
+impl<S: Shape, L: crate::Layer<In, T> + 'static, In: Shape, T: crate::Float> Shape
+    for IfFits<S, L, In, T>
+{
+    const H: usize = if L::FIT.is_ok() { S::H } else { 0 };
+    const W: usize = if L::FIT.is_ok() { S::W } else { 0 };
+    const C: usize = if L::FIT.is_ok() { S::C } else { 0 };
+}
+
+/// The first misfit of a sequence of layers, each named (an empty name adds nothing to the
+/// path: a transparent layer): what a container's `FIT` is.
+pub const fn first_misfit(fits: &[(&'static str, Result<(), Misfit>)]) -> Result<(), Misfit> {
+    let mut i = 0;
+    while i < fits.len() {
+        if let Err(misfit) = fits[i].1 {
+            return Err(if fits[i].0.is_empty() {
+                misfit
+            } else {
+                misfit.within(fits[i].0)
+            });
+        }
+        i += 1;
+    }
+    Ok(())
+}
+
+/// Whether two shapes have the same dims.
+pub const fn same_dims<A: Shape, B: Shape>() -> bool {
+    A::H == B::H && A::W == B::W && A::C == B::C
 }
 
 /// Whether an upstream layer has already failed its fit (its computed output is empty): the

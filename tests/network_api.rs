@@ -108,7 +108,7 @@ fn summary_lists_layers_shapes_and_counts() {
 #[test]
 fn whole_network_input_gradient_matches_numerical_one() {
     let mut net = Everything::<f64>::with_init(Init::Normal { std: 0.5 }, 3);
-    net.drop.probability = 0.0; // dropout off: a fixed function to differentiate
+    net.drop = Dropout::new(0.0); // dropout off: a fixed function to differentiate
     let batch = 3;
     let mut x: Vec<f64> = (0..batch * 162)
         .map(|i| ((i * 37 % 101) as f64 / 50.0) - 1.0)

@@ -195,7 +195,7 @@ fn test_cnn_initialisation() {
 fn test_cnn_scores_loss_and_gradients() {
     let mut model = TestCnn::seed_check();
     let feats = Tensor::<Image<8, 8, 3>, f64>::from_vec(4, linspace(-5.5, 4.5, 768)).unwrap();
-    let scores = model.forward(&feats, Mode::Train).to_vec();
+    let scores = Network::forward(&mut model, &feats, Mode::Train).to_vec();
     let expected = [
         -13.8510729400,
         -11.5284581800,
@@ -230,7 +230,7 @@ fn test_cnn_scores_loss_and_gradients() {
     let loss = softmax_cross_entropy(&scores, &labels, 5, &mut dscores).unwrap();
     assert!((loss - 4.56046848799693).abs() < 1e-10, "loss {loss}");
 
-    model.backward(&dscores);
+    Network::backward(&mut model, &dscores);
     for name in ["conv.weight", "conv.bias", "fc.weight", "fc.bias"] {
         let analytic = model.grad(name).unwrap().to_vec();
         let mut values = model.param(name).unwrap().to_vec();
@@ -240,7 +240,7 @@ fn test_cnn_scores_loss_and_gradients() {
             &mut values,
             |v| {
                 probe.assign(name, v).unwrap();
-                let s = probe.forward(&feats, Mode::Train).to_vec();
+                let s = Network::forward(&mut probe, &feats, Mode::Train).to_vec();
                 softmax_cross_entropy(&s, &labels, 5, &mut scratch).unwrap()
             },
             1e-5,

@@ -125,10 +125,10 @@ pub fn layer_times(bs: usize, reps: usize) -> Vec<(&'static str, f64, f64)> {
         time::<_, Image<32, 32, 16>>("conv2", &mut net.conv2, bs, reps, true),
         time::<_, Image<32, 32, 16>>("conv2-w", &mut net.conv2, bs, reps, false),
         time::<_, Image<15, 15, 32>>("gelu2", &mut net.gelu2, bs, reps, true),
-        time::<_, Image<15, 15, 32>>("pool", &mut net.pool, bs, reps, true),
-        time::<_, Image<1, 1, 1568>>("fc1", &mut net.fc1, bs, reps, true),
-        time::<_, Image<1, 1, 100>>("gelu3", &mut net.gelu3, bs, reps, true),
-        time::<_, Image<1, 1, 100>>("fc2", &mut net.fc2, bs, reps, true),
+        time::<_, Image<15, 15, 32>>("pool", &mut net.head.pool, bs, reps, true),
+        time::<_, Image<1, 1, 1568>>("fc1", &mut net.head.fc1, bs, reps, true),
+        time::<_, Image<1, 1, 100>>("gelu3", &mut net.head.gelu3, bs, reps, true),
+        time::<_, Image<1, 1, 100>>("fc2", &mut net.head.fc2, bs, reps, true),
     ]
 }
 

@@ -26,10 +26,8 @@ pub struct BatchNorm2d<const C: usize, T: Float = f32> {
     pub running_mean: Vec<T>,
     /// Running (unbiased) variance, `[C]`, used in evaluation.
     pub running_var: Vec<T>,
-    /// Weight of the newest batch in the running statistics (PyTorch: 0.1).
-    pub momentum: f64,
-    /// Added to the variance before the square root (PyTorch: 1e-5).
-    pub eps: f64,
+    momentum: f64,
+    eps: f64,
     mean: Vec<T>,
     inv_std: Vec<T>,
     batch_statistics: bool,
@@ -37,6 +35,35 @@ pub struct BatchNorm2d<const C: usize, T: Float = f32> {
 
 impl<const C: usize, T: Float> BatchNorm2d<C, T> {
     const SHAPE: &'static [usize] = &[C];
+
+    /// Batch normalisation with the given `momentum` (the newest batch's weight in the running
+    /// statistics; PyTorch's default and ours: 0.1) and `eps` (added to the variance before the
+    /// square root; 1e-5), given where the layer is declared:
+    /// `bn: BatchNorm2d<16> = BatchNorm2d::new(0.01, 1e-3)`.
+    ///
+    /// # Panics
+    /// If `momentum` is not in `[0, 1]` or `eps` is negative or not finite.
+    pub fn new(momentum: f64, eps: f64) -> Self {
+        assert!(
+            (0.0..=1.0).contains(&momentum) && eps.is_finite() && eps >= 0.0,
+            "BatchNorm2d::new({momentum}, {eps}): momentum must be in [0, 1] and eps finite and not negative"
+        );
+        BatchNorm2d {
+            momentum,
+            eps,
+            ..Self::default()
+        }
+    }
+
+    /// The weight of the newest batch in the running statistics.
+    pub fn momentum(&self) -> f64 {
+        self.momentum
+    }
+
+    /// The value added to the variance before the square root.
+    pub fn eps(&self) -> f64 {
+        self.eps
+    }
 }
 
 impl<const C: usize, T: Float> Default for BatchNorm2d<C, T> {
@@ -66,13 +93,20 @@ impl<In: Shape, T: Float, const C: usize> Layer<In, T> for BatchNorm2d<C, T> {
     const FIT: Result<(), Misfit> = if upstream_failed::<In>() || In::C == C {
         Ok(())
     } else {
-        Err(Misfit {
-            kind: "BatchNorm2d",
-            args: &[C],
-            input: dims::<In>(),
-            problem: Problem::Channels { expected: C },
-        })
+        Err(Misfit::new(
+            "BatchNorm2d",
+            &[C],
+            dims::<In>(),
+            Problem::Channels { expected: C },
+        ))
     };
+
+    fn signature(&self) -> String {
+        format!(
+            "BatchNorm2d<{C}>(momentum = {}, eps = {:e})",
+            self.momentum, self.eps
+        )
+    }
 
     fn init(&mut self, _init: Init, _rng: &mut StdRng) {
         let momentum = self.momentum;
@@ -223,6 +257,10 @@ impl<In: Shape, T: Float, const C: usize> Layer<In, T> for BatchNorm2d<C, T> {
             grad: &mut [],
         });
     }
+}
+
+impl<const C: usize, T: Float, U: Float> crate::layer::WithFloat<U> for BatchNorm2d<C, T> {
+    type Layer = BatchNorm2d<C, U>;
 }
 
 #[cfg(test)]

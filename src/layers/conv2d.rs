@@ -6,7 +6,7 @@
 
 use crate::kernels::{self, ConvDims, conv};
 use crate::layer::{
-    Init, Layer, Mode, Param, ParamMut, fill_normal, visit_weight_and_bias,
+    Init, Layer, Mode, Param, ParamKind, ParamMut, fill_normal, visit_weight_and_bias,
     visit_weight_and_bias_mut,
 };
 use crate::shape::{ConvOut, Misfit, Problem, check_window, upstream_failed};
@@ -29,6 +29,7 @@ pub struct Conv2d<
     const S: usize,
     const P: usize,
     T: Float = f32,
+    const BIAS: bool = true,
 > {
     /// `[K][K][IN_C][OUT_C]`, row-major.
     pub weight: Vec<T>,
@@ -52,7 +53,8 @@ impl<
     const S: usize,
     const P: usize,
     T: Float,
-> Conv2d<IN_C, OUT_C, K, S, P, T>
+    const BIAS: bool,
+> Conv2d<IN_C, OUT_C, K, S, P, T, BIAS>
 {
     const WEIGHT_SHAPE: &'static [usize] = &[K, K, IN_C, OUT_C];
     const BIAS_SHAPE: &'static [usize] = &[OUT_C];
@@ -65,7 +67,8 @@ impl<
     const S: usize,
     const P: usize,
     T: Float,
-> Default for Conv2d<IN_C, OUT_C, K, S, P, T>
+    const BIAS: bool,
+> Default for Conv2d<IN_C, OUT_C, K, S, P, T, BIAS>
 {
     fn default() -> Self {
         Conv2d {
@@ -79,35 +82,49 @@ impl<
     }
 }
 
-impl<In, T, const IN_C: usize, const OUT_C: usize, const K: usize, const S: usize, const P: usize>
-    Layer<In, T> for Conv2d<IN_C, OUT_C, K, S, P, T>
+impl<
+    In,
+    T,
+    const IN_C: usize,
+    const OUT_C: usize,
+    const K: usize,
+    const S: usize,
+    const P: usize,
+    const BIAS: bool,
+> Layer<In, T> for Conv2d<IN_C, OUT_C, K, S, P, T, BIAS>
 where
     In: Shape,
     T: Float,
 {
     type Out = ConvOut<In, OUT_C, K, S, P>;
-    const KIND: &'static str = "Conv2d";
+    const KIND: &'static str = if BIAS { "Conv2d" } else { "Conv2dNoBias" };
     const ARGS: &'static [usize] = &[IN_C, OUT_C, K, S, P];
     const FIT: Result<(), Misfit> = if upstream_failed::<In>() {
         Ok(())
     } else if In::C != IN_C {
-        Err(Misfit {
-            kind: "Conv2d",
-            args: <Self as Layer<In, T>>::ARGS,
-            input: crate::shape::dims::<In>(),
-            problem: Problem::Channels { expected: IN_C },
-        })
+        Err(Misfit::new(
+            <Self as Layer<In, T>>::KIND,
+            <Self as Layer<In, T>>::ARGS,
+            crate::shape::dims::<In>(),
+            Problem::Channels { expected: IN_C },
+        ))
     } else if OUT_C == 0 {
-        Err(Misfit {
-            kind: "Conv2d",
-            args: <Self as Layer<In, T>>::ARGS,
-            input: crate::shape::dims::<In>(),
-            problem: Problem::ZeroSize {
+        Err(Misfit::new(
+            <Self as Layer<In, T>>::KIND,
+            <Self as Layer<In, T>>::ARGS,
+            crate::shape::dims::<In>(),
+            Problem::ZeroSize {
                 what: "output channel count",
             },
-        })
+        ))
     } else {
-        check_window::<In>("Conv2d", <Self as Layer<In, T>>::ARGS, K, S, P)
+        check_window::<In>(
+            <Self as Layer<In, T>>::KIND,
+            <Self as Layer<In, T>>::ARGS,
+            K,
+            S,
+            P,
+        )
     };
 
     fn init(&mut self, init: Init, rng: &mut StdRng) {
@@ -136,11 +153,13 @@ where
         batch: usize,
     ) {
         let d = dims::<In, Self::Out>();
-        let bias_grad = &mut self.bias_grad;
-        kernels::run(
-            #[inline(always)]
-            || conv::bias_grad::<T, OUT_C>(grad_output, bias_grad),
-        );
+        if BIAS {
+            let bias_grad = &mut self.bias_grad;
+            kernels::run(
+                #[inline(always)]
+                || conv::bias_grad::<T, OUT_C>(grad_output, bias_grad),
+            );
+        }
         // One task per block of rows of one kernel position: each owns a disjoint block of the
         // weight gradient and sums over the batch in a fixed order, so the result does not
         // depend on the thread count.
@@ -164,6 +183,15 @@ where
     }
 
     fn params<'a>(&'a self, f: &mut dyn FnMut(Param<'a, T>)) {
+        if !BIAS {
+            return f(Param {
+                name: "weight",
+                kind: ParamKind::Weight,
+                shape: Self::WEIGHT_SHAPE,
+                value: &self.weight,
+                grad: &self.weight_grad,
+            });
+        }
         visit_weight_and_bias(
             f,
             [Self::WEIGHT_SHAPE, Self::BIAS_SHAPE],
@@ -172,6 +200,15 @@ where
     }
 
     fn params_mut<'a>(&'a mut self, f: &mut dyn FnMut(ParamMut<'a, T>)) {
+        if !BIAS {
+            return f(ParamMut {
+                name: "weight",
+                kind: ParamKind::Weight,
+                shape: Self::WEIGHT_SHAPE,
+                value: &mut self.weight,
+                grad: &mut self.weight_grad,
+            });
+        }
         visit_weight_and_bias_mut(
             f,
             [Self::WEIGHT_SHAPE, Self::BIAS_SHAPE],
@@ -194,6 +231,42 @@ fn dims<In: Shape, Out: Shape>() -> ConvDims {
         ow: Out::W,
     }
 }
+
+impl<
+    const IN_C: usize,
+    const OUT_C: usize,
+    const K: usize,
+    const S: usize,
+    const P: usize,
+    T: Float,
+    const BIAS: bool,
+    U: Float,
+> crate::layer::WithFloat<U> for Conv2d<IN_C, OUT_C, K, S, P, T, BIAS>
+{
+    type Layer = Conv2d<IN_C, OUT_C, K, S, P, U, BIAS>;
+}
+
+/// A 2-D convolution without bias: `Conv2dNoBias<IN_C, OUT_C, K, S, P>`, the usual choice before
+/// [`BatchNorm2d`](super::BatchNorm2d), whose shift makes a bias redundant. Its only parameter is
+/// `weight` (`[K][K][IN_C][OUT_C]`); the `bias` field stays zero. PyTorch equivalent:
+/// `nn.Conv2d(IN_C, OUT_C, K, S, P, bias=False)`.
+///
+/// ```
+/// use constnet::layers::Conv2dNoBias;
+/// use constnet::{Image, Layer};
+/// let conv = Conv2dNoBias::<16, 32, 1, 2, 0>::default();
+/// let mut names = Vec::new();
+/// Layer::<Image<8, 8, 16>, f32>::params(&conv, &mut |p| names.push(p.name));
+/// assert_eq!(names, ["weight"]);
+/// ```
+pub type Conv2dNoBias<
+    const IN_C: usize,
+    const OUT_C: usize,
+    const K: usize,
+    const S: usize,
+    const P: usize,
+    T = f32,
+> = Conv2d<IN_C, OUT_C, K, S, P, T, false>;
 
 #[cfg(test)]
 mod tests {

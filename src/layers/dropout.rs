@@ -10,11 +10,27 @@ use crate::{Float, Shape};
 use rand::rngs::StdRng;
 use rand::{Rng, RngCore, SeedableRng};
 
-/// Dropout with a run-time probability (const generics cannot be floats).
+/// Dropout with probability `p`, given where the layer is declared (const generics cannot be
+/// floats): `drop: Dropout = Dropout::new(0.25)` in a [`net!`](crate::net!); 0.5 by default, as
+/// PyTorch.
+///
+/// ```
+/// use constnet::layers::{Dropout, Linear};
+/// use constnet::{Image, Network, net};
+/// net! {
+///     pub struct Net {
+///         input: Image<1, 1, 4>,
+///         drop: Dropout = Dropout::new(0.25),
+///         fc: Linear<4, 2>,
+///     }
+/// }
+/// let net = Net::<f32>::new(0);
+/// assert_eq!(net.drop.probability(), 0.25);
+/// assert!(net.summary().to_string().contains("Dropout(p = 0.25)"));
+/// ```
 #[derive(Debug, Clone)]
 pub struct Dropout<T: Float = f32> {
-    /// The probability of zeroing a value; 0.5 by default, as PyTorch.
-    pub probability: f64,
+    probability: f64,
     mask: Vec<T>,
     rng: StdRng,
     masked: bool,
@@ -31,6 +47,28 @@ impl<T: Float> Default for Dropout<T> {
     }
 }
 
+impl<T: Float> Dropout<T> {
+    /// Dropout that zeroes each value with probability `p` in training.
+    ///
+    /// # Panics
+    /// If `p` is not in `[0, 1]` (a mistake in the declaration, seen when the network is built).
+    pub fn new(p: f64) -> Self {
+        assert!(
+            (0.0..=1.0).contains(&p),
+            "Dropout::new({p}): the probability must be in [0, 1]"
+        );
+        Dropout {
+            probability: p,
+            ..Self::default()
+        }
+    }
+
+    /// The probability of zeroing a value.
+    pub fn probability(&self) -> f64 {
+        self.probability
+    }
+}
+
 impl<In: Shape, T: Float> Layer<In, T> for Dropout<T> {
     type Out = In;
     const KIND: &'static str = "Dropout";
@@ -39,6 +77,10 @@ impl<In: Shape, T: Float> Layer<In, T> for Dropout<T> {
 
     fn init(&mut self, _init: Init, rng: &mut StdRng) {
         self.rng = StdRng::seed_from_u64(rng.next_u64());
+    }
+
+    fn signature(&self) -> String {
+        format!("Dropout(p = {})", self.probability)
     }
 
     fn forward(&mut self, input: &[T], output: &mut [T], _batch: usize, mode: Mode) {
@@ -82,6 +124,10 @@ impl<In: Shape, T: Float> Layer<In, T> for Dropout<T> {
     }
 }
 
+impl<T: Float, U: Float> crate::layer::WithFloat<U> for Dropout<T> {
+    type Layer = Dropout<U>;
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -91,10 +137,7 @@ mod tests {
 
     #[test]
     fn training_masks_and_scales_evaluation_is_identity() {
-        let mut layer = L {
-            probability: 0.25,
-            ..L::default()
-        };
+        let mut layer = L::new(0.25);
         let x = vec![2.0; 4000];
         let mut y = vec![0.0; 4000];
         <L as Layer<Image<1, 1, 4000>, f64>>::forward(&mut layer, &x, &mut y, 1, Mode::Train);

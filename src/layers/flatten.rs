@@ -36,6 +36,10 @@ impl<In: Shape, T: Float> Layer<In, T> for Flatten<T> {
     }
 }
 
+impl<T: Float, U: Float> crate::layer::WithFloat<U> for Flatten<T> {
+    type Layer = Flatten<U>;
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -115,6 +115,10 @@ impl<In: Shape, T: Float> Layer<In, T> for Gelu<T> {
     }
 }
 
+impl<T: Float, U: Float> crate::layer::WithFloat<U> for Gelu<T> {
+    type Layer = Gelu<U>;
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,18 +1,32 @@
 //! `LeakyRelu`: any shape -> the same shape, `x` for `x > 0`, else `slope * x`.
 //!
-//! PyTorch equivalent: `nn.LeakyReLU(negative_slope=0.01)`. The slope is a run-time field
-//! (const generics cannot be floats).
+//! PyTorch equivalent: `nn.LeakyReLU(negative_slope=0.01)`. The slope is given where the layer
+//! is declared, `act: LeakyRelu = LeakyRelu::new(0.2)` (const generics cannot be floats).
 
 use super::{map_backward, map_forward};
 use crate::layer::{Layer, Mode};
 use crate::shape::Misfit;
 use crate::{Float, Shape};
 
-/// The leaky rectified linear unit.
+/// The leaky rectified linear unit, with the slope for negative inputs 0.01 by default (as
+/// PyTorch) or given by [`LeakyRelu::new`] in the declaration.
 #[derive(Debug, Clone, Copy)]
 pub struct LeakyRelu<T: Float = f32> {
-    /// The slope for negative inputs; 0.01 by default, as PyTorch.
-    pub slope: T,
+    slope: T,
+}
+
+impl<T: Float> LeakyRelu<T> {
+    /// A leaky ReLU with `slope` for negative inputs.
+    pub fn new(slope: f64) -> Self {
+        LeakyRelu {
+            slope: T::from_f64(slope),
+        }
+    }
+
+    /// The slope for negative inputs.
+    pub fn slope(&self) -> T {
+        self.slope
+    }
 }
 
 impl<T: Float> Default for LeakyRelu<T> {
@@ -28,6 +42,10 @@ impl<In: Shape, T: Float> Layer<In, T> for LeakyRelu<T> {
     const KIND: &'static str = "LeakyRelu";
     const ARGS: &'static [usize] = &[];
     const FIT: Result<(), Misfit> = Ok(());
+
+    fn signature(&self) -> String {
+        format!("LeakyRelu(slope = {})", self.slope.to_f64())
+    }
 
     fn forward(&mut self, input: &[T], output: &mut [T], _batch: usize, _mode: Mode) {
         let slope = self.slope;
@@ -47,6 +65,10 @@ impl<In: Shape, T: Float> Layer<In, T> for LeakyRelu<T> {
             if x > T::ZERO { T::ONE } else { slope }
         });
     }
+}
+
+impl<T: Float, U: Float> crate::layer::WithFloat<U> for LeakyRelu<T> {
+    type Layer = LeakyRelu<U>;
 }
 
 #[cfg(test)]

@@ -57,24 +57,24 @@ impl<In: Shape, T: Float, const IN: usize, const OUT: usize> Layer<In, T> for Li
     const ARGS: &'static [usize] = &[IN, OUT];
     const FIT: Result<(), Misfit> = if upstream_failed::<In>() || In::LEN == IN {
         if OUT == 0 {
-            Err(Misfit {
-                kind: "Linear",
-                args: &[IN, OUT],
-                input: dims::<In>(),
-                problem: Problem::ZeroSize {
+            Err(Misfit::new(
+                "Linear",
+                &[IN, OUT],
+                dims::<In>(),
+                Problem::ZeroSize {
                     what: "output feature count",
                 },
-            })
+            ))
         } else {
             Ok(())
         }
     } else {
-        Err(Misfit {
-            kind: "Linear",
-            args: &[IN, OUT],
-            input: dims::<In>(),
-            problem: Problem::Features { expected: IN },
-        })
+        Err(Misfit::new(
+            "Linear",
+            &[IN, OUT],
+            dims::<In>(),
+            Problem::Features { expected: IN },
+        ))
     };
 
     fn init(&mut self, init: Init, rng: &mut StdRng) {
@@ -133,6 +133,12 @@ impl<In: Shape, T: Float, const IN: usize, const OUT: usize> Layer<In, T> for Li
             ],
         );
     }
+}
+
+impl<const IN: usize, const OUT: usize, T: Float, U: Float> crate::layer::WithFloat<U>
+    for Linear<IN, OUT, T>
+{
+    type Layer = Linear<IN, OUT, U>;
 }
 
 #[cfg(test)]

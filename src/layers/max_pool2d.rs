@@ -59,6 +59,12 @@ impl<const POOL: usize, const S: usize, T: Float> MaxPool2d<POOL, S, T> {
     }
 }
 
+impl<const POOL: usize, const S: usize, T: Float, U: Float> crate::layer::WithFloat<U>
+    for MaxPool2d<POOL, S, T>
+{
+    type Layer = MaxPool2d<POOL, S, U>;
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

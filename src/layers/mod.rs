@@ -10,26 +10,44 @@
 //! | [`Linear<IN, OUT>`](Linear) | `IN values -> 1 x 1 x OUT` | `nn.Linear(IN, OUT)` |
 //! | [`Relu`], [`LeakyRelu`], [`Gelu`] | unchanged | `nn.ReLU()`, `nn.LeakyReLU()`, `nn.GELU(approximate="tanh")` |
 //! | [`Dropout`] | unchanged | `nn.Dropout(p)` |
+//! | [`Identity`] | unchanged | `nn.Identity()` |
+//!
+//! Combinators, which hold other layers (any layer, or a [`net!`](crate::net!) network):
+//!
+//! | combinator | computes | parameter names |
+//! |---|---|---|
+//! | [`Residual<F, A>`](Residual) | `A(F(x) + x)` | `F`'s, as the residual's own |
+//! | [`ResidualProj<F, P, A>`](ResidualProj) | `A(F(x) + P(x))` | `F`'s, and `P`'s under `downsample` |
+//! | [`Repeat<B, N>`](Repeat) | `B(B(...B(x)))`, `N` blocks | `0.`, `1.`, ... as `nn.Sequential` |
 
 mod batch_norm2d;
 mod conv2d;
 mod dropout;
 mod flatten;
 mod gelu;
+mod identity;
 mod leaky_relu;
 mod linear;
 mod max_pool2d;
 mod relu;
+mod repeat;
+mod residual;
+mod residual_proj;
+mod sum;
 
 pub use batch_norm2d::BatchNorm2d;
-pub use conv2d::Conv2d;
+pub use conv2d::{Conv2d, Conv2dNoBias};
 pub use dropout::Dropout;
 pub use flatten::Flatten;
 pub use gelu::Gelu;
+pub use identity::Identity;
 pub use leaky_relu::LeakyRelu;
 pub use linear::Linear;
 pub use max_pool2d::MaxPool2d;
 pub use relu::Relu;
+pub use repeat::Repeat;
+pub use residual::Residual;
+pub use residual_proj::ResidualProj;
 
 use crate::Float;
 use rayon::prelude::*;

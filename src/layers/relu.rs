@@ -37,6 +37,10 @@ impl<In: Shape, T: Float> Layer<In, T> for Relu<T> {
     }
 }
 
+impl<T: Float, U: Float> crate::layer::WithFloat<U> for Relu<T> {
+    type Layer = Relu<U>;
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

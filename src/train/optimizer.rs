@@ -306,7 +306,7 @@ mod tests {
         let mut out = Vec::new();
         for _ in 0..3 {
             net.params_mut(&mut |layer, p| {
-                if layer == "fc" {
+                if layer.to_string() == "fc" {
                     p.grad[0] = if p.name == "weight" { 2.0 } else { -0.5 };
                 } else {
                     p.grad.fill(0.0);

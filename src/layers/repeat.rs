@@ -1,0 +1,181 @@
+//! `Repeat<B, N>`: `H x W x C` -> `H x W x C`, the block `B` applied `N` times in a row.
+//!
+//! The `N` blocks have the same type and separate parameters, named by index as PyTorch's
+//! `nn.Sequential` names them (`layer1.0.conv1.weight`, `layer1.1.conv1.weight`, ...). The block
+//! must keep its input's shape (else `cargo check` fails naming both shapes). PyTorch
+//! equivalent: `nn.Sequential(*[B() for _ in range(N)])`.
+
+use crate::layer::{Init, Layer, Mode, NamePath, Param, ParamMut, Segment};
+use crate::network::{LayerInfo, NetState, container_row};
+use crate::shape::{IfFits, Misfit, Problem, dims, same_dims, upstream_failed};
+use crate::{Float, Shape};
+use rand::rngs::StdRng;
+
+/// `N` blocks of type `B`, one after the other.
+///
+/// ```
+/// use constnet::layers::{Linear, Relu, Repeat};
+/// use constnet::{Image, Mode, Network, Tensor, net};
+///
+/// net! {
+///     pub struct Dense { fc: Linear<8, 8>, relu: Relu }
+/// }
+/// net! {
+///     pub struct Mlp {
+///         input: Image<1, 1, 8>,
+///         body: Repeat<Dense, 3>,
+///         head: Linear<8, 2>,
+///     }
+/// }
+///
+/// let mut net = Mlp::<f32>::new(0);
+/// assert_eq!(net.forward(&Tensor::<Image<1, 1, 8>>::zeros(4), Mode::Eval).len(), 8);
+/// assert!(net.param("body.2.fc.weight").is_some());
+/// ```
+#[derive(Debug, Clone)]
+pub struct Repeat<B, const N: usize, T: Float = f32> {
+    /// The blocks, in order.
+    pub blocks: [B; N],
+    state: NetState<T>,
+}
+
+impl<B: Default, const N: usize, T: Float> Default for Repeat<B, N, T> {
+    fn default() -> Self {
+        Repeat {
+            blocks: std::array::from_fn(|_| B::default()),
+            state: NetState::default(),
+        }
+    }
+}
+
+/// Index names for misfits (a `const` message needs a `'static` name; only the first block can
+/// misfit, since all take the same input).
+const FIRST: &str = "0";
+
+impl<In, T, B, const N: usize> Layer<In, T> for Repeat<B, N, T>
+where
+    In: Shape,
+    T: Float,
+    B: Layer<In, T> + 'static,
+{
+    type Out = IfFits<In, Self, In, T>;
+    const KIND: &'static str = "Repeat";
+    const ARGS: &'static [usize] = &[N];
+    const FIT: Result<(), Misfit> = if upstream_failed::<In>() {
+        Ok(())
+    } else if N == 0 {
+        Err(Misfit::new(
+            "Repeat",
+            &[N],
+            dims::<In>(),
+            Problem::ZeroSize {
+                what: "repeat count",
+            },
+        ))
+    } else if let Err(misfit) = B::FIT {
+        Err(misfit.within(FIRST))
+    } else if !same_dims::<B::Out, In>() {
+        Err(Misfit::new(
+            "Repeat",
+            &[N],
+            dims::<In>(),
+            Problem::RepeatChangesShape {
+                gives: dims::<B::Out>(),
+            },
+        ))
+    } else {
+        Ok(())
+    };
+
+    fn init(&mut self, init: Init, rng: &mut StdRng) {
+        for block in &mut self.blocks {
+            block.init(init, rng);
+        }
+    }
+
+    fn forward(&mut self, input: &[T], output: &mut [T], batch: usize, mode: Mode) {
+        let Some((last, rest)) = self.blocks.split_last_mut() else {
+            return;
+        };
+        if rest.is_empty() {
+            last.forward(input, output, batch, mode);
+            return;
+        }
+        let state = &mut self.state;
+        state.stages(N - 1);
+        rest[0].forward(input, state.first_output(input.len()), batch, mode);
+        for (i, block) in rest.iter_mut().enumerate().skip(1) {
+            let (x, y) = state.forward_pair(i, input.len());
+            block.forward(x, y, batch, mode);
+        }
+        last.forward(state.last_input(), output, batch, mode);
+    }
+
+    fn backward(
+        &mut self,
+        input: &[T],
+        output: &[T],
+        grad_output: &[T],
+        grad_input: Option<&mut [T]>,
+        batch: usize,
+    ) {
+        let Some((last, rest)) = self.blocks.split_last_mut() else {
+            return;
+        };
+        if rest.is_empty() {
+            last.backward(input, output, grad_output, grad_input, batch);
+            return;
+        }
+        let state = &mut self.state;
+        let (x, dx) = state.last_backward();
+        last.backward(x, output, grad_output, Some(dx), batch);
+        for i in (1..N - 1).rev() {
+            let (x, y, dy, dx) = state.middle_backward(i);
+            rest[i].backward(x, y, dy, Some(dx), batch);
+        }
+        let (y, dy) = state.first_backward();
+        rest[0].backward(input, y, dy, grad_input, batch);
+    }
+
+    fn visit_params<'a>(&'a self, path: &mut NamePath, f: &mut dyn FnMut(&NamePath, Param<'a, T>)) {
+        for (i, block) in self.blocks.iter().enumerate() {
+            path.push(Segment::Index(i));
+            block.visit_params(path, f);
+            path.pop();
+        }
+    }
+
+    fn visit_params_mut<'a>(
+        &'a mut self,
+        path: &mut NamePath,
+        f: &mut dyn FnMut(&NamePath, ParamMut<'a, T>),
+    ) {
+        for (i, block) in self.blocks.iter_mut().enumerate() {
+            path.push(Segment::Index(i));
+            block.visit_params_mut(path, f);
+            path.pop();
+        }
+    }
+
+    fn signature(&self) -> String {
+        match self.blocks.first() {
+            Some(block) => format!("Repeat<{}, {N}>", block.signature()),
+            None => format!("Repeat<_, {N}>"),
+        }
+    }
+
+    fn describe(&self, path: &mut NamePath, rows: &mut Vec<LayerInfo>) {
+        container_row::<In, T, Self>(self, path, rows);
+        for (i, block) in self.blocks.iter().enumerate() {
+            path.push(Segment::Index(i));
+            block.describe(path, rows);
+            path.pop();
+        }
+    }
+}
+
+impl<B: crate::layer::WithFloat<U>, const N: usize, T: Float, U: Float> crate::layer::WithFloat<U>
+    for Repeat<B, N, T>
+{
+    type Layer = Repeat<B::Layer, N, U>;
+}

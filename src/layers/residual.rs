@@ -1,0 +1,165 @@
+//! `Residual<F, A>`: `H x W x C` -> `A(F(x) + x)`, where the branch `F` keeps the shape.
+//!
+//! A skip connection with an identity shortcut (He et al. 2016), followed by the activation `A`
+//! ([`Identity`] by default; ReLU in a ResNet basic block). The branch's parameters are named as
+//! the residual's own (`layer1.0.conv1.weight`, as torchvision names a basic block's), since a
+//! residual connection adds no parameters. If the branch changes the shape, `cargo check` fails:
+//! ``layer `layer2.0`: the branch gives 16x16x32 but the shortcut gives 32x32x16``; use
+//! [`ResidualProj`](super::ResidualProj) there. PyTorch equivalent: `F(x) + x` in a module's
+//! `forward`.
+
+use super::Identity;
+use super::sum::{add_assign, add_into};
+use crate::layer::{Init, Layer, Mode, NamePath, Param, ParamMut};
+use crate::network::{LayerInfo, container_row, describe_transparent};
+use crate::shape::{IfFits, Misfit, Problem, dims, same_dims, upstream_failed};
+use crate::{Float, Shape};
+use rand::rngs::StdRng;
+
+/// `A(F(x) + x)`: a residual connection around the branch `F`, then the activation `A`.
+///
+/// ```
+/// use constnet::layers::{BatchNorm2d, Conv2dNoBias, Relu, Residual};
+/// use constnet::{Image, Mode, Network, Tensor, net};
+///
+/// net! {
+///     /// conv-BN-ReLU-conv-BN, keeping 8 channels.
+///     pub struct Branch {
+///         conv1: Conv2dNoBias<8, 8, 3, 1, 1>,
+///         bn1: BatchNorm2d<8>,
+///         relu: Relu,
+///         conv2: Conv2dNoBias<8, 8, 3, 1, 1>,
+///         bn2: BatchNorm2d<8>,
+///     }
+/// }
+///
+/// net! {
+///     pub struct Net {
+///         input: Image<6, 6, 8>,
+///         block: Residual<Branch, Relu>,   // relu(branch(x) + x)
+///     }
+/// }
+///
+/// let mut net = Net::<f32>::new(1);
+/// let y = net.forward(&Tensor::<Image<6, 6, 8>>::zeros(2), Mode::Eval);
+/// assert_eq!(y.len(), 2 * 6 * 6 * 8);
+/// assert!(net.param("block.conv1.weight").is_some());
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct Residual<F, A = Identity, T: Float = f32> {
+    /// The branch `F`.
+    pub branch: F,
+    /// The activation after the addition.
+    pub post: A,
+    branch_out: Vec<T>,
+    sum: Vec<T>,
+    grad_sum: Vec<T>,
+}
+
+impl<In, T, F, A> Layer<In, T> for Residual<F, A, T>
+where
+    In: Shape,
+    T: Float,
+    F: Layer<In, T> + 'static,
+    A: Layer<F::Out, T> + 'static,
+{
+    type Out = IfFits<A::Out, Self, In, T>;
+    const KIND: &'static str = "Residual";
+    const ARGS: &'static [usize] = &[];
+    const FIT: Result<(), Misfit> = if upstream_failed::<In>() {
+        Ok(())
+    } else if let Err(misfit) = F::FIT {
+        Err(misfit)
+    } else if !same_dims::<F::Out, In>() {
+        Err(Misfit::new(
+            "Residual",
+            &[],
+            dims::<In>(),
+            Problem::BranchMismatch {
+                branch: dims::<F::Out>(),
+                shortcut: dims::<In>(),
+            },
+        ))
+    } else {
+        A::FIT
+    };
+
+    fn init(&mut self, init: Init, rng: &mut StdRng) {
+        self.branch.init(init, rng);
+        self.post.init(init, rng);
+    }
+
+    fn forward(&mut self, input: &[T], output: &mut [T], batch: usize, mode: Mode) {
+        self.branch_out.resize(batch * F::Out::LEN, T::ZERO);
+        self.branch
+            .forward(input, &mut self.branch_out, batch, mode);
+        self.sum.resize(input.len(), T::ZERO);
+        add_into(&self.branch_out, input, &mut self.sum);
+        self.post.forward(&self.sum, output, batch, mode);
+    }
+
+    fn backward(
+        &mut self,
+        input: &[T],
+        output: &[T],
+        grad_output: &[T],
+        grad_input: Option<&mut [T]>,
+        batch: usize,
+    ) {
+        self.grad_sum.resize(self.sum.len(), T::ZERO);
+        self.post.backward(
+            &self.sum,
+            output,
+            grad_output,
+            Some(&mut self.grad_sum),
+            batch,
+        );
+        match grad_input {
+            Some(grad_input) => {
+                let grad = Some(&mut *grad_input);
+                self.branch
+                    .backward(input, &self.branch_out, &self.grad_sum, grad, batch);
+                // The shortcut passes the gradient on unchanged.
+                add_assign(grad_input, &self.grad_sum);
+            }
+            None => {
+                self.branch
+                    .backward(input, &self.branch_out, &self.grad_sum, None, batch);
+            }
+        }
+    }
+
+    fn visit_params<'a>(&'a self, path: &mut NamePath, f: &mut dyn FnMut(&NamePath, Param<'a, T>)) {
+        self.branch.visit_params(path, f);
+        self.post.visit_params(path, f);
+    }
+
+    fn visit_params_mut<'a>(
+        &'a mut self,
+        path: &mut NamePath,
+        f: &mut dyn FnMut(&NamePath, ParamMut<'a, T>),
+    ) {
+        self.branch.visit_params_mut(path, f);
+        self.post.visit_params_mut(path, f);
+    }
+
+    fn signature(&self) -> String {
+        let post = self.post.signature();
+        if post == "Identity" {
+            format!("Residual<{}>", self.branch.signature())
+        } else {
+            format!("Residual<{}, {post}>", self.branch.signature())
+        }
+    }
+
+    fn describe(&self, path: &mut NamePath, rows: &mut Vec<LayerInfo>) {
+        container_row::<In, T, Self>(self, path, rows);
+        describe_transparent(&self.branch, path, rows);
+    }
+}
+
+impl<F: crate::layer::WithFloat<U>, A: crate::layer::WithFloat<U>, T: Float, U: Float>
+    crate::layer::WithFloat<U> for Residual<F, A, T>
+{
+    type Layer = Residual<F::Layer, A::Layer, U>;
+}

@@ -1,0 +1,212 @@
+//! `ResidualProj<F, P, A>`: `H x W x C` -> `A(F(x) + P(x))`, where the branch `F` and the
+//! projection shortcut `P` give the same shape.
+//!
+//! The residual connection of a block that changes the shape (He et al. 2016, option B): the
+//! shortcut is e.g. a 1x1 convolution with the branch's stride, then BatchNorm. The branch's
+//! parameters are named as the block's own and the shortcut's under `downsample`, as
+//! torchvision's ResNet names them (`layer2.0.conv1.weight`, `layer2.0.downsample.0.weight`).
+//! If the two give different shapes, `cargo check` fails:
+//! ``layer `layer2.0`: the branch gives 16x16x32 but the shortcut gives 32x32x32``.
+//! PyTorch equivalent: `F(x) + downsample(x)` in a module's `forward`.
+
+use super::Identity;
+use super::sum::{add_assign, add_into};
+use crate::layer::{Init, Layer, Mode, NamePath, Param, ParamMut, Segment};
+use crate::network::{LayerInfo, container_row, describe_transparent};
+use crate::shape::{IfFits, Misfit, Problem, dims, same_dims, upstream_failed};
+use crate::{Float, Shape};
+use rand::rngs::StdRng;
+
+/// The shortcut's name in parameter paths, as torchvision's.
+const SHORTCUT: &str = "downsample";
+
+/// `A(F(x) + P(x))`: a residual connection with the projection shortcut `P`.
+///
+/// ```
+/// use constnet::layers::{BatchNorm2d, Conv2dNoBias, Relu, ResidualProj};
+/// use constnet::{Image, Mode, Network, Tensor, net};
+///
+/// net! {
+///     pub struct Branch {
+///         conv1: Conv2dNoBias<4, 8, 3, 2, 1>,
+///         bn1: BatchNorm2d<8>,
+///     }
+/// }
+/// net! {
+///     pub struct Projection {
+///         0: Conv2dNoBias<4, 8, 1, 2, 0>,
+///         1: BatchNorm2d<8>,
+///     }
+/// }
+/// net! {
+///     pub struct Net {
+///         input: Image<8, 8, 4>,
+///         block: ResidualProj<Branch, Projection, Relu>,   // 4x4x8
+///     }
+/// }
+///
+/// let mut net = Net::<f32>::new(1);
+/// assert_eq!(net.forward(&Tensor::<Image<8, 8, 4>>::zeros(1), Mode::Eval).len(), 4 * 4 * 8);
+/// assert!(net.param("block.downsample.0.weight").is_some());
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct ResidualProj<F, P, A = Identity, T: Float = f32> {
+    /// The branch `F`.
+    pub branch: F,
+    /// The projection shortcut `P`.
+    pub shortcut: P,
+    /// The activation after the addition.
+    pub post: A,
+    branch_out: Vec<T>,
+    shortcut_out: Vec<T>,
+    sum: Vec<T>,
+    grad_sum: Vec<T>,
+    grad_shortcut: Vec<T>,
+}
+
+impl<In, T, F, P, A> Layer<In, T> for ResidualProj<F, P, A, T>
+where
+    In: Shape,
+    T: Float,
+    F: Layer<In, T> + 'static,
+    P: Layer<In, T> + 'static,
+    A: Layer<F::Out, T> + 'static,
+{
+    type Out = IfFits<A::Out, Self, In, T>;
+    const KIND: &'static str = "ResidualProj";
+    const ARGS: &'static [usize] = &[];
+    const FIT: Result<(), Misfit> = if upstream_failed::<In>() {
+        Ok(())
+    } else if let Err(misfit) = F::FIT {
+        Err(misfit)
+    } else if let Err(misfit) = P::FIT {
+        Err(misfit.within(SHORTCUT))
+    } else if !same_dims::<F::Out, P::Out>() {
+        Err(Misfit::new(
+            "ResidualProj",
+            &[],
+            dims::<In>(),
+            Problem::BranchMismatch {
+                branch: dims::<F::Out>(),
+                shortcut: dims::<P::Out>(),
+            },
+        ))
+    } else {
+        A::FIT
+    };
+
+    fn init(&mut self, init: Init, rng: &mut StdRng) {
+        self.branch.init(init, rng);
+        self.shortcut.init(init, rng);
+        self.post.init(init, rng);
+    }
+
+    fn forward(&mut self, input: &[T], output: &mut [T], batch: usize, mode: Mode) {
+        let len = batch * F::Out::LEN;
+        self.branch_out.resize(len, T::ZERO);
+        self.branch
+            .forward(input, &mut self.branch_out, batch, mode);
+        self.shortcut_out.resize(len, T::ZERO);
+        self.shortcut
+            .forward(input, &mut self.shortcut_out, batch, mode);
+        self.sum.resize(len, T::ZERO);
+        add_into(&self.branch_out, &self.shortcut_out, &mut self.sum);
+        self.post.forward(&self.sum, output, batch, mode);
+    }
+
+    fn backward(
+        &mut self,
+        input: &[T],
+        output: &[T],
+        grad_output: &[T],
+        grad_input: Option<&mut [T]>,
+        batch: usize,
+    ) {
+        self.grad_sum.resize(self.sum.len(), T::ZERO);
+        self.post.backward(
+            &self.sum,
+            output,
+            grad_output,
+            Some(&mut self.grad_sum),
+            batch,
+        );
+        match grad_input {
+            Some(grad_input) => {
+                self.branch.backward(
+                    input,
+                    &self.branch_out,
+                    &self.grad_sum,
+                    Some(&mut *grad_input),
+                    batch,
+                );
+                self.grad_shortcut.resize(input.len(), T::ZERO);
+                self.shortcut.backward(
+                    input,
+                    &self.shortcut_out,
+                    &self.grad_sum,
+                    Some(&mut self.grad_shortcut),
+                    batch,
+                );
+                add_assign(grad_input, &self.grad_shortcut);
+            }
+            None => {
+                self.branch
+                    .backward(input, &self.branch_out, &self.grad_sum, None, batch);
+                self.shortcut
+                    .backward(input, &self.shortcut_out, &self.grad_sum, None, batch);
+            }
+        }
+    }
+
+    fn visit_params<'a>(&'a self, path: &mut NamePath, f: &mut dyn FnMut(&NamePath, Param<'a, T>)) {
+        self.branch.visit_params(path, f);
+        path.push(Segment::Name(SHORTCUT));
+        self.shortcut.visit_params(path, f);
+        path.pop();
+        self.post.visit_params(path, f);
+    }
+
+    fn visit_params_mut<'a>(
+        &'a mut self,
+        path: &mut NamePath,
+        f: &mut dyn FnMut(&NamePath, ParamMut<'a, T>),
+    ) {
+        self.branch.visit_params_mut(path, f);
+        path.push(Segment::Name(SHORTCUT));
+        self.shortcut.visit_params_mut(path, f);
+        path.pop();
+        self.post.visit_params_mut(path, f);
+    }
+
+    fn signature(&self) -> String {
+        let (branch, shortcut, post) = (
+            self.branch.signature(),
+            self.shortcut.signature(),
+            self.post.signature(),
+        );
+        if post == "Identity" {
+            format!("ResidualProj<{branch}, {shortcut}>")
+        } else {
+            format!("ResidualProj<{branch}, {shortcut}, {post}>")
+        }
+    }
+
+    fn describe(&self, path: &mut NamePath, rows: &mut Vec<LayerInfo>) {
+        container_row::<In, T, Self>(self, path, rows);
+        describe_transparent(&self.branch, path, rows);
+        path.push(Segment::Name(SHORTCUT));
+        self.shortcut.describe(path, rows);
+        path.pop();
+    }
+}
+
+impl<F, P, A, T, U> crate::layer::WithFloat<U> for ResidualProj<F, P, A, T>
+where
+    F: crate::layer::WithFloat<U>,
+    P: crate::layer::WithFloat<U>,
+    A: crate::layer::WithFloat<U>,
+    T: Float,
+    U: Float,
+{
+    type Layer = ResidualProj<F::Layer, P::Layer, A::Layer, U>;
+}
