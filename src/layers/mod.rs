@@ -5,31 +5,42 @@
 //! |---|---|---|
 //! | [`Conv2d<IN_C, OUT_C, K, S, P>`](Conv2d) | `H x W x IN_C -> H' x W' x OUT_C` | `nn.Conv2d(IN_C, OUT_C, K, S, P)` |
 //! | [`MaxPool2d<POOL, S>`](MaxPool2d) | `H x W x C -> H' x W' x C` | `nn.MaxPool2d(POOL, S)` |
+//! | [`AvgPool2d<K, S>`](AvgPool2d) | `H x W x C -> H' x W' x C` | `nn.AvgPool2d(K, S)` |
+//! | [`GlobalAvgPool2d`] | `H x W x C -> 1 x 1 x C` | `nn.AdaptiveAvgPool2d(1)` |
 //! | [`BatchNorm2d<C>`](BatchNorm2d) | `H x W x C -> H x W x C` | `nn.BatchNorm2d(C)` |
 //! | [`Flatten`] | `H x W x C -> 1 x 1 x HWC` | `nn.Flatten()` |
 //! | [`Linear<IN, OUT>`](Linear) | `IN values -> 1 x 1 x OUT` | `nn.Linear(IN, OUT)` |
 //! | [`Relu`], [`LeakyRelu`], [`Gelu`] | unchanged | `nn.ReLU()`, `nn.LeakyReLU()`, `nn.GELU(approximate="tanh")` |
+//! | [`Sigmoid`], [`Tanh`] | unchanged | `nn.Sigmoid()`, `nn.Tanh()` |
 //! | [`Dropout`] | unchanged | `nn.Dropout(p)` |
 
+mod avg_pool2d;
 mod batch_norm2d;
 mod conv2d;
 mod dropout;
 mod flatten;
 mod gelu;
+mod global_avg_pool2d;
 mod leaky_relu;
 mod linear;
 mod max_pool2d;
 mod relu;
+mod sigmoid;
+mod tanh;
 
+pub use avg_pool2d::AvgPool2d;
 pub use batch_norm2d::BatchNorm2d;
 pub use conv2d::Conv2d;
 pub use dropout::Dropout;
 pub use flatten::Flatten;
 pub use gelu::Gelu;
+pub use global_avg_pool2d::GlobalAvgPool2d;
 pub use leaky_relu::LeakyRelu;
 pub use linear::Linear;
 pub use max_pool2d::MaxPool2d;
 pub use relu::Relu;
+pub use sigmoid::Sigmoid;
+pub use tanh::Tanh;
 
 use crate::Float;
 use rayon::prelude::*;
