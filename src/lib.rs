@@ -47,9 +47,11 @@
 //!   parameters. Batches travel as flat NHWC slices owned by the network and reused.
 //! * [`layers`]: one file per layer, each with its shape contract on its first line, its
 //!   PyTorch equivalent, forward and backward, and its gradient checks: [`Conv2d`](layers::Conv2d), [`MaxPool2d`](layers::MaxPool2d),
+//!   [`AvgPool2d`](layers::AvgPool2d), [`GlobalAvgPool2d`](layers::GlobalAvgPool2d),
 //!   [`BatchNorm2d`](layers::BatchNorm2d), [`Flatten`](layers::Flatten),
 //!   [`Linear`](layers::Linear), [`Relu`](layers::Relu), [`LeakyRelu`](layers::LeakyRelu),
-//!   [`Gelu`](layers::Gelu), [`Dropout`](layers::Dropout).
+//!   [`Gelu`](layers::Gelu), [`Sigmoid`](layers::Sigmoid), [`Tanh`](layers::Tanh),
+//!   [`Dropout`](layers::Dropout).
 //! * [`kernels`]: the fast kernels behind the layers (monomorphised, vectorised loops with
 //!   run-time CPU dispatch, hand-written AVX-512/AVX2 for the hot `f32` convolutions, rayon from a
 //!   pool thread) and the plain reference loops they are tested against.

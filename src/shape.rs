@@ -10,7 +10,8 @@
 //!
 //! * A shape is a type implementing [`Shape`], whose constants `H`, `W`, `C` give the sizes of
 //!   one sample (the batch size is a run-time value). [`Image<H, W, C>`] is the concrete shape;
-//!   [`ConvOut`], [`PoolOut`] and [`Flat`] are shapes *computed* from an input shape.
+//!   [`ConvOut`], [`PoolOut`], [`GlobalPoolOut`] and [`Flat`] are shapes *computed* from an
+//!   input shape.
 //! * Each layer says, for an input shape, what its output shape is and whether it fits
 //!   ([`crate::Layer::FIT`], a `Result<(), Misfit>` constant).
 //! * The [`net!`](crate::net!) macro evaluates every layer's `FIT` in a non-generic
@@ -71,7 +72,7 @@ impl<In: Shape, const OUT_C: usize, const K: usize, const S: usize, const P: usi
     const C: usize = OUT_C;
 }
 
-/// The output of a max pooling with window `POOL` and stride `S` on the shape `In`:
+/// The output of a max or average pooling with window `POOL` and stride `S` on the shape `In`:
 /// `(H - POOL) / S + 1` in each direction, channels unchanged.
 pub struct PoolOut<In, const POOL: usize, const S: usize>(PhantomData<fn() -> In>);
 
@@ -79,6 +80,18 @@ impl<In: Shape, const POOL: usize, const S: usize> Shape for PoolOut<In, POOL, S
     const H: usize = window_out_len(In::H, POOL, S, 0);
     const W: usize = window_out_len(In::W, POOL, S, 0);
     const C: usize = In::C;
+}
+
+/// The output of a global pooling on the shape `In`: `1 x 1 x C`, one value per channel.
+///
+/// An empty input (an upstream layer that does not fit) gives the empty `1 x 1 x 0`, so that the
+/// layers downstream stay silent and one mistake gives one error.
+pub struct GlobalPoolOut<In>(PhantomData<fn() -> In>);
+
+impl<In: Shape> Shape for GlobalPoolOut<In> {
+    const H: usize = 1;
+    const W: usize = 1;
+    const C: usize = if In::LEN == 0 { 0 } else { In::C };
 }
 
 /// The shape `In` flattened to `1 x 1 x (H * W * C)`.
@@ -422,6 +435,17 @@ mod tests {
         assert_eq!(window_out_len(5, 6, 1, 0), 0);
         assert_eq!(window_out_len(5, 3, 0, 0), 0);
         assert_eq!(window_out_len(7, 3, 3, 1), 3);
+    }
+
+    #[test]
+    fn global_pooling_keeps_the_channels() {
+        assert_eq!(dims::<GlobalPoolOut<Image<8, 6, 64>>>(), [1, 1, 64]);
+        assert_eq!(dims::<GlobalPoolOut<Image<1, 1, 3>>>(), [1, 1, 3]);
+        // A failed layer upstream (empty output) stays empty.
+        assert_eq!(
+            dims::<GlobalPoolOut<PoolOut<Image<3, 3, 8>, 4, 2>>>(),
+            [1, 1, 0]
+        );
     }
 
     #[test]

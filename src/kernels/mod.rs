@@ -48,6 +48,7 @@
 
 pub mod reference;
 
+pub(crate) mod avg_pool;
 pub(crate) mod conv;
 pub(crate) mod gelu;
 pub(crate) mod linear;

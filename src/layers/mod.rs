@@ -5,10 +5,13 @@
 //! |---|---|---|
 //! | [`Conv2d<IN_C, OUT_C, K, S, P>`](Conv2d) | `H x W x IN_C -> H' x W' x OUT_C` | `nn.Conv2d(IN_C, OUT_C, K, S, P)` |
 //! | [`MaxPool2d<POOL, S>`](MaxPool2d) | `H x W x C -> H' x W' x C` | `nn.MaxPool2d(POOL, S)` |
+//! | [`AvgPool2d<K, S>`](AvgPool2d) | `H x W x C -> H' x W' x C` | `nn.AvgPool2d(K, S)` |
+//! | [`GlobalAvgPool2d`] | `H x W x C -> 1 x 1 x C` | `nn.AdaptiveAvgPool2d(1)` |
 //! | [`BatchNorm2d<C>`](BatchNorm2d) | `H x W x C -> H x W x C` | `nn.BatchNorm2d(C)` |
 //! | [`Flatten`] | `H x W x C -> 1 x 1 x HWC` | `nn.Flatten()` |
 //! | [`Linear<IN, OUT>`](Linear) | `IN values -> 1 x 1 x OUT` | `nn.Linear(IN, OUT)` |
 //! | [`Relu`], [`LeakyRelu`], [`Gelu`] | unchanged | `nn.ReLU()`, `nn.LeakyReLU()`, `nn.GELU(approximate="tanh")` |
+//! | [`Sigmoid`], [`Tanh`] | unchanged | `nn.Sigmoid()`, `nn.Tanh()` |
 //! | [`Dropout`] | unchanged | `nn.Dropout(p)` |
 //! | [`Identity`] | unchanged | `nn.Identity()` |
 //!
@@ -20,11 +23,13 @@
 //! | [`ResidualProj<F, P, A>`](ResidualProj) | `A(F(x) + P(x))` | `F`'s, and `P`'s under `downsample` |
 //! | [`Repeat<B, N>`](Repeat) | `B(B(...B(x)))`, `N` blocks | `0.`, `1.`, ... as `nn.Sequential` |
 
+mod avg_pool2d;
 mod batch_norm2d;
 mod conv2d;
 mod dropout;
 mod flatten;
 mod gelu;
+mod global_avg_pool2d;
 mod identity;
 mod leaky_relu;
 mod linear;
@@ -33,13 +38,17 @@ mod relu;
 mod repeat;
 mod residual;
 mod residual_proj;
+mod sigmoid;
 mod sum;
+mod tanh;
 
+pub use avg_pool2d::AvgPool2d;
 pub use batch_norm2d::BatchNorm2d;
 pub use conv2d::{Conv2d, Conv2dNoBias};
 pub use dropout::Dropout;
 pub use flatten::Flatten;
 pub use gelu::Gelu;
+pub use global_avg_pool2d::GlobalAvgPool2d;
 pub use identity::Identity;
 pub use leaky_relu::LeakyRelu;
 pub use linear::Linear;
@@ -48,6 +57,8 @@ pub use relu::Relu;
 pub use repeat::Repeat;
 pub use residual::Residual;
 pub use residual_proj::ResidualProj;
+pub use sigmoid::Sigmoid;
+pub use tanh::Tanh;
 
 use crate::Float;
 use rayon::prelude::*;
