@@ -2,7 +2,10 @@
 //! 2.6), [`SmallCnn`] and [`SmallCnnBn`] (the `small_cnn` networks, SPEC.md section 5).
 
 use crate::grad_check::linspace;
-use crate::layers::{BatchNorm2d, Conv2d, Flatten, Gelu, Linear, MaxPool2d};
+use crate::layers::{
+    AvgPool2d, BatchNorm2d, Conv2d, Conv2dNoBias, Flatten, Gelu, GlobalAvgPool2d, Linear, MaxPool2d,
+    Relu, Repeat, Residual, ResidualProj, Tanh,
+};
 use crate::{Float, Image, Init, net};
 
 net! {
@@ -94,6 +97,128 @@ net! {
         head: SmallCnnHead,
     }
 }
+
+net! {
+    /// LeNet-5 (LeCun et al. 1998) for 28x28 grey images such as MNIST, 10 classes: 5x5
+    /// convolutions (the first padded to keep 28x28), tanh, 2x2 average pooling, and three fully
+    /// connected layers (400 -> 120 -> 84 -> 10).
+    pub struct LeNet5 {
+        input: Image<28, 28, 1>,
+        /// 5x5 convolution, 6 filters, padding 2: 28x28x6.
+        conv1: Conv2d<1, 6, 5, 1, 2>,
+        /// Tanh.
+        tanh1: Tanh,
+        /// 2x2 average pooling: 14x14x6.
+        pool1: AvgPool2d<2, 2>,
+        /// 5x5 convolution, 16 filters: 10x10x16.
+        conv2: Conv2d<6, 16, 5, 1, 0>,
+        /// Tanh.
+        tanh2: Tanh,
+        /// 2x2 average pooling: 5x5x16.
+        pool2: AvgPool2d<2, 2>,
+        /// Flatten to 400 features.
+        flatten: Flatten,
+        /// Fully connected, 120 units.
+        fc1: Linear<400, 120>,
+        /// Tanh.
+        tanh3: Tanh,
+        /// Fully connected, 84 units.
+        fc2: Linear<120, 84>,
+        /// Tanh.
+        tanh4: Tanh,
+        /// Fully connected, 10 class scores.
+        fc3: Linear<84, 10>,
+    }
+}
+
+net! {
+    /// The branch of a ResNet basic block: 3x3 convolution (stride `S`) without bias, BatchNorm,
+    /// ReLU, 3x3 convolution without bias, BatchNorm; `IN` to `OUT` channels.
+    pub struct BasicBranch<const IN: usize, const OUT: usize, const S: usize> {
+        /// 3x3 convolution with stride `S`, padding 1.
+        conv1: Conv2dNoBias<IN, OUT, 3, S, 1>,
+        /// BatchNorm.
+        bn1: BatchNorm2d<OUT>,
+        /// ReLU.
+        relu: Relu,
+        /// 3x3 convolution, padding 1.
+        conv2: Conv2dNoBias<OUT, OUT, 3, 1, 1>,
+        /// BatchNorm.
+        bn2: BatchNorm2d<OUT>,
+    }
+}
+
+net! {
+    /// A ResNet projection shortcut: 1x1 convolution with stride `S`, no bias, then BatchNorm
+    /// (named `0` and `1`, as torchvision's `downsample`).
+    pub struct Downsample<const IN: usize, const OUT: usize, const S: usize> {
+        /// 1x1 convolution with stride `S`.
+        0: Conv2dNoBias<IN, OUT, 1, S, 0>,
+        /// BatchNorm.
+        1: BatchNorm2d<OUT>,
+    }
+}
+
+/// A ResNet basic block that keeps `C` channels: `relu(branch(x) + x)` (He et al. 2016).
+pub type BasicBlock<const C: usize, T = f32> = Residual<BasicBranch<C, C, 1, T>, Relu<T>, T>;
+
+/// A ResNet basic block from `IN` to `OUT` channels with stride `S`:
+/// `relu(branch(x) + downsample(x))`.
+pub type DownBlock<const IN: usize, const OUT: usize, const S: usize, T = f32> =
+    ResidualProj<BasicBranch<IN, OUT, S, T>, Downsample<IN, OUT, S, T>, Relu<T>, T>;
+
+net! {
+    /// A stage of the CIFAR ResNet-20 that halves the resolution: a [`DownBlock`] from `IN` to
+    /// `OUT` channels with stride 2, then two [`BasicBlock`]s.
+    pub struct DownStage<const IN: usize, const OUT: usize> {
+        /// `IN` to `OUT` channels, stride 2, projection shortcut.
+        0: DownBlock<IN, OUT, 2>,
+        /// Identity shortcut.
+        1: BasicBlock<OUT>,
+        /// Identity shortcut.
+        2: BasicBlock<OUT>,
+    }
+}
+
+net! {
+    /// ResNet-20 for 32x32 RGB images (He et al. 2016, section 4.2: the CIFAR ResNet, here with
+    /// projection shortcuts): a 3x3 convolution to 16 channels, three stages of three basic
+    /// blocks (16, 32 and 64 channels; 32x32, 16x16, 8x8), global average pooling and a linear
+    /// layer to `CLASSES` scores. Parameter names as torchvision's ResNet (`conv1.weight`,
+    /// `layer2.0.downsample.0.weight`, `fc.bias`, ...); 273,124 trained parameters at 20 classes.
+    ///
+    /// ```
+    /// use constnet::models::ResNet20;
+    /// use constnet::Network;
+    /// let net = ResNet20::<20>::new(0);
+    /// assert_eq!(net.num_params(), 273_124);
+    /// assert!(net.param("layer2.0.downsample.1.running_var").is_some());
+    /// ```
+    pub struct ResNet20<const CLASSES: usize> {
+        input: Image<32, 32, 3>,
+        /// 3x3 convolution to 16 channels, no bias.
+        conv1: Conv2dNoBias<3, 16, 3, 1, 1>,
+        /// BatchNorm.
+        bn1: BatchNorm2d<16>,
+        /// ReLU.
+        relu: Relu,
+        /// Three basic blocks, 16 channels, 32x32.
+        layer1: Repeat<BasicBlock<16>, 3>,
+        /// 16 to 32 channels, 16x16.
+        layer2: DownStage<16, 32>,
+        /// 32 to 64 channels, 8x8.
+        layer3: DownStage<32, 64>,
+        /// Global average pooling: 1x1x64.
+        avgpool: GlobalAvgPool2d,
+        /// Flatten to 64 features.
+        flatten: Flatten,
+        /// Fully connected, `CLASSES` scores.
+        fc: Linear<64, CLASSES>,
+    }
+}
+
+// `cargo check` evaluates the fit of the ResNet-20 that the programs train.
+const _: () = ResNet20::<20>::CHECK;
 
 /// Access to a network's first convolution (`conv1`), for the filter and feature-map pictures.
 pub trait FirstConv<T: Float> {

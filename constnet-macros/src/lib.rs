@@ -187,6 +187,16 @@ impl NetDef {
             }
         }
         let this = quote!(#name<#(#args,)* T>);
+        // A network with an input shape and no const parameters is a layer for that input only,
+        // with concrete stage shapes; the others are layers for any input `In`.
+        let concrete = match (&self.input, self.generics.params.is_empty()) {
+            (Some(shape), true) => Some(shape),
+            _ => None,
+        };
+        let (in_ty, in_param) = match concrete {
+            Some(shape) => (quote!(#shape), quote!()),
+            None => (quote!(In), quote!(In: #krate::Shape,)),
+        };
         let this_f32 = quote!(#name<#(#args,)* f32>);
         let layers_trait = format_ident!("__constnet_layers_{}", name);
         let stages_trait = format_ident!("__ConstnetStages{}", name);
@@ -245,9 +255,23 @@ impl NetDef {
         let stage_decls = stages.iter().map(|s| quote!(type #s: #krate::Shape;));
         let stage_defs = (0..n).map(|k| {
             let s = &stages[k];
-            let l = layer_ty(k);
-            let input = stage_in(k, quote!(In), &this);
-            quote!(type #s = <#l as #krate::Layer<#input, T>>::Out;)
+            match concrete {
+                // Each stage a concrete `Image` computed by constants from the one before: the
+                // type checker never follows a chain of projections as deep as the network
+                // (a 170-layer chain would pass its recursion limit).
+                Some(shape) => {
+                    let a = &assoc[k];
+                    let l = quote!(<#this_f32 as #layers_trait>::#a);
+                    let input = stage_in(k, quote!(#shape), &this_f32);
+                    let out = quote!(<<#l as #krate::Layer<#input, f32>>::Out as #krate::Shape>);
+                    quote!(type #s = #krate::Image<{ #out::H }, { #out::W }, { #out::C }>;)
+                }
+                None => {
+                    let l = layer_ty(k);
+                    let input = stage_in(k, in_ty.clone(), &this);
+                    quote!(type #s = <#l as #krate::Layer<#input, T>>::Out;)
+                }
+            }
         });
         let inits = self.layers.iter().map(|l| {
             let field = &l.field;
@@ -270,12 +294,12 @@ impl NetDef {
             .collect();
         let fits = (0..n).map(|k| {
             let (l, text) = (layer_ty(k), &path_names[k]);
-            let input = stage_in(k, quote!(In), &this);
+            let input = stage_in(k, in_ty.clone(), &this);
             quote!((#text, <#l as #krate::Layer<#input, T>>::FIT),)
         });
         let child_inits = (0..n).map(|k| {
             let (l, f) = (layer_ty(k), fields[k]);
-            let input = stage_in(k, quote!(In), &this);
+            let input = stage_in(k, in_ty.clone(), &this);
             quote!(<#l as #krate::Layer<#input, T>>::init(&mut self.#f, init, rng);)
         });
         let transparent: Vec<bool> = self.layers.iter().map(|l| l.transparent).collect();
@@ -294,7 +318,7 @@ impl NetDef {
         };
         let visits = (0..n).map(|k| {
             let (l, f) = (layer_ty(k), fields[k]);
-            let input = stage_in(k, quote!(In), &this);
+            let input = stage_in(k, in_ty.clone(), &this);
             named(
                 k,
                 quote!(<#l as #krate::Layer<#input, T>>::visit_params(&self.#f, path, f);),
@@ -302,7 +326,7 @@ impl NetDef {
         });
         let visits_mut = (0..n).map(|k| {
             let (l, f) = (layer_ty(k), fields[k]);
-            let input = stage_in(k, quote!(In), &this);
+            let input = stage_in(k, in_ty.clone(), &this);
             named(
                 k,
                 quote!(<#l as #krate::Layer<#input, T>>::visit_params_mut(&mut self.#f, path, f);),
@@ -310,7 +334,7 @@ impl NetDef {
         });
         let describes = (0..n).map(|k| {
             let (l, f) = (layer_ty(k), fields[k]);
-            let input = stage_in(k, quote!(In), &this);
+            let input = stage_in(k, in_ty.clone(), &this);
             if transparent[k] {
                 quote!(#krate::network::describe_transparent::<#input, T, #l>(&self.#f, path, rows);)
             } else {
@@ -321,12 +345,12 @@ impl NetDef {
         // forward and backward through the layers, with the intermediate outputs in `__net`.
         let call = |k: usize| {
             let l = layer_ty(k);
-            let input = stage_in(k, quote!(In), &this);
+            let input = stage_in(k, in_ty.clone(), &this);
             quote!(<#l as #krate::Layer<#input, T>>)
         };
         let len_of = |k: usize| {
             let s = &stages[k];
-            quote!(batch * <<#this as #stages_trait<In>>::#s as #krate::Shape>::LEN)
+            quote!(batch * <<#this as #stages_trait<#in_ty>>::#s as #krate::Shape>::LEN)
         };
         let (forward_body, backward_body) = if n == 1 {
             let (c, f) = (call(0), fields[0]);
@@ -395,7 +419,7 @@ impl NetDef {
                 #(#stage_decls)*
             }
 
-            impl<In: #krate::Shape, #(#impl_params,)* T: #krate::Float> #stages_trait<In> for #this {
+            impl<#in_param #(#impl_params,)* T: #krate::Float> #stages_trait<#in_ty> for #this {
                 #(#stage_defs)*
             }
 
@@ -421,8 +445,8 @@ impl NetDef {
                 }
             }
 
-            impl<In: #krate::Shape, #(#impl_params,)* T: #krate::Float> #krate::Layer<In, T> for #this {
-                type Out = #krate::shape::IfFits<<#this as #stages_trait<In>>::#last_stage, Self, In, T>;
+            impl<#in_param #(#impl_params,)* T: #krate::Float> #krate::Layer<#in_ty, T> for #this {
+                type Out = #krate::shape::IfFits<<#this as #stages_trait<#in_ty>>::#last_stage, Self, #in_ty, T>;
                 const KIND: &'static str = #name_text;
                 const ARGS: &'static [usize] = &[#(#usize_args),*];
                 const FIT: ::core::result::Result<(), #krate::Misfit> =
@@ -468,7 +492,7 @@ impl NetDef {
                     path: &mut #krate::layer::NamePath,
                     rows: &mut ::std::vec::Vec<#krate::LayerInfo>,
                 ) {
-                    #krate::network::container_row::<In, T, Self>(self, path, rows);
+                    #krate::network::container_row::<#in_ty, T, Self>(self, path, rows);
                     #(#describes)*
                 }
             }
@@ -529,6 +553,16 @@ impl NetDef {
                 };
                 quote! {
                     #checks
+
+                    impl<#(#impl_params),*> #this_f32 {
+                        /// Whether every layer fits, as a constant: `const _: () =
+                        /// Net::CHECK;` makes `cargo check` report a misfit of this network
+                        /// (a network with const parameters, for the arguments given).
+                        pub const CHECK: () = match <Self as #krate::Layer<#shape, f32>>::FIT {
+                            ::core::result::Result::Ok(()) => (),
+                            ::core::result::Result::Err(misfit) => ::core::panic!("{}", misfit.report().to_str()),
+                        };
+                    }
 
                     impl<#(#impl_params,)* T: #krate::Float> #this {
                         /// A network with He-initialised weights and zero biases, drawn from `seed`.
