@@ -3,8 +3,8 @@
 
 use crate::grad_check::linspace;
 use crate::layers::{
-    AvgPool2d, BatchNorm2d, Conv2d, Conv2dNoBias, Flatten, Gelu, GlobalAvgPool2d, Linear, MaxPool2d,
-    Relu, Repeat, Residual, ResidualProj, Tanh,
+    AvgPool2d, BatchNorm2d, Conv2d, Conv2dNoBias, Flatten, Gelu, GlobalAvgPool2d, Linear,
+    MaxPool2d, Relu, Repeat, Residual, ResidualProj, Tanh,
 };
 use crate::{Float, Image, Init, net};
 
@@ -242,6 +242,30 @@ impl<T: Float> FirstConv<T> for SmallCnnBn<T> {
 mod tests {
     use super::*;
     use crate::Network;
+    use crate::grad_check::check_composed;
+
+    net! {
+        /// A small residual network: stem, an identity block, a projection block, head.
+        struct TinyResNet {
+            input: Image<6, 6, 2>,
+            conv1: Conv2dNoBias<2, 4, 3, 1, 1>,
+            bn1: BatchNorm2d<4>,
+            relu: Relu,
+            layer1: Repeat<BasicBlock<4>, 2>,
+            layer2: DownBlock<4, 6, 2>,
+            avgpool: GlobalAvgPool2d,
+            flatten: Flatten,
+            fc: Linear<6, 3>,
+        }
+    }
+
+    #[test]
+    fn a_small_residual_network_has_the_right_gradients() {
+        // ReLU's kink: a step of the central difference that crosses 0 in one of the many
+        // ReLU inputs shifts the numerical gradient slightly, hence 1e-5 rather than 1e-6
+        // (a wrong gradient gives an error near 1).
+        check_composed::<Image<6, 6, 2>, TinyResNet<f64>>(3, 11, 1e-5);
+    }
 
     #[test]
     fn parameter_names_and_shapes_are_the_spec_s() {

@@ -56,8 +56,9 @@ impl<const K: usize, const S: usize, T: Float> AvgPool2d<K, S, T> {
     }
 }
 
-
-impl<const K: usize, const S: usize, T: Float, U: Float> crate::layer::WithFloat<U> for AvgPool2d<K, S, T> {
+impl<const K: usize, const S: usize, T: Float, U: Float> crate::layer::WithFloat<U>
+    for AvgPool2d<K, S, T>
+{
     type Layer = AvgPool2d<K, S, U>;
 }
 

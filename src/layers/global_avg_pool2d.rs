@@ -40,7 +40,6 @@ impl<In: Shape, T: Float> Layer<In, T> for GlobalAvgPool2d<T> {
     }
 }
 
-
 impl<T: Float, U: Float> crate::layer::WithFloat<U> for GlobalAvgPool2d<T> {
     type Layer = GlobalAvgPool2d<U>;
 }

@@ -179,3 +179,53 @@ impl<B: crate::layer::WithFloat<U>, const N: usize, T: Float, U: Float> crate::l
 {
     type Layer = Repeat<B::Layer, N, U>;
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::grad_check::{check_composed, layer_gradient_errors};
+    use crate::layers::{Conv2d, Linear, Tanh};
+    use crate::{Image, net};
+
+    net! {
+        struct Block {
+            conv: Conv2d<2, 2, 3, 1, 1>,
+            act: Tanh,
+        }
+    }
+
+    #[test]
+    fn gradients_match_numerical_ones() {
+        check_composed::<Image<4, 4, 2>, Repeat<Block<f64>, 3, f64>>(2, 1, 1e-6);
+        check_composed::<Image<4, 4, 2>, Repeat<Block<f64>, 1, f64>>(2, 2, 1e-6);
+        let names: Vec<String> =
+            layer_gradient_errors::<Image<4, 4, 2>, Repeat<Block<f64>, 2, f64>>(1, 3)
+                .into_iter()
+                .map(|(name, _)| name)
+                .collect();
+        assert_eq!(
+            names,
+            [
+                "input",
+                "0.conv.weight",
+                "0.conv.bias",
+                "1.conv.weight",
+                "1.conv.bias"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_block_that_changes_the_shape_cannot_repeat() {
+        let misfit = <Repeat<Linear<4, 3>, 2> as Layer<Image<1, 1, 4>, f32>>::FIT.unwrap_err();
+        assert_eq!(
+            misfit.within("body").report().to_str(),
+            "layer `body`: a repeated block must keep its input's shape, but it turns 1x1x4 into 1x1x3"
+        );
+        let misfit = <Repeat<Linear<5, 5>, 2> as Layer<Image<1, 1, 4>, f32>>::FIT.unwrap_err();
+        assert_eq!(
+            misfit.within("body").report().to_str(),
+            "layer `body.0`: Linear<5, 5> expects 5 input features, but its input is 1x1x4 = 4"
+        );
+    }
+}

@@ -163,3 +163,66 @@ impl<F: crate::layer::WithFloat<U>, A: crate::layer::WithFloat<U>, T: Float, U: 
 {
     type Layer = Residual<F::Layer, A::Layer, U>;
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::grad_check::{check_composed, check_layer, layer_gradient_errors};
+    use crate::layers::{BatchNorm2d, Conv2d, Conv2dNoBias, Relu, Tanh};
+    use crate::{Image, net};
+
+    net! {
+        struct Branch {
+            conv1: Conv2dNoBias<3, 3, 3, 1, 1>,
+            bn1: BatchNorm2d<3>,
+            act: Tanh,
+            conv2: Conv2d<3, 3, 3, 1, 1>,
+        }
+    }
+
+    #[test]
+    fn gradients_match_numerical_ones() {
+        type Plain = Residual<Conv2d<2, 2, 3, 1, 1, f64>, Identity<f64>, f64>;
+        check_layer::<Image<4, 5, 2>, Plain>(2, 1);
+        type WithTanh = Residual<Branch<f64>, Tanh<f64>, f64>;
+        check_composed::<Image<5, 4, 3>, WithTanh>(3, 2, 1e-6);
+        let names: Vec<String> = layer_gradient_errors::<Image<5, 4, 3>, WithTanh>(2, 3)
+            .into_iter()
+            .map(|(name, _)| name)
+            .collect();
+        // The branch's parameters are the residual's own: no `branch.` in their names.
+        assert_eq!(
+            names,
+            [
+                "input",
+                "conv1.weight",
+                "bn1.weight",
+                "bn1.bias",
+                "conv2.weight",
+                "conv2.bias"
+            ]
+        );
+    }
+
+    #[test]
+    fn forward_adds_the_input_then_applies_the_activation() {
+        let mut layer = Residual::<Conv2d<1, 1, 1, 1, 0, f64>, Relu<f64>, f64>::default();
+        layer.branch.weight = vec![2.0];
+        layer.branch.bias = vec![-1.0];
+        let x = [1.0, -1.0, 0.25, 3.0];
+        let mut y = [0.0; 4];
+        <_ as Layer<Image<2, 2, 1>, f64>>::forward(&mut layer, &x, &mut y, 1, Mode::Eval);
+        // relu(2x - 1 + x)
+        assert_eq!(y, [2.0, 0.0, 0.0, 8.0]);
+    }
+
+    #[test]
+    fn a_branch_that_changes_the_shape_does_not_fit() {
+        type Strided = Residual<Conv2d<2, 4, 3, 2, 1>>;
+        let misfit = <Strided as Layer<Image<8, 8, 2>, f32>>::FIT.unwrap_err();
+        assert_eq!(
+            misfit.within("block").report().to_str(),
+            "layer `block`: the branch gives 4x4x4 but the shortcut gives 8x8x2"
+        );
+    }
+}

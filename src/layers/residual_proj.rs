@@ -210,3 +210,57 @@ where
 {
     type Layer = ResidualProj<F::Layer, P::Layer, A::Layer, U>;
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::grad_check::{check_composed, check_layer, layer_gradient_errors};
+    use crate::layers::{BatchNorm2d, Conv2dNoBias, Relu, Tanh};
+    use crate::{Image, net};
+
+    net! {
+        struct Branch {
+            conv1: Conv2dNoBias<2, 4, 3, 2, 1>,
+            bn1: BatchNorm2d<4>,
+            act: Tanh,
+        }
+    }
+    net! {
+        struct Projection {
+            0: Conv2dNoBias<2, 4, 1, 2, 0>,
+            1: BatchNorm2d<4>,
+        }
+    }
+
+    #[test]
+    fn gradients_match_numerical_ones() {
+        type Block = ResidualProj<Branch<f64>, Projection<f64>, Tanh<f64>, f64>;
+        check_composed::<Image<6, 5, 2>, Block>(3, 1, 1e-6);
+        let names: Vec<String> = layer_gradient_errors::<Image<6, 5, 2>, Block>(2, 2)
+            .into_iter()
+            .map(|(name, _)| name)
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "input",
+                "conv1.weight",
+                "bn1.weight",
+                "bn1.bias",
+                "downsample.0.weight",
+                "downsample.1.weight",
+                "downsample.1.bias"
+            ]
+        );
+    }
+
+    #[test]
+    fn branch_and_shortcut_must_agree() {
+        type Unstrided = ResidualProj<Branch, Conv2dNoBias<2, 4, 1, 1, 0>, Relu>;
+        let misfit = <Unstrided as Layer<Image<8, 8, 2>, f32>>::FIT.unwrap_err();
+        assert_eq!(
+            misfit.within("layer2").within("0").report().to_str(),
+            "layer `0.layer2`: the branch gives 4x4x4 but the shortcut gives 8x8x4"
+        );
+    }
+}

@@ -51,7 +51,6 @@ impl<In: Shape, T: Float> Layer<In, T> for Sigmoid<T> {
     }
 }
 
-
 impl<T: Float, U: Float> crate::layer::WithFloat<U> for Sigmoid<T> {
     type Layer = Sigmoid<U>;
 }

@@ -38,7 +38,6 @@ impl<In: Shape, T: Float> Layer<In, T> for Tanh<T> {
     }
 }
 
-
 impl<T: Float, U: Float> crate::layer::WithFloat<U> for Tanh<T> {
     type Layer = Tanh<U>;
 }
