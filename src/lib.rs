@@ -73,6 +73,7 @@
 //! `backward` sets gradients (it does not accumulate into them).
 #![warn(missing_docs)]
 
+#[cfg(all(feature = "report", feature = "mat"))]
 pub mod app;
 pub mod data;
 pub mod float;
@@ -83,7 +84,9 @@ pub mod layers;
 pub mod models;
 mod net_macro;
 pub mod network;
+#[cfg(feature = "plot")]
 pub mod plot;
+#[cfg(feature = "report")]
 pub mod report;
 pub mod shape;
 pub mod tensor;
