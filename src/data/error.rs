@@ -337,10 +337,10 @@ pub enum DataError {
         path: PathBuf,
     },
 
-    /// An image whose size differs from the images before it.
+    /// An image whose size differs from the images before it (sizes as height x width).
     #[error(
         "{}: {}x{} image, but {} and the images before it are {}x{}",
-        path.display(), found[1], found[0], first.display(), expected[1], expected[0]
+        path.display(), found[0], found[1], first.display(), expected[0], expected[1]
     )]
     MixedImageSizes {
         /// The first image of another size.

@@ -47,13 +47,19 @@
 
 #![deny(missing_docs)]
 
-#[allow(dead_code)] // used by the file loaders, next
+mod augment;
 mod build;
 #[cfg(feature = "mat")]
 mod cifar;
+mod cifar_bin;
 mod dataset;
 mod error;
+#[doc(hidden)]
+pub mod fixtures;
 mod format;
+mod idx;
+#[cfg(feature = "image-folder")]
+mod image_folder;
 #[cfg(feature = "mat")]
 mod mat_read;
 #[cfg(feature = "mat")]
@@ -62,11 +68,18 @@ mod normalize;
 mod splits;
 mod synthetic;
 
+pub use augment::Augment;
 #[cfg(feature = "mat")]
 pub use cifar::load_cifar100;
+pub use cifar_bin::{
+    CIFAR10_CLASSES, CIFAR100_CLASSES, Cifar100Labels, load_cifar10, load_cifar100_binary,
+};
 pub use dataset::{Dataset, add_label_noise, epoch_order, fill_epoch_order};
 pub use error::DataError;
-pub use format::{DataFormat, UnknownFormatName};
+pub use format::{DataFormat, LoadOptions, UnknownFormatName, detect_format, load};
+pub use idx::load_idx;
+#[cfg(feature = "image-folder")]
+pub use image_folder::load_image_folder;
 pub use normalize::Normalization;
 pub use splits::{DataSource, DataSplits};
 pub use synthetic::{SYNTHETIC_CLASSES, SyntheticConfig, synthetic, synthetic_class_names};
