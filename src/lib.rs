@@ -59,7 +59,8 @@
 //! * [`Tensor`]: a batch of samples of a compile-time shape, the network's input type.
 //! * [`grad_check`]: numerical gradients and `rel_error`, as the seed's `grad_check`.
 //! * [`train`]: the loss, optimisers, the training loop, checkpoints and metrics.
-//! * [`data`]: CIFAR-100 (Matlab files) and a synthetic stand-in, split, normalised, batched.
+//! * [`data`]: datasets of any image shape, loaders for MNIST IDX, CIFAR-10/100 (binary and
+//!   Matlab) and PNG folders, a synthetic stand-in; split, normalised, augmented, batched.
 //! * [`plot`]: the run's pictures (curves, filters, feature maps, samples, confusion matrix) as
 //!   PNG files, drawn with an embedded font.
 //! * [`app`]: the `small_cnn` program as a library function ([`app::run`]): data, training,

@@ -17,7 +17,7 @@
 //!   `data/README.md` says where to get each.
 //! - [`Augment`]: random crop with zero padding and horizontal flip of
 //!   training batches, seeded.
-//! - [`load_cifar100`] reads `train.mat` and `test.mat` (see
+//! - `load_cifar100` (`mat` feature) reads `train.mat` and `test.mat` (see
 //!   `data/README.md` for where to get them) into [`DataSplits`]: train (the
 //!   first 4/5 of `train.mat`), val (its last fifth) and test, NHWC f32
 //!   images normalised per channel with the training split's mean and std,
@@ -29,7 +29,9 @@
 //! - [`epoch_order`] and [`Dataset::gather`] give allocation-free
 //!   mini-batches; [`Dataset::truncate`] and [`add_label_noise`] serve
 //!   `--limit-train` and `--label-noise`.
-//! - [`mat_writer`] writes MAT level-5 files (for tests and benchmarks).
+//! - `mat_writer` (`mat` feature) writes MAT level-5 files (for tests and
+//!   benchmarks); `fixtures` (hidden) writes small files of every format for
+//!   tests.
 //!
 //! ```
 //! use constnet::data::{epoch_order, synthetic, SyntheticConfig};
