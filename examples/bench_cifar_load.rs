@@ -17,8 +17,8 @@
 use std::process::{Command, ExitCode};
 use std::time::Instant;
 
-use constnet::data::load_cifar100;
 use constnet::data::mat_writer::{Compression, MatVar, write_mat_file};
+use constnet::data::{DataSplits, load_cifar100};
 use rand::{Rng, RngCore, SeedableRng, rngs::StdRng};
 
 const CHILD_FLAG: &str = "--child-load";
@@ -133,7 +133,7 @@ fn memory_mb() -> Option<(f64, f64)> {
 fn child(dir: &str) -> ExitCode {
     let before = memory_mb();
     let t = Instant::now();
-    let splits = match load_cifar100(dir) {
+    let splits: DataSplits = match load_cifar100(dir) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("error: {e}");
@@ -144,7 +144,7 @@ fn child(dir: &str) -> ExitCode {
     println!("{}", splits.summary());
     println!(
         "channel mean {:?}, std {:?}",
-        splits.channel_mean, splits.channel_std
+        splits.normalization.mean, splits.normalization.std
     );
     println!(
         "load time: {secs:.2} s ({} threads)",

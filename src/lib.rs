@@ -61,7 +61,8 @@
 //! * [`Tensor`]: a batch of samples of a compile-time shape, the network's input type.
 //! * [`grad_check`]: numerical gradients and `rel_error`, as the seed's `grad_check`.
 //! * [`train`]: the loss, optimisers, the training loop, checkpoints and metrics.
-//! * [`data`]: CIFAR-100 (Matlab files) and a synthetic stand-in, split, normalised, batched.
+//! * [`data`]: datasets of any image shape, loaders for MNIST IDX, CIFAR-10/100 (binary and
+//!   Matlab) and PNG folders, a synthetic stand-in; split, normalised, augmented, batched.
 //! * [`plot`]: the run's pictures (curves, filters, feature maps, samples, confusion matrix) as
 //!   PNG files, drawn with an embedded font.
 //! * [`report`]: the run's self-contained HTML report.
@@ -85,7 +86,9 @@ pub mod layers;
 pub mod models;
 mod net_macro;
 pub mod network;
+#[cfg(feature = "plot")]
 pub mod plot;
+#[cfg(feature = "report")]
 pub mod report;
 pub mod shape;
 pub mod tensor;

@@ -1,14 +1,22 @@
 //! The CIFAR-100 (Matlab) loader on small MAT files made here: pixels,
 //! labels, split, normalisation, storage classes, every error, and a fuzz
 //! test of damaged files.
+#![cfg(feature = "mat")]
 
 use std::path::{Path, PathBuf};
 
 use constnet::data::mat_writer::{Compression, MatClass, MatData, MatVar, write_mat_file};
-use constnet::data::{CIFAR100_SUPERCLASSES, DataError, DataSource, Dataset, load_cifar100};
+use constnet::data::{
+    CIFAR100_SUPERCLASSES, DataError, DataFormat, DataSource, DataSplits, Dataset,
+};
 use rand::{Rng, SeedableRng, rngs::StdRng};
 
 const IMG: usize = 3072;
+
+/// The loader for the default (32x32x3) shape.
+fn load_cifar100(dir: impl AsRef<Path>) -> Result<DataSplits, DataError> {
+    constnet::data::load_cifar100(dir)
+}
 
 /// The known pixel value of image `i`, channel `c`, row `h`, column `w`
 /// (offset so that train.mat and test.mat differ).
@@ -145,11 +153,11 @@ fn check_loaded(dir: &Path) {
     let (mean, std) = expected_stats(n_train);
     for c in 0..3 {
         assert!(
-            (f64::from(s.channel_mean[c]) - mean[c]).abs() < 1e-6,
+            (f64::from(s.channel_mean()[c]) - mean[c]).abs() < 1e-6,
             "mean {c}"
         );
         assert!(
-            (f64::from(s.channel_std[c]) - std[c]).abs() < 1e-6,
+            (f64::from(s.channel_std()[c]) - std[c]).abs() < 1e-6,
             "std {c}"
         );
     }
@@ -162,7 +170,8 @@ fn check_loaded(dir: &Path) {
     );
     assert_eq!(
         s.source,
-        DataSource::Cifar100 {
+        DataSource::Files {
+            format: DataFormat::Cifar100Mat,
             dir: dir.to_path_buf()
         }
     );
@@ -192,7 +201,7 @@ fn nhwc_layout_at_h1_w2() {
     for c in 0..3 {
         let j = c * 1024 + 32 + 2; // row c, h = 1, w = 2 of the MAT data
         let v = f32::from(raw[j * TRAIN_N + i]) / 255.0;
-        let want = (v - s.channel_mean[c]) / s.channel_std[c];
+        let want = (v - s.channel_mean()[c]) / s.channel_std()[c];
         let got = s.train.image(i)[(32 + 2) * 3 + c];
         assert!((got - want).abs() < 1e-5, "channel {c}: {got} vs {want}");
         // and (h = 2, w = 1) is a different pixel
@@ -233,8 +242,8 @@ fn same_as_u8(make: impl Fn(&[u8], &[f64], &Path, usize)) {
         assert!(max < 1e-5, "max difference {max}");
     }
     for c in 0..3 {
-        assert!((s.channel_mean[c] - reference.channel_mean[c]).abs() < 1e-6);
-        assert!((s.channel_std[c] - reference.channel_std[c]).abs() < 1e-6);
+        assert!((s.channel_mean()[c] - reference.channel_mean()[c]).abs() < 1e-6);
+        assert!((s.channel_std()[c] - reference.channel_std()[c]).abs() < 1e-6);
     }
 }
 

@@ -21,7 +21,7 @@ fn default_sizes_and_shapes() {
     let s = synthetic(&c);
     for (d, n) in [(&s.train, 4000), (&s.val, 1000), (&s.test, 1000)] {
         assert_eq!(d.len(), n);
-        assert_eq!(d.images.len(), n * Dataset::IMAGE_LEN);
+        assert_eq!(d.images.len(), n * <Dataset>::IMAGE_LEN);
         assert_eq!(d.num_classes, 20);
         assert!(d.labels.iter().all(|&l| l < 20));
         assert!(d.images.iter().all(|v| v.is_finite()));
@@ -43,8 +43,8 @@ fn deterministic_for_a_seed() {
     assert_eq!(a.train, b.train);
     assert_eq!(a.val, b.val);
     assert_eq!(a.test, b.test);
-    assert_eq!(a.channel_mean, b.channel_mean);
-    assert_eq!(a.channel_std, b.channel_std);
+    assert_eq!(a.channel_mean(), b.channel_mean());
+    assert_eq!(a.channel_std(), b.channel_std());
     // the same on one thread
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(1)
@@ -52,7 +52,7 @@ fn deterministic_for_a_seed() {
         .unwrap();
     let c = pool.install(|| synthetic(&small(3)));
     assert_eq!(a.train, c.train);
-    assert_eq!(a.channel_mean, c.channel_mean);
+    assert_eq!(a.channel_mean(), c.channel_mean());
 }
 
 #[test]
@@ -95,8 +95,8 @@ fn normalised_on_train() {
             "channel {c} std {}",
             var.sqrt()
         );
-        assert!(s.channel_mean[c] > 0.1 && s.channel_mean[c] < 0.9);
-        assert!(s.channel_std[c] > 0.05 && s.channel_std[c] < 0.5);
+        assert!(s.channel_mean()[c] > 0.1 && s.channel_mean()[c] < 0.9);
+        assert!(s.channel_std()[c] > 0.05 && s.channel_std()[c] < 0.5);
     }
     // un-normalising gives the 8-bit image back (in range, not constant)
     let rgb = s.to_rgb8(s.train.image(0));
@@ -202,7 +202,7 @@ fn epoch_order_and_gather() {
     let mut pointers = None;
     for batch in a.chunks(32) {
         s.train.gather(batch, &mut x, &mut y);
-        assert_eq!(x.len(), batch.len() * Dataset::IMAGE_LEN);
+        assert_eq!(x.len(), batch.len() * <Dataset>::IMAGE_LEN);
         assert_eq!(y.len(), batch.len());
         for (k, &i) in batch.iter().enumerate() {
             assert_eq!(&x[k * 3072..(k + 1) * 3072], s.train.image(i));

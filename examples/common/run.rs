@@ -206,8 +206,8 @@ impl Prepared<'_> {
             test_size: data.test.len(),
             num_classes: data.train.num_classes,
             label_names: data.label_names.clone(),
-            channel_mean: data.channel_mean,
-            channel_std: data.channel_std,
+            channel_mean: rgb(data.channel_mean()),
+            channel_std: rgb(data.channel_std()),
             model: options.model().name().to_string(),
             parameters: net.num_params(),
             optimizer: options.optimizer.to_string(),
@@ -277,8 +277,8 @@ impl Prepared<'_> {
             &written("feature_maps.png"),
             &image,
             (32, 32),
-            data.channel_mean,
-            data.channel_std,
+            rgb(data.channel_mean()),
+            rgb(data.channel_std()),
             data.label_names.get(first_label).map_or("", String::as_str),
             &maps,
             (32, 32, 16),
@@ -290,8 +290,8 @@ impl Prepared<'_> {
             (32, 32),
             &self.sample_labels,
             &data.label_names,
-            data.channel_mean,
-            data.channel_std,
+            rgb(data.channel_mean()),
+            rgb(data.channel_std()),
             &format!("Training images ({})", data.source.name()),
         )?;
         confusion_png(
@@ -370,8 +370,8 @@ impl Prepared<'_> {
             data_description: format!(
                 "{}. Channel mean {:?}, std {:?} (training split, [0, 1] units).",
                 data.summary(),
-                data.channel_mean,
-                data.channel_std
+                rgb(data.channel_mean()),
+                rgb(data.channel_std())
             ),
             synthetic: data.source.is_synthetic(),
             notes,
@@ -490,4 +490,9 @@ fn write_file(path: &Path, contents: String) -> Result<(), AppError> {
         path: path.to_path_buf(),
         source,
     })
+}
+
+/// The three channel values of the CIFAR-shaped data this program trains on.
+fn rgb(values: Vec<f32>) -> [f32; 3] {
+    std::array::from_fn(|c| values.get(c).copied().unwrap_or(0.0))
 }

@@ -6,9 +6,17 @@ use std::path::Path;
 use matfile::NumericData;
 use rayon::prelude::*;
 
+use super::build::{check_dir, check_shape};
 use super::mat_read::{MatContents, read_mat};
-use super::normalize::ChannelNorm;
-use super::{CIFAR100_SUPERCLASSES, DataError, DataSource, DataSplits, Dataset};
+use super::{
+    CIFAR100_SUPERCLASSES, DataError, DataFormat, DataSource, DataSplits, Dataset, Normalization,
+};
+use crate::{Image, Shape};
+
+/// CIFAR's images: 32x32 RGB.
+type Cifar = Image<32, 32, 3>;
+/// Where to get the files, for a missing-file message.
+pub(crate) const MAT_HINT: &str = "get cifar-100-matlab.tar.gz from https://www.cs.toronto.edu/~kriz/cifar.html and unpack it; see data/README.md";
 
 /// Number of coarse classes (superclasses) in CIFAR-100.
 const NUM_CLASSES: usize = CIFAR100_SUPERCLASSES.len();
@@ -18,7 +26,9 @@ const NUM_CLASSES: usize = CIFAR100_SUPERCLASSES.len();
 const BLOCK: usize = 64;
 
 /// Loads CIFAR-100 (Matlab version) from `dir`, which must hold `train.mat`
-/// and `test.mat` as unpacked from `cifar-100-matlab.tar.gz`.
+/// and `test.mat` as unpacked from `cifar-100-matlab.tar.gz`, as images of
+/// shape `S`, which must be 32x32x3 ([`DataError::ShapeMismatch`] otherwise).
+/// (`mat` feature.)
 ///
 /// - `train`: the first 4/5 of `train.mat` (40,000 images), `val`: its last
 ///   fifth (10,000), `test`: `test.mat` (10,000); labels are the 20 coarse
@@ -26,7 +36,7 @@ const BLOCK: usize = 64;
 /// - Images are NHWC f32: pixels / 255, then, per channel, minus the mean
 ///   and divided by the population standard deviation (ddof 0) of the
 ///   training split; the mean and std are returned in
-///   [`DataSplits::channel_mean`] / [`DataSplits::channel_std`].
+///   [`DataSplits::normalization`].
 /// - `data` and `coarse_labels` may be stored as any real numeric class
 ///   (uint8 as shipped, double, single, intN, uintN); pixel values must lie
 ///   in 0..=255, labels must be whole numbers in 0..=19.
@@ -38,41 +48,27 @@ const BLOCK: usize = 64;
 /// file and what is wrong; this function does not panic on any input.
 ///
 /// ```no_run
-/// use constnet::data::load_cifar100;
+/// use constnet::data::{load_cifar100, DataSplits};
 ///
-/// let splits = load_cifar100("data/cifar100")?;
+/// let splits: DataSplits = load_cifar100("data/cifar100")?;
 /// println!("{}: {} train / {} val / {} test images", splits.source,
 ///     splits.train.len(), splits.val.len(), splits.test.len());
-/// println!("mean {:?}, std {:?}", splits.channel_mean, splits.channel_std);
+/// println!("mean {:?}, std {:?}", splits.normalization.mean, splits.normalization.std);
 /// # Ok::<(), constnet::data::DataError>(())
 /// ```
-pub fn load_cifar100(dir: impl AsRef<Path>) -> Result<DataSplits, DataError> {
+pub fn load_cifar100<S: Shape>(dir: impl AsRef<Path>) -> Result<DataSplits<S>, DataError> {
     let dir = dir.as_ref();
-    match std::fs::metadata(dir) {
-        Ok(m) if m.is_dir() => {}
-        Ok(_) => {
-            return Err(DataError::NotADirectory {
-                path: dir.to_path_buf(),
-            });
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Err(DataError::DirNotFound {
-                path: dir.to_path_buf(),
-            });
-        }
-        Err(source) => {
-            return Err(DataError::Io {
-                path: dir.to_path_buf(),
-                source,
-            });
-        }
-    }
+    check_dir(dir)?;
+    check_shape::<S>(dir, [32, 32, 3])?;
     let train_path = dir.join("train.mat");
     let test_path = dir.join("test.mat");
     // Both must be there before we spend time on either.
     for p in [&train_path, &test_path] {
         if !p.exists() {
-            return Err(DataError::FileNotFound { path: p.clone() });
+            return Err(DataError::FileNotFound {
+                path: p.clone(),
+                hint: MAT_HINT,
+            });
         }
     }
 
@@ -94,16 +90,16 @@ pub fn load_cifar100(dir: impl AsRef<Path>) -> Result<DataSplits, DataError> {
     let test = test_src.dataset(0..test_src.n, &norm)?;
 
     Ok(DataSplits {
-        train,
-        val,
-        test,
+        train: Dataset::new_unchecked(train.images, train.labels, NUM_CLASSES),
+        val: Dataset::new_unchecked(val.images, val.labels, NUM_CLASSES),
+        test: Dataset::new_unchecked(test.images, test.labels, NUM_CLASSES),
         label_names: CIFAR100_SUPERCLASSES
             .iter()
             .map(|s| s.to_string())
             .collect(),
-        channel_mean: norm.mean_f32(),
-        channel_std: norm.std_f32(),
-        source: DataSource::Cifar100 {
+        normalization: norm,
+        source: DataSource::Files {
+            format: DataFormat::Cifar100Mat,
             dir: dir.to_path_buf(),
         },
     })
@@ -199,7 +195,7 @@ impl<'a> CifarMatrix<'a> {
             [n, w, rest @ ..] if rest.iter().all(|&d| d == 1) => (*n, *w),
             _ => return Err(bad_shape()),
         };
-        if width != Dataset::IMAGE_LEN {
+        if width != Cifar::LEN {
             return Err(bad_shape());
         }
         let data = data_arr.data();
@@ -253,7 +249,7 @@ impl<'a> CifarMatrix<'a> {
     }
 
     /// Mean and std of the images `rows`, in [0, 1] units.
-    fn stats(&self, rows: Range<usize>) -> Result<ChannelNorm, DataError> {
+    fn stats(&self, rows: Range<usize>) -> Result<Normalization, DataError> {
         let r = match self.data {
             NumericData::UInt8 { real, .. } => Ok(stats_u8(real, self.n, rows)),
             other => with_real!(other, s => stats_generic(s, self.n, rows)),
@@ -266,7 +262,11 @@ impl<'a> CifarMatrix<'a> {
     }
 
     /// Converts the images `rows` into a normalised NHWC [`Dataset`].
-    fn dataset(&self, rows: Range<usize>, norm: &ChannelNorm) -> Result<Dataset, DataError> {
+    fn dataset(
+        &self,
+        rows: Range<usize>,
+        norm: &Normalization,
+    ) -> Result<Dataset<Cifar>, DataError> {
         let images = match self.data {
             NumericData::UInt8 { real, .. } => {
                 // A lookup table per channel: exactly the values the generic
@@ -274,7 +274,7 @@ impl<'a> CifarMatrix<'a> {
                 let mut lut = [[0f32; 256]; 3];
                 for (c, table) in lut.iter_mut().enumerate() {
                     for (v, out) in table.iter_mut().enumerate() {
-                        *out = norm.apply(v as f64 / 255.0, c);
+                        *out = norm.apply_value(v as f64 / 255.0, c);
                     }
                 }
                 to_nhwc(real, self.n, rows.clone(), |v, c| {
@@ -283,7 +283,7 @@ impl<'a> CifarMatrix<'a> {
             }
             other => with_real!(other, s => to_nhwc(s, self.n, rows.clone(), |v, c| {
                 let x = v.to_f64();
-                (0.0..=255.0).contains(&x).then(|| norm.apply(x / 255.0, c))
+                (0.0..=255.0).contains(&x).then(|| norm.apply_value(x / 255.0, c))
             })),
         }
         .map_err(|(index, value)| DataError::BadPixel {
@@ -292,11 +292,7 @@ impl<'a> CifarMatrix<'a> {
             value,
         })?;
         let labels = self.labels.get(rows).unwrap_or_default().to_vec();
-        Ok(Dataset {
-            images,
-            labels,
-            num_classes: NUM_CLASSES,
-        })
+        Ok(Dataset::new_unchecked(images, labels, NUM_CLASSES))
     }
 }
 
@@ -365,9 +361,9 @@ fn column<'a, T>(src: &'a [T], n: usize, col: usize, rows: &Range<usize>) -> &'a
 }
 
 /// Per-channel statistics of uint8 data: exact histograms.
-fn stats_u8(src: &[u8], n: usize, rows: Range<usize>) -> ChannelNorm {
-    let plane = Dataset::HEIGHT * Dataset::WIDTH;
-    let hists: Vec<[u64; 256]> = (0..Dataset::IMAGE_LEN)
+fn stats_u8(src: &[u8], n: usize, rows: Range<usize>) -> Normalization {
+    let plane = Cifar::H * Cifar::W;
+    let hists: Vec<[u64; 256]> = (0..Cifar::LEN)
         .into_par_iter()
         .map(|col| {
             let mut h = [0u64; 256];
@@ -384,28 +380,7 @@ fn stats_u8(src: &[u8], n: usize, rows: Range<usize>) -> ChannelNorm {
             *total += k;
         }
     }
-    let count = (rows.len() * plane) as u64;
-    let mut mean = [0.0; 3];
-    let mut sq = [0.0; 3];
-    for c in 0..3 {
-        let sum: u64 = per_channel[c]
-            .iter()
-            .enumerate()
-            .map(|(v, &k)| v as u64 * k)
-            .sum();
-        if count > 0 {
-            mean[c] = sum as f64 / count as f64 / 255.0;
-        }
-        sq[c] = per_channel[c]
-            .iter()
-            .enumerate()
-            .map(|(v, &k)| {
-                let d = v as f64 / 255.0 - mean[c];
-                k as f64 * d * d
-            })
-            .sum();
-    }
-    ChannelNorm::from_moments(count, mean, sq)
+    Normalization::from_histograms(&per_channel)
 }
 
 /// Per-channel statistics of any numeric data, checking that every value is
@@ -414,9 +389,9 @@ fn stats_generic<T: Sample>(
     src: &[T],
     n: usize,
     rows: Range<usize>,
-) -> Result<ChannelNorm, (usize, f64)> {
-    let plane = Dataset::HEIGHT * Dataset::WIDTH;
-    let sums: Vec<f64> = (0..Dataset::IMAGE_LEN)
+) -> Result<Normalization, (usize, f64)> {
+    let plane = Cifar::H * Cifar::W;
+    let sums: Vec<f64> = (0..Cifar::LEN)
         .into_par_iter()
         .map(|col| {
             let mut acc = 0.0;
@@ -438,7 +413,7 @@ fn stats_generic<T: Sample>(
     if count > 0 {
         mean = mean.map(|m| m / count as f64 / 255.0);
     }
-    let devs: Vec<f64> = (0..Dataset::IMAGE_LEN)
+    let devs: Vec<f64> = (0..Cifar::LEN)
         .into_par_iter()
         .map(|col| {
             let m = mean[col / plane];
@@ -455,7 +430,7 @@ fn stats_generic<T: Sample>(
     for (col, s) in devs.iter().enumerate() {
         sq[col / plane] += s;
     }
-    Ok(ChannelNorm::from_moments(count, mean, sq))
+    Ok(Normalization::from_moments(count, mean.to_vec(), &sq))
 }
 
 /// Converts images `rows` of the column-major N x 3072 matrix `src` (rows
@@ -472,8 +447,8 @@ fn to_nhwc<T: Sample>(
     rows: Range<usize>,
     f: impl Fn(T, usize) -> Option<f32> + Sync,
 ) -> Result<Vec<f32>, (usize, f64)> {
-    const IMG: usize = Dataset::IMAGE_LEN;
-    const PLANE: usize = Dataset::HEIGHT * Dataset::WIDTH;
+    const IMG: usize = Cifar::LEN;
+    const PLANE: usize = Cifar::H * Cifar::W;
     // Zeroed allocation: the pages are only touched once, when written.
     let mut out = vec![0f32; rows.len() * IMG];
     out.par_chunks_mut(BLOCK * IMG)

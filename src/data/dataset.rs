@@ -1,33 +1,138 @@
 //! The in-memory data set, mini-batch iteration and label noise.
 
+use std::marker::PhantomData;
+
 use rand::seq::SliceRandom;
 use rand::{Rng, RngCore, SeedableRng};
 
-/// A set of labelled 32 x 32 RGB images, normalised, NHWC f32.
+use super::DataError;
+use crate::train::Samples;
+use crate::{Image, Network, Shape};
+
+/// A set of labelled images of shape `S` (32 x 32 RGB by default), normalised, NHWC f32.
 ///
-/// Image `i` is `images[i * IMAGE_LEN..(i + 1) * IMAGE_LEN]`, laid out as
-/// `(h * WIDTH + w) * CHANNELS + c`; its label is `labels[i]`, in
-/// `0..num_classes`. The fields are public; keep
-/// `images.len() == labels.len() * IMAGE_LEN` if you change them.
+/// Image `i` is `images[i * S::LEN..(i + 1) * S::LEN]`, laid out as `(h * S::W + w) * S::C + c`;
+/// its label is `labels[i]`, in `0..num_classes`. Build one from your own data with
+/// [`Dataset::new`] (f32 values) or [`Dataset::from_u8`] (8-bit pixels), which check the lengths
+/// and labels; the loaders ([`load`](super::load), ...) build them from files. The fields are
+/// public; keep `images.len() == labels.len() * S::LEN` if you change them.
+///
+/// The shape is part of the type, so a data set of the wrong shape for a network is a compile
+/// error ([`Dataset::samples_for`]):
+///
+/// ```
+/// use constnet::data::Dataset;
+/// use constnet::Image;
+///
+/// // Two 2x2 grey images, classes 0 and 1 of 2.
+/// let data = Dataset::<Image<2, 2, 1>>::from_u8(&[0, 64, 128, 255, 1, 2, 3, 4], vec![0, 1], 2)?;
+/// assert_eq!(data.len(), 2);
+/// assert_eq!(data.image(0), &[0.0, 64.0 / 255.0, 128.0 / 255.0, 1.0]);
+/// // A label out of range is an error, not a panic.
+/// let err = Dataset::<Image<2, 2, 1>>::new(vec![0.0; 4], vec![2], 2).unwrap_err();
+/// assert_eq!(err.to_string(), "label 2 of image 0 is not in 0..1 (2 classes)");
+/// # Ok::<(), constnet::data::DataError>(())
+/// ```
 #[derive(Clone, Debug, PartialEq)]
-pub struct Dataset {
-    /// All images, NHWC, `len() * IMAGE_LEN` values.
+pub struct Dataset<S: Shape = Image<32, 32, 3>> {
+    /// All images, NHWC, `len() * S::LEN` values.
     pub images: Vec<f32>,
     /// One label per image, each in `0..num_classes`.
     pub labels: Vec<usize>,
     /// Number of classes.
     pub num_classes: usize,
+    shape: PhantomData<fn() -> S>,
 }
 
-impl Dataset {
+impl<S: Shape> Dataset<S> {
     /// Image height in pixels.
-    pub const HEIGHT: usize = 32;
+    pub const HEIGHT: usize = S::H;
     /// Image width in pixels.
-    pub const WIDTH: usize = 32;
-    /// Colour channels (red, green, blue).
-    pub const CHANNELS: usize = 3;
-    /// Values per image: `HEIGHT * WIDTH * CHANNELS` = 3072.
-    pub const IMAGE_LEN: usize = Self::HEIGHT * Self::WIDTH * Self::CHANNELS;
+    pub const WIDTH: usize = S::W;
+    /// Channels.
+    pub const CHANNELS: usize = S::C;
+    /// Values per image: `HEIGHT * WIDTH * CHANNELS` (3072 for 32x32x3).
+    pub const IMAGE_LEN: usize = S::LEN;
+
+    /// A data set from NHWC values (`labels.len() * S::LEN` of them) and one label per image in
+    /// `0..num_classes`; the values are used as they are (normalise them yourself, e.g. with
+    /// [`Normalization`](super::Normalization)).
+    pub fn new(
+        images: Vec<f32>,
+        labels: Vec<usize>,
+        num_classes: usize,
+    ) -> Result<Self, DataError> {
+        check_lengths::<S>(images.len(), labels.len())?;
+        check_labels(&labels, num_classes)?;
+        Ok(Self::new_unchecked(images, labels, num_classes))
+    }
+
+    /// A data set from 8-bit NHWC pixels (`labels.len() * S::LEN` of them), scaled to [0, 1]
+    /// (divided by 255), with one label per image in `0..num_classes`.
+    pub fn from_u8(
+        pixels: &[u8],
+        labels: Vec<usize>,
+        num_classes: usize,
+    ) -> Result<Self, DataError> {
+        check_lengths::<S>(pixels.len(), labels.len())?;
+        check_labels(&labels, num_classes)?;
+        let images = pixels.iter().map(|&p| f32::from(p) / 255.0).collect();
+        Ok(Self::new_unchecked(images, labels, num_classes))
+    }
+
+    /// An empty data set of `num_classes` classes.
+    pub fn empty(num_classes: usize) -> Self {
+        Self::new_unchecked(Vec::new(), Vec::new(), num_classes)
+    }
+
+    /// Without the checks: the caller guarantees the invariants.
+    pub(crate) fn new_unchecked(images: Vec<f32>, labels: Vec<usize>, num_classes: usize) -> Self {
+        debug_assert_eq!(images.len(), labels.len() * S::LEN);
+        Dataset {
+            images,
+            labels,
+            num_classes,
+            shape: PhantomData,
+        }
+    }
+
+    /// The sample shape `[H, W, C]`.
+    pub fn shape() -> [usize; 3] {
+        [S::H, S::W, S::C]
+    }
+
+    /// Checks the invariants (lengths and labels), e.g. after changing the public fields.
+    pub fn validate(&self) -> Result<(), DataError> {
+        check_lengths::<S>(self.images.len(), self.labels.len())?;
+        check_labels(&self.labels, self.num_classes)
+    }
+
+    /// The images and labels as [`Samples`] for the network `N`, whose input must be this data
+    /// set's shape `S`: another shape does not compile.
+    ///
+    /// ```
+    /// use constnet::data::{synthetic, SyntheticConfig};
+    /// use constnet::models::SmallCnn;
+    ///
+    /// let data = synthetic(&SyntheticConfig { train: 10, val: 5, test: 5, seed: 1 });
+    /// let samples = data.train.samples_for::<SmallCnn<f32>>();
+    /// assert_eq!(samples.len(), 10);
+    /// ```
+    ///
+    /// ```compile_fail
+    /// use constnet::data::Dataset;
+    /// use constnet::models::SmallCnn; // takes 32x32x3
+    /// use constnet::Image;
+    ///
+    /// let mnist = Dataset::<Image<28, 28, 1>>::empty(10);
+    /// let samples = mnist.samples_for::<SmallCnn<f32>>();
+    /// ```
+    pub fn samples_for<N>(&self) -> Samples<'_, f32>
+    where
+        N: Network<f32, Input = S>,
+    {
+        Samples::new(&self.images, &self.labels)
+    }
 
     /// Number of images.
     pub fn len(&self) -> usize {
@@ -39,12 +144,12 @@ impl Dataset {
         self.labels.is_empty()
     }
 
-    /// Image `i`, NHWC (`IMAGE_LEN` values).
+    /// Image `i`, NHWC (`S::LEN` values).
     ///
     /// # Panics
     /// If `i >= self.len()`.
     pub fn image(&self, i: usize) -> &[f32] {
-        &self.images[i * Self::IMAGE_LEN..(i + 1) * Self::IMAGE_LEN]
+        &self.images[i * S::LEN..(i + 1) * S::LEN]
     }
 
     /// Copies the images and labels at `indices` (in that order) into
@@ -75,7 +180,7 @@ impl Dataset {
     ) {
         images_out.clear();
         labels_out.clear();
-        images_out.reserve(indices.len() * Self::IMAGE_LEN);
+        images_out.reserve(indices.len() * S::LEN);
         labels_out.reserve(indices.len());
         for &i in indices {
             images_out.extend_from_slice(self.image(i));
@@ -87,7 +192,7 @@ impl Dataset {
     /// For `--limit-train`.
     pub fn truncate(&mut self, n: usize) {
         self.labels.truncate(n);
-        self.images.truncate(self.labels.len() * Self::IMAGE_LEN);
+        self.images.truncate(self.labels.len() * S::LEN);
     }
 
     /// The number of images of each class (`num_classes` counts; labels
@@ -100,6 +205,31 @@ impl Dataset {
             }
         }
         counts
+    }
+}
+
+/// Checks that `values` is `labels` images of shape `S`.
+fn check_lengths<S: Shape>(values: usize, labels: usize) -> Result<(), DataError> {
+    if labels.checked_mul(S::LEN) == Some(values) {
+        Ok(())
+    } else {
+        Err(DataError::LengthMismatch {
+            values,
+            labels,
+            shape: [S::H, S::W, S::C],
+        })
+    }
+}
+
+/// Checks that every label is below `num_classes`.
+fn check_labels(labels: &[usize], num_classes: usize) -> Result<(), DataError> {
+    match labels.iter().enumerate().find(|(_, l)| **l >= num_classes) {
+        Some((index, &label)) => Err(DataError::LabelOutOfRange {
+            index,
+            label,
+            num_classes,
+        }),
+        None => Ok(()),
     }
 }
 
@@ -157,7 +287,7 @@ pub fn fill_epoch_order(order: &mut Vec<usize>, len: usize, shuffle: Option<&mut
 /// let differ = before.iter().zip(&data.train.labels).filter(|(a, b)| a != b).count();
 /// assert_eq!(differ, 20);
 /// ```
-pub fn add_label_noise(dataset: &mut Dataset, fraction: f64, seed: u64) -> usize {
+pub fn add_label_noise<S: Shape>(dataset: &mut Dataset<S>, fraction: f64, seed: u64) -> usize {
     let n = dataset.labels.len();
     let classes = dataset.num_classes;
     if classes < 2 || n == 0 {

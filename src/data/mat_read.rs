@@ -78,6 +78,7 @@ pub(crate) fn read_mat(path: &Path) -> Result<MatContents, DataError> {
         Ok(f) => f,
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
             return Err(DataError::FileNotFound {
+                hint: super::cifar::MAT_HINT,
                 path: path.to_path_buf(),
             });
         }

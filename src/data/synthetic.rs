@@ -17,8 +17,11 @@ use rand::{Rng, SeedableRng, rngs::StdRng};
 use rand_distr::StandardNormal;
 use rayon::prelude::*;
 
-use super::normalize::ChannelNorm;
-use super::{DataSource, DataSplits, Dataset};
+use super::{DataSource, DataSplits, Dataset, Normalization};
+use crate::{Image, Shape};
+
+/// The synthetic images' shape.
+type Rgb32 = Image<32, 32, 3>;
 
 /// Sizes and seed of the synthetic data set.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -98,17 +101,16 @@ pub fn synthetic(config: &SyntheticConfig) -> DataSplits {
     let mut train = make_split(config.train, config.seed, 1);
     let mut val = make_split(config.val, config.seed, 2);
     let mut test = make_split(config.test, config.seed, 3);
-    let norm = ChannelNorm::of_nhwc(&train.images);
+    let norm = Normalization::of_images(&train.images, 3);
     for d in [&mut train, &mut val, &mut test] {
-        norm.apply_nhwc(&mut d.images);
+        norm.normalize(&mut d.images);
     }
     DataSplits {
         train,
         val,
         test,
         label_names: synthetic_class_names(),
-        channel_mean: norm.mean_f32(),
-        channel_std: norm.std_f32(),
+        normalization: norm,
         source: DataSource::Synthetic,
     }
 }
@@ -125,20 +127,16 @@ fn make_split(n: usize, seed: u64, split: u64) -> Dataset {
     let split_seed = mix(mix(seed) ^ split);
     let mut labels: Vec<usize> = (0..n).map(|i| i % SYNTHETIC_CLASSES).collect();
     labels.shuffle(&mut StdRng::seed_from_u64(split_seed));
-    let mut images = vec![0f32; n * Dataset::IMAGE_LEN];
+    let mut images = vec![0f32; n * Rgb32::LEN];
     images
-        .par_chunks_mut(Dataset::IMAGE_LEN)
+        .par_chunks_mut(Rgb32::LEN)
         .zip(labels.par_iter())
         .enumerate()
         .for_each(|(i, (img, &label))| {
             let mut rng = StdRng::seed_from_u64(mix(split_seed ^ mix(i as u64)));
             draw(label, &mut rng, img);
         });
-    Dataset {
-        images,
-        labels,
-        num_classes: SYNTHETIC_CLASSES,
-    }
+    Dataset::new_unchecked(images, labels, SYNTHETIC_CLASSES)
 }
 
 /// Draws one image of class `class` into `out` (NHWC, values in [0, 1]).
@@ -176,7 +174,7 @@ fn draw(class: usize, rng: &mut StdRng, out: &mut [f32]) {
     let noise: f32 = rng.random_range(0.02..0.06);
     let tau = 2.0 * PI;
     for (p, px) in out.chunks_exact_mut(3).enumerate() {
-        let (y, x) = ((p / Dataset::WIDTH) as f32, (p % Dataset::WIDTH) as f32);
+        let (y, x) = ((p / Rgb32::W) as f32, (p % Rgb32::W) as f32);
         let (rx, ry) = (x - cx, y - cy);
         let dist = (rx * rx + ry * ry).sqrt();
         let mask = ((radius - dist) / 2.0).clamp(0.0, 1.0);

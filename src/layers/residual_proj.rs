@@ -214,7 +214,7 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::grad_check::{check_composed, check_layer, layer_gradient_errors};
+    use crate::grad_check::{check_composed, layer_gradient_errors};
     use crate::layers::{BatchNorm2d, Conv2dNoBias, Relu, Tanh};
     use crate::{Image, net};
 

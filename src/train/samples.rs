@@ -4,8 +4,8 @@ use crate::{Float, Shape};
 
 /// Labelled samples: `labels.len()` samples of a network's input shape, NHWC in `images`.
 ///
-/// A borrowed view, so any storage works: a [`Dataset`](crate::data::Dataset) (32x32x3 images;
-/// `&Dataset` converts with `From`, so the training functions take `&data.train` directly), or a
+/// A borrowed view, so any storage works: a [`Dataset`](crate::data::Dataset) (images of any
+/// shape; `&Dataset` converts with `From`, so the training functions take `&data.train` directly), or a
 /// small problem made inline. The sample shape comes from the network it is used with;
 /// [`Samples::check`] verifies the lengths fit it.
 ///
@@ -99,9 +99,11 @@ impl<'a, T: Float> Samples<'a, T> {
     }
 }
 
-impl<'a> From<&'a crate::data::Dataset> for Samples<'a, f32> {
-    /// Views a data set's images and labels (32x32x3, for networks with that input).
-    fn from(data: &'a crate::data::Dataset) -> Self {
+impl<'a, S: Shape> From<&'a crate::data::Dataset<S>> for Samples<'a, f32> {
+    /// Views a data set's images and labels (of shape `S`, for networks with that input; use
+    /// [`Dataset::samples_for`](crate::data::Dataset::samples_for) to have the compiler check
+    /// that).
+    fn from(data: &'a crate::data::Dataset<S>) -> Self {
         Samples {
             images: &data.images,
             labels: &data.labels,
