@@ -65,22 +65,33 @@
 //! (over the batch, for parameter gradients) runs in a fixed order (see `Conv2d` and `Linear`
 //! backward); the tests run one training in rayon pools of 1 and 2 threads and compare.
 pub mod checkpoint;
+pub mod clip;
 pub mod loss;
 pub mod metrics;
 pub mod optimizer;
 pub mod parallel;
 pub mod regularization;
 pub mod samples;
+pub mod schedule;
+pub mod state;
 pub mod trainer;
 
-pub use checkpoint::{CheckpointError, load_checkpoint, save_checkpoint};
-pub use loss::{LossError, softmax_cross_entropy};
+pub use checkpoint::{
+    CheckpointError, load_checkpoint, load_train_state, save_checkpoint, save_train_state,
+};
+pub use clip::clip_grad_norm;
+pub use loss::{LossError, SoftmaxCrossEntropy, softmax_cross_entropy};
 pub use metrics::{ConfusedPair, ConfusionError, ConfusionMatrix, accuracy, evaluate, predictions};
-pub use optimizer::{Optimizer, OptimizerKind, UnknownOptimizer};
+pub use optimizer::{
+    Adam, AdamW, Momentum, Nesterov, Optimizer, OptimizerKind, OptimizerState, OptimizerStateError,
+    RmsProp, Sgd, Trainable, UnknownOptimizer,
+};
 pub use parallel::{GradientSync, SingleProcess, SyncError, replica_slice};
 pub use regularization::{Regularization, UnknownRegularization};
 pub use samples::{Samples, SamplesError};
+pub use schedule::{CosineWarmup, LrSchedule, Schedule, StepDecay};
+pub use state::TrainState;
 pub use trainer::{
-    EpochStats, History, OnEpoch, StepInfo, TrainConfig, TrainError, TrainObserver, train_net,
-    train_net_parallel, train_net_with,
+    EpochStats, History, Keep, OnEpoch, StepInfo, TrainConfig, TrainError, TrainObserver,
+    TrainSession, UnknownKeep, train_net, train_net_parallel, train_net_with, train_session,
 };
