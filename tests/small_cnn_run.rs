@@ -185,7 +185,7 @@ fn a_synthetic_run_writes_every_file() {
     assert!(html.contains("Conv2d&lt;3, 16, 3, 1, 1&gt;"));
     assert!(html.contains(&format!("{:.2} %", m.test_acc * 100.0)));
     assert_eq!(outcome.files.len(), 10);
-    assert!(dir.path().join("last.safetensors").is_file());
+    assert!(outcome.out.join("last.safetensors").is_file());
 }
 
 #[test]

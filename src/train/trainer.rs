@@ -19,8 +19,7 @@ use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::{Duration, Instant};
 
-/// How to train; [`TrainConfig::default`] gives the `small_cnn` example's defaults (SPEC.md
-/// section 5).
+/// How to train; [`TrainConfig::default`] gives the `small_cnn` example's defaults.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct TrainConfig {
     /// Passes over the training data (5).
