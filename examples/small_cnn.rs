@@ -12,8 +12,8 @@ use clap::Parser;
 #[allow(dead_code, unused_imports)]
 pub mod common;
 
-use common::{RunOptions, run};
-use constnet::train::{OptimizerKind, Regularization};
+use common::{RunOptions, ScheduleName, run};
+use constnet::train::{Keep, OptimizerKind, Regularization};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -34,9 +34,31 @@ struct Cli {
     /// Images per mini-batch
     #[arg(long, value_name = "N", default_value_t = 10)]
     batch_size: usize,
-    /// sgd, momentum, rmsprop or adam
+    /// sgd, momentum, nesterov, rmsprop, adam or adamw
     #[arg(long, value_name = "NAME", default_value = "adam")]
     optimizer: OptimizerKind,
+    /// Decoupled weight decay of adamw [default: 0.01]
+    #[arg(long, value_name = "F")]
+    weight_decay: Option<f64>,
+    /// Learning-rate schedule: step (x--lr-decay every --lr-decay-every epochs) or cosine
+    /// (linear warm-up, then cosine to 0)
+    #[arg(long, value_name = "NAME", default_value = "step")]
+    schedule: ScheduleName,
+    /// Epochs of linear warm-up of the cosine schedule
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    warmup_epochs: usize,
+    /// Label smoothing of the cross-entropy loss, in [0, 1]
+    #[arg(long, value_name = "F", default_value_t = 0.0)]
+    label_smoothing: f64,
+    /// Clip the gradients' global L2 norm to F [default: no clipping]
+    #[arg(long, value_name = "F")]
+    clip_grad_norm: Option<f64>,
+    /// Parameters the run ends with: best (validation) or last (epoch)
+    #[arg(long, value_name = "WHICH", default_value = "best")]
+    keep: Keep,
+    /// Continue the run saved in FILE (a run's last.safetensors) up to --epochs
+    #[arg(long, value_name = "FILE", conflicts_with = "init")]
+    resume: Option<PathBuf>,
     /// Learning rate
     #[arg(long, value_name = "F", default_value_t = 0.001)]
     lr: f64,
@@ -86,6 +108,13 @@ impl Cli {
             epochs: self.epochs,
             batch_size: self.batch_size,
             optimizer: self.optimizer,
+            weight_decay: self.weight_decay,
+            schedule: self.schedule,
+            warmup_epochs: self.warmup_epochs,
+            label_smoothing: self.label_smoothing,
+            clip_grad_norm: self.clip_grad_norm,
+            keep: self.keep,
+            resume: self.resume,
             lr: self.lr,
             lr_decay: self.lr_decay,
             lr_decay_every: self.lr_decay_every,
@@ -107,7 +136,7 @@ impl Cli {
 /// What the command line asks for: a run, or an exit with this message and status (`--help`
 /// and `--version` exit 0; bad options or values exit 2 with a one-line `error: ...`).
 pub enum Parsed {
-    Run(RunOptions),
+    Run(Box<RunOptions>),
     Exit { message: String, code: u8 },
 }
 
@@ -120,7 +149,7 @@ where
         Ok(cli) => {
             let options = cli.into_options();
             match options.validate() {
-                Ok(()) => Parsed::Run(options),
+                Ok(()) => Parsed::Run(Box::new(options)),
                 Err(e) => Parsed::Exit {
                     message: format!("error: {e}"),
                     code: e.exit_code(),

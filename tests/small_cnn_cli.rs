@@ -5,8 +5,8 @@
 #[path = "../examples/small_cnn.rs"]
 mod small_cnn;
 
-use constnet::train::{OptimizerKind, Regularization};
-use small_cnn::common::RunOptions;
+use constnet::train::{Keep, OptimizerKind, Regularization};
+use small_cnn::common::{RunOptions, ScheduleName};
 use small_cnn::{Parsed, parse};
 use std::path::PathBuf;
 
@@ -19,7 +19,7 @@ fn defaults_are_the_spec_s() {
     let Parsed::Run(options) = parse_args(&[]) else {
         panic!("no options parsed");
     };
-    assert_eq!(options, RunOptions::default());
+    assert_eq!(*options, RunOptions::default());
     assert_eq!(options.data, None);
     assert_eq!(options.epochs, 5);
     assert_eq!(options.batch_size, 10);
@@ -31,6 +31,45 @@ fn defaults_are_the_spec_s() {
     assert_eq!(options.seed, 123);
     assert_eq!(options.out, PathBuf::from("runs/small_cnn"));
     assert!(options.shuffle && !options.batchnorm && !options.synthetic);
+    assert_eq!(options.schedule, ScheduleName::Step);
+    assert_eq!((options.weight_decay, options.warmup_epochs), (None, 0));
+    assert_eq!(options.label_smoothing, 0.0);
+    assert_eq!(options.clip_grad_norm, None);
+    assert_eq!((options.keep, options.resume), (Keep::Best, None));
+}
+
+#[test]
+fn the_training_loop_options_are_read() {
+    let Parsed::Run(o) = parse_args(&[
+        "--optimizer",
+        "adamw",
+        "--weight-decay",
+        "0.05",
+        "--schedule",
+        "cosine",
+        "--warmup-epochs",
+        "2",
+        "--label-smoothing",
+        "0.1",
+        "--clip-grad-norm",
+        "1.5",
+        "--keep",
+        "last",
+        "--resume",
+        "runs/x/last.safetensors",
+    ]) else {
+        panic!("no options parsed");
+    };
+    assert_eq!(o.optimizer, OptimizerKind::AdamW);
+    assert_eq!(o.weight_decay, Some(0.05));
+    assert_eq!((o.schedule, o.warmup_epochs), (ScheduleName::Cosine, 2));
+    assert_eq!((o.label_smoothing, o.clip_grad_norm), (0.1, Some(1.5)));
+    assert_eq!(o.keep, Keep::Last);
+    assert_eq!(o.resume, Some(PathBuf::from("runs/x/last.safetensors")));
+    let Parsed::Run(o) = parse_args(&["--optimizer", "nesterov"]) else {
+        panic!("no options parsed");
+    };
+    assert_eq!(o.optimizer, OptimizerKind::Nesterov);
 }
 
 #[test]
@@ -106,6 +145,18 @@ fn bad_values_exit_with_status_2_and_one_line() {
         &["--limit-train", "0"],
         &["--no-such-option"],
         &["--synthetic", "--data", "d"],
+        &["--weight-decay", "0.1"],
+        &["--optimizer", "adamw", "--weight-decay", "-1"],
+        &["--optimizer", "adamw", "--weight-decay", "nan"],
+        &["--schedule", "linear"],
+        &["--warmup-epochs", "1"],
+        &["--schedule", "cosine", "--warmup-epochs", "6"],
+        &["--label-smoothing", "1.1"],
+        &["--label-smoothing", "-0.1"],
+        &["--clip-grad-norm", "0"],
+        &["--clip-grad-norm", "inf"],
+        &["--keep", "first"],
+        &["--resume", "a", "--init", "b"],
     ];
     for args in cases {
         match parse_args(args) {

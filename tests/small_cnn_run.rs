@@ -184,7 +184,8 @@ fn a_synthetic_run_writes_every_file() {
     assert_eq!(html.matches("src=\"data:image/png;base64,").count(), 5);
     assert!(html.contains("Conv2d&lt;3, 16, 3, 1, 1&gt;"));
     assert!(html.contains(&format!("{:.2} %", m.test_acc * 100.0)));
-    assert_eq!(outcome.files.len(), 9);
+    assert_eq!(outcome.files.len(), 10);
+    assert!(outcome.out.join("last.safetensors").is_file());
 }
 
 #[test]

@@ -3,8 +3,8 @@
 
 use constnet::layers::{BatchNorm2d, Conv2d, Flatten, Linear, MaxPool2d, Relu};
 use constnet::train::{
-    ConfusionMatrix, EpochStats, OnEpoch, OptimizerKind, Regularization, Samples, TrainConfig,
-    TrainError, evaluate, train_net, train_net_with,
+    ConfusionMatrix, EpochStats, OnEpoch, OptimizerKind, Regularization, Samples, Schedule,
+    StepDecay, TrainConfig, TrainError, evaluate, train_net, train_net_with,
 };
 use constnet::{Image, Network, net};
 
@@ -127,8 +127,10 @@ fn history_records_learning_rate_decay_and_timing() {
     let (images, labels) = clusters(40, 0.0);
     let data = Samples::new(&images, &labels);
     let config = TrainConfig {
-        lr_decay: 0.5,
-        lr_decay_every: 2,
+        schedule: Schedule::Step(StepDecay {
+            factor: 0.5,
+            every: 2,
+        }),
         ..quiet(5, 10, OptimizerKind::Sgd, 0.1)
     };
     let mut net = Mlp::<f32>::new(1);
@@ -146,12 +148,12 @@ fn history_records_learning_rate_decay_and_timing() {
     }
     assert!(history.median_train_images_per_sec() > 0.0);
     assert_eq!(history.val_acc().len(), 5);
-    // The best epoch is the first with the highest validation accuracy.
+    // The best epoch is the last with the highest validation accuracy (a tie keeps the later).
     let best = history.val_acc().iter().copied().fold(0.0, f64::max);
     assert_eq!(history.best_val_acc, best);
     assert_eq!(history.val_acc()[history.best_epoch - 1], best);
     assert!(
-        history.val_acc()[..history.best_epoch - 1]
+        history.val_acc()[history.best_epoch..]
             .iter()
             .all(|&a| a < best)
     );

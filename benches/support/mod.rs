@@ -1,13 +1,13 @@
 //! The SmallCnn of SPEC.md section 5 and one Adam training step, shared by the criterion
 //! benchmarks (`benches/`), `examples/bench_train.rs` and `tests/alloc_free.rs`.
 //!
-//! The update is the training module's Adam (`constnet::train::Optimizer`, PyTorch's rule and
+//! The update is the training module's Adam (`constnet::train::Adam`, PyTorch's rule and
 //! defaults).
 
 // Each user (benches, example, tests) uses a part.
 #![allow(dead_code)]
 
-use constnet::train::{Optimizer, OptimizerKind, softmax_cross_entropy};
+use constnet::train::{Adam, Optimizer, softmax_cross_entropy};
 use constnet::{Image, Mode, Network, Tensor};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -25,7 +25,7 @@ pub struct Trainer {
     /// The network.
     pub net: SmallCnn,
     /// The optimiser (Adam).
-    pub adam: Optimizer<f32>,
+    pub adam: Adam<f32>,
     batch: Tensor<Image<32, 32, 3>>,
     grad: Vec<f32>,
 }
@@ -34,7 +34,7 @@ impl Trainer {
     /// A He-initialised SmallCnn (seed 0) with Adam at learning rate 1e-3.
     pub fn new() -> Self {
         let net = SmallCnn::new(0);
-        let adam = Optimizer::new(OptimizerKind::Adam, 1e-3);
+        let adam = Adam::new(1e-3);
         Trainer {
             net,
             adam,

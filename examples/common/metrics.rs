@@ -29,7 +29,7 @@ pub struct Metrics {
     pub model: String,
     /// Trained parameters (weights and biases).
     pub parameters: usize,
-    /// `"sgd"`, `"momentum"`, `"rmsprop"` or `"adam"`.
+    /// `"sgd"`, `"momentum"`, `"nesterov"`, `"rmsprop"`, `"adam"` or `"adamw"`.
     pub optimizer: String,
     /// The initial learning rate.
     pub learning_rate: f64,
@@ -71,4 +71,19 @@ pub struct Metrics {
     pub noisy_labels: usize,
     /// The `--init` checkpoint, if any.
     pub init: Option<String>,
+    /// AdamW's decoupled weight decay (`null` for the other optimizers).
+    pub weight_decay: Option<f64>,
+    /// `"step"` or `"cosine"`.
+    pub schedule: String,
+    /// Warm-up epochs of the cosine schedule.
+    pub warmup_epochs: usize,
+    /// Label smoothing of the loss.
+    pub label_smoothing: f64,
+    /// The gradients' global-norm limit, `null` when not clipped.
+    pub clip_grad_norm: Option<f64>,
+    /// `"best"` or `"last"`: whose parameters `model.safetensors` holds and the test set
+    /// measures.
+    pub keep: String,
+    /// The `--resume` file, if any.
+    pub resumed_from: Option<String>,
 }

@@ -1,8 +1,41 @@
 //! [`RunOptions`]: the `small_cnn` command line (SPEC.md section 5) as a plain struct, and its
 //! validation.
 
-use constnet::train::{OptimizerKind, Regularization};
+use constnet::train::{Keep, OptimizerKind, Regularization};
+use std::fmt;
 use std::path::PathBuf;
+use std::str::FromStr;
+
+/// The learning-rate schedule of `--schedule`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ScheduleName {
+    /// `step`: x`--lr-decay` every `--lr-decay-every` epochs.
+    #[default]
+    Step,
+    /// `cosine`: linear warm-up over `--warmup-epochs`, then cosine to 0 at the last epoch.
+    Cosine,
+}
+
+impl FromStr for ScheduleName {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.to_ascii_lowercase().as_str() {
+            "step" => Ok(ScheduleName::Step),
+            "cosine" => Ok(ScheduleName::Cosine),
+            _ => Err(format!("unknown schedule '{s}' (expected step or cosine)")),
+        }
+    }
+}
+
+impl fmt::Display for ScheduleName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            ScheduleName::Step => "step",
+            ScheduleName::Cosine => "cosine",
+        })
+    }
+}
 
 /// Which network to train.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -48,6 +81,20 @@ pub struct RunOptions {
     pub lr_decay: f64,
     /// `--lr-decay-every N` (10).
     pub lr_decay_every: usize,
+    /// `--weight-decay F`: AdamW's decoupled weight decay (`None`: 0.01); adamw only.
+    pub weight_decay: Option<f64>,
+    /// `--schedule` (step).
+    pub schedule: ScheduleName,
+    /// `--warmup-epochs N` (0): linear warm-up of the cosine schedule.
+    pub warmup_epochs: usize,
+    /// `--label-smoothing F` (0), in [0, 1].
+    pub label_smoothing: f64,
+    /// `--clip-grad-norm F`: clip the gradients' global norm to F (none by default).
+    pub clip_grad_norm: Option<f64>,
+    /// `--keep best|last` (best): which epoch's parameters the run ends with.
+    pub keep: Keep,
+    /// `--resume FILE`: continue the run saved in FILE (an `OUT/last.safetensors`).
+    pub resume: Option<PathBuf>,
     /// `--regularization` (none).
     pub regularization: Regularization,
     /// `--reg-lambda F` (0.01).
@@ -84,6 +131,13 @@ impl Default for RunOptions {
             lr: 0.001,
             lr_decay: 0.95,
             lr_decay_every: 10,
+            weight_decay: None,
+            schedule: ScheduleName::Step,
+            warmup_epochs: 0,
+            label_smoothing: 0.0,
+            clip_grad_norm: None,
+            keep: Keep::Best,
+            resume: None,
             regularization: Regularization::None,
             reg_lambda: 0.01,
             seed: 123,
@@ -148,7 +202,10 @@ impl RunOptions {
 
     /// Checks every value's range: epochs, batch size, threads and `--limit-train` at least 1;
     /// learning rate and decay positive and finite; `--reg-lambda` finite and not negative;
-    /// label noise in [0, 1); synthetic sizes at least 1.
+    /// `--weight-decay` finite, not negative, and with adamw only; `--warmup-epochs` with the
+    /// cosine schedule only and at most `--epochs`; `--label-smoothing` in [0, 1];
+    /// `--clip-grad-norm` positive and finite; `--resume` not with `--init`; label noise in
+    /// [0, 1); synthetic sizes at least 1.
     ///
     /// For example, `--label-noise 1` gives
     /// `invalid value '1' for '--label-noise': must be in [0, 1)` and exit status 2 (tested in
@@ -184,6 +241,54 @@ impl RunOptions {
             self.reg_lambda,
             "must be a finite number, 0 or more",
         )?;
+        if let Some(decay) = self.weight_decay {
+            check(
+                decay.is_finite() && decay >= 0.0,
+                "--weight-decay",
+                decay,
+                "must be a finite number, 0 or more",
+            )?;
+            check(
+                self.optimizer == OptimizerKind::AdamW,
+                "--weight-decay",
+                decay,
+                "applies to --optimizer adamw only (use --regularization l2 with the others)",
+            )?;
+        }
+        check(
+            self.warmup_epochs == 0 || self.schedule == ScheduleName::Cosine,
+            "--warmup-epochs",
+            self.warmup_epochs,
+            "applies to --schedule cosine only",
+        )?;
+        check(
+            self.warmup_epochs <= self.epochs,
+            "--warmup-epochs",
+            self.warmup_epochs,
+            "must not exceed --epochs",
+        )?;
+        check(
+            (0.0..=1.0).contains(&self.label_smoothing),
+            "--label-smoothing",
+            self.label_smoothing,
+            "must be in [0, 1]",
+        )?;
+        if let Some(norm) = self.clip_grad_norm {
+            check(
+                norm.is_finite() && norm > 0.0,
+                "--clip-grad-norm",
+                norm,
+                "must be a positive finite number",
+            )?;
+        }
+        if let Some(resume) = &self.resume {
+            check(
+                self.init.is_none(),
+                "--resume",
+                resume.display(),
+                "cannot be used with --init (the saved run has its parameters)",
+            )?;
+        }
         if let Some(threads) = self.threads {
             check(threads >= 1, "--threads", threads, "must be at least 1")?;
         }
@@ -304,6 +409,58 @@ mod tests {
                     ..base.clone()
                 },
                 "--limit-train",
+            ),
+            (
+                RunOptions {
+                    weight_decay: Some(0.1),
+                    ..base.clone()
+                },
+                "--weight-decay",
+            ),
+            (
+                RunOptions {
+                    optimizer: OptimizerKind::AdamW,
+                    weight_decay: Some(-0.1),
+                    ..base.clone()
+                },
+                "--weight-decay",
+            ),
+            (
+                RunOptions {
+                    warmup_epochs: 1,
+                    ..base.clone()
+                },
+                "--warmup-epochs",
+            ),
+            (
+                RunOptions {
+                    schedule: ScheduleName::Cosine,
+                    warmup_epochs: 6,
+                    ..base.clone()
+                },
+                "--warmup-epochs",
+            ),
+            (
+                RunOptions {
+                    label_smoothing: 1.5,
+                    ..base.clone()
+                },
+                "--label-smoothing",
+            ),
+            (
+                RunOptions {
+                    clip_grad_norm: Some(0.0),
+                    ..base.clone()
+                },
+                "--clip-grad-norm",
+            ),
+            (
+                RunOptions {
+                    resume: Some("a".into()),
+                    init: Some("b".into()),
+                    ..base.clone()
+                },
+                "--resume",
             ),
         ];
         for (options, option) in cases {

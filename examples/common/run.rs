@@ -1,13 +1,16 @@
 //! [`run`]: one `small_cnn` run from options to files.
 
-use super::{AppError, FirstConv, Metrics, Model, Progress, RunOptions, SmallCnn, SmallCnnBn};
+use super::{
+    AppError, FirstConv, Metrics, Model, Progress, RunOptions, ScheduleName, SmallCnn, SmallCnnBn,
+};
 use constnet::data::{DataSplits, SyntheticConfig, add_label_noise, load_cifar100, synthetic};
 use constnet::layers::Conv2d;
 use constnet::plot::{confusion_png, curves_png, feature_maps_png, filters_png, samples_png};
 use constnet::report::{EpochRow, Figure, Report};
 use constnet::train::{
-    ConfusionMatrix, Samples, TrainConfig, evaluate, load_checkpoint, save_checkpoint,
-    train_net_with,
+    ConfusionMatrix, CosineWarmup, OptimizerKind, Samples, Schedule, SoftmaxCrossEntropy,
+    StepDecay, TrainConfig, TrainSession, evaluate, load_checkpoint, load_train_state,
+    save_checkpoint, train_session,
 };
 use constnet::{Image, Layer, Mode, Network};
 use std::path::{Path, PathBuf};
@@ -15,6 +18,9 @@ use std::time::Instant;
 
 /// The folder `small_cnn` looks in when `--data` is not given.
 pub const DEFAULT_DATA_DIR: &str = "data/cifar100";
+
+/// The state saved after every epoch, to resume the run with `--resume`.
+pub const LAST_STATE: &str = "last.safetensors";
 
 /// Training images shown in `samples.png`.
 const SAMPLE_IMAGES: usize = 24;
@@ -143,6 +149,11 @@ impl Prepared<'_> {
         if let Some(init) = &options.init {
             load_checkpoint(&mut net, init)?;
         }
+        // The saved run's parameters go into the network; the rest continues the run.
+        let resume = match &options.resume {
+            Some(file) => Some(load_train_state(&mut net, file)?),
+            None => None,
+        };
         // Fail on an unwritable output folder before training, not after.
         create_dir(&options.out)?;
 
@@ -166,21 +177,41 @@ impl Prepared<'_> {
             epochs: options.epochs,
             batch_size: options.batch_size,
             learning_rate: options.lr,
-            lr_decay: options.lr_decay,
-            lr_decay_every: options.lr_decay_every,
+            schedule: match options.schedule {
+                ScheduleName::Step => Schedule::Step(StepDecay {
+                    factor: options.lr_decay,
+                    every: options.lr_decay_every,
+                }),
+                ScheduleName::Cosine => Schedule::Cosine(CosineWarmup {
+                    warmup_epochs: options.warmup_epochs,
+                    total_epochs: options.epochs,
+                    min_lr: 0.0,
+                }),
+            },
             optimizer: options.optimizer,
+            weight_decay: options.weight_decay.unwrap_or(0.01),
+            loss: SoftmaxCrossEntropy {
+                label_smoothing: options.label_smoothing,
+            },
+            keep: options.keep,
+            clip_grad_norm: options.clip_grad_norm,
             regularization: options.regularization,
             reg_lambda: options.reg_lambda,
             seed: options.seed,
             shuffle: options.shuffle,
             ..TrainConfig::default()
         };
-        let history = train_net_with(
+        let history = train_session(
             &mut net,
             Samples::new(&data.train.images, &data.train.labels),
             Samples::new(&data.val.images, &data.val.labels),
             &config,
-            &mut Progress::new(options.epochs, options.quiet),
+            TrainSession {
+                observer: Some(&mut Progress::new(options.epochs, options.quiet)),
+                resume,
+                save_state: Some(options.out.join(LAST_STATE)),
+                ..TrainSession::default()
+            },
         )?;
 
         let start = Instant::now();
@@ -235,10 +266,19 @@ impl Prepared<'_> {
             shuffle: options.shuffle,
             noisy_labels: self.noisy_labels,
             init: options.init.as_ref().map(|p| p.display().to_string()),
+            weight_decay: (options.optimizer == OptimizerKind::AdamW)
+                .then_some(config.weight_decay),
+            schedule: options.schedule.to_string(),
+            warmup_epochs: options.warmup_epochs,
+            label_smoothing: options.label_smoothing,
+            clip_grad_norm: options.clip_grad_norm,
+            keep: options.keep.to_string(),
+            resumed_from: options.resume.as_ref().map(|p| p.display().to_string()),
         };
 
         let out = &options.out;
         let mut files = Vec::new();
+        files.push(out.join(LAST_STATE));
         let mut written = |name: &str| {
             let path = out.join(name);
             files.push(path.clone());
@@ -381,12 +421,31 @@ impl Prepared<'_> {
                 hyper("optimizer", metrics.optimizer.clone()),
                 hyper("learning rate", options.lr.to_string()),
                 hyper(
-                    "learning-rate decay",
+                    "learning-rate schedule",
+                    match options.schedule {
+                        ScheduleName::Step => format!(
+                            "x{} every {} epochs",
+                            options.lr_decay, options.lr_decay_every
+                        ),
+                        ScheduleName::Cosine => {
+                            format!("cosine to 0 after {} warm-up epochs", options.warmup_epochs)
+                        }
+                    },
+                ),
+                hyper(
+                    "loss",
                     format!(
-                        "x{} every {} epochs",
-                        options.lr_decay, options.lr_decay_every
+                        "softmax cross-entropy, label smoothing {}",
+                        options.label_smoothing
                     ),
                 ),
+                hyper(
+                    "gradient clipping",
+                    options
+                        .clip_grad_norm
+                        .map_or("none".to_string(), |n| format!("global norm {n}")),
+                ),
+                hyper("parameters kept", options.keep.to_string()),
                 hyper(
                     "regularization",
                     format!("{} (lambda {})", options.regularization, options.reg_lambda),
@@ -470,7 +529,19 @@ impl Prepared<'_> {
                 ("confusion.csv".into(), "the test confusion matrix".into()),
                 (
                     "model.safetensors".into(),
-                    "the best-validation parameters (load with --init)".into(),
+                    format!(
+                        "the {} parameters (load with --init)",
+                        if options.keep == constnet::train::Keep::Best {
+                            "best-validation"
+                        } else {
+                            "last epoch's"
+                        }
+                    ),
+                ),
+                (
+                    LAST_STATE.into(),
+                    "the last epoch's parameters and training state (continue with --resume)"
+                        .into(),
                 ),
             ],
         }

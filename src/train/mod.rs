@@ -1,5 +1,6 @@
-//! Training: the loss and regularization, four optimizers, the training loop with progress and
-//! history, checkpoints, and evaluation metrics.
+//! Training: the loss and regularization, six optimizers, learning-rate schedules, the training
+//! loop with progress and history, data-parallel training, checkpoints and exact resume, and
+//! evaluation metrics.
 //!
 //! A complete run on a tiny problem made inline (two clusters of 2-D points):
 //!
@@ -39,17 +40,29 @@
 //! Each epoch visits the training samples in a fresh order (shuffled from [`TrainConfig::seed`],
 //! or in data-set order when `shuffle` is false), in mini-batches of `batch_size`; the last
 //! batch holds the remainder and is kept, as PyTorch's `DataLoader` does by default. A step is
-//! forward ([`Mode::Train`](crate::Mode)), [`softmax_cross_entropy`], backward, the
-//! [`Regularization`] gradient (weights only), and an [`Optimizer`] step; it reuses its batch,
-//! label and gradient buffers, so it does not allocate. After each epoch the network is
-//! evaluated in [`Mode::Eval`](crate::Mode) on a fixed random subset of 1000 training samples
-//! (as the seed's check; [`TrainConfig::train_eval_samples`]) and on the whole validation set,
-//! and the learning rate is multiplied by `lr_decay` after every `lr_decay_every` epochs. The
-//! parameters (buffers included) of the epoch with the best validation accuracy are kept and
-//! put back into the network at the end. A NaN or infinite loss stops the run with
-//! [`TrainError::Diverged`] before the parameters are touched.
+//! forward ([`Mode::Train`](crate::Mode)), the loss ([`SoftmaxCrossEntropy`], with optional
+//! label smoothing), backward, the [`Regularization`] gradient (weights only), optional
+//! clipping of the gradients' global norm ([`clip_grad_norm`]), and an [`Optimizer`] step; it
+//! reuses its batch, label and gradient buffers, so it does not allocate. Each epoch's learning
+//! rate comes from the [`Schedule`] ([`StepDecay`] by default, or [`CosineWarmup`]). After each
+//! epoch the network is evaluated in [`Mode::Eval`](crate::Mode) on a fixed random subset of
+//! 1000 training samples (as the seed's check; [`TrainConfig::train_eval_samples`]) and on the
+//! whole validation set. With [`Keep::Best`] (the default) the parameters (buffers included)
+//! of the epoch with the best validation accuracy (the later one on ties) are kept and put back
+//! into the network at the end; with [`Keep::Last`] the last epoch's stay. A NaN or infinite
+//! loss stops the run with [`TrainError::Diverged`] before the parameters are touched.
 //!
-//! The library prints nothing: a [`TrainObserver`] passed to [`train_net_with`] is told of every
+//! A [`TrainSession`] can save the run's [`TrainState`] after every epoch
+//! ([`save_train_state`]) and resume from it ([`load_train_state`], [`train_session`]), with
+//! the same bits as a run that never stopped.
+//!
+//! Data-parallel training goes through [`train_net_parallel`] and a [`GradientSync`] (the
+//! exchange with the other replicas; [`SingleProcess`] for one): each replica trains on its
+//! slice of every global batch and the gradients are summed before every replica takes the
+//! same step.
+//!
+//! The library prints nothing: a [`TrainObserver`] passed to [`train_net_with`] (or in a
+//! [`TrainSession`]) is told of every
 //! step and epoch (the examples draw a progress bar from it).
 //!
 //! ## Reproducibility
@@ -60,20 +73,33 @@
 //! (over the batch, for parameter gradients) runs in a fixed order (see `Conv2d` and `Linear`
 //! backward); the tests run one training in rayon pools of 1 and 2 threads and compare.
 pub mod checkpoint;
+pub mod clip;
 pub mod loss;
 pub mod metrics;
 pub mod optimizer;
+pub mod parallel;
 pub mod regularization;
 pub mod samples;
+pub mod schedule;
+pub mod state;
 pub mod trainer;
 
-pub use checkpoint::{CheckpointError, load_checkpoint, save_checkpoint};
-pub use loss::{LossError, softmax_cross_entropy};
+pub use checkpoint::{
+    CheckpointError, load_checkpoint, load_train_state, save_checkpoint, save_train_state,
+};
+pub use clip::clip_grad_norm;
+pub use loss::{LossError, SoftmaxCrossEntropy, softmax_cross_entropy};
 pub use metrics::{ConfusedPair, ConfusionError, ConfusionMatrix, accuracy, evaluate, predictions};
-pub use optimizer::{Optimizer, OptimizerKind, UnknownOptimizer};
+pub use optimizer::{
+    Adam, AdamW, Momentum, Nesterov, Optimizer, OptimizerKind, OptimizerState, OptimizerStateError,
+    RmsProp, Sgd, Trainable, UnknownOptimizer,
+};
+pub use parallel::{GradientSync, SingleProcess, SyncError, replica_slice};
 pub use regularization::{Regularization, UnknownRegularization};
 pub use samples::{Samples, SamplesError};
+pub use schedule::{CosineWarmup, LrSchedule, Schedule, StepDecay};
+pub use state::TrainState;
 pub use trainer::{
-    EpochStats, History, OnEpoch, StepInfo, TrainConfig, TrainError, TrainObserver, train_net,
-    train_net_with,
+    EpochStats, History, Keep, OnEpoch, StepInfo, TrainConfig, TrainError, TrainObserver,
+    TrainSession, UnknownKeep, train_net, train_net_parallel, train_net_with, train_session,
 };
