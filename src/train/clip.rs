@@ -64,7 +64,7 @@ mod tests {
     }
 
     fn set(net: &mut Two<f32>, weight: [f32; 2], bias: f32) {
-        net.params_mut(&mut |layer, p| match (layer, p.name) {
+        net.params_mut(&mut |layer, p| match (layer.to_string().as_str(), p.name) {
             ("fc", "weight") => p.grad.copy_from_slice(&weight),
             ("fc", "bias") => p.grad[0] = bias,
             _ => p.grad.fill(0.0),

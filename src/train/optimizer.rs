@@ -2,7 +2,7 @@
 //! [`Nesterov`], [`RmsProp`], [`Adam`], [`AdamW`] — with PyTorch's formulas and defaults.
 //! [`OptimizerKind`] names them (the `--optimizer` values of the programs) and builds one.
 
-use crate::{Float, Network, ParamKind, ParamMut};
+use crate::{Float, NamePath, Network, ParamKind, ParamMut};
 use rayon::prelude::*;
 use std::fmt;
 use std::str::FromStr;
@@ -89,12 +89,12 @@ impl OptimizerKind {
 /// `optimizer.step(&mut net)` works with any network (the trait keeps [`Optimizer`] usable as
 /// `dyn Optimizer<T>`).
 pub trait Trainable<T: Float>: Send {
-    /// Calls `f(layer_name, param)` on every parameter, mutably, in the network's order.
-    fn visit_params_mut<'a>(&'a mut self, f: &mut dyn FnMut(&'static str, ParamMut<'a, T>));
+    /// Calls `f(layer_path, param)` on every parameter, mutably, in the network's order.
+    fn each_param_mut<'a>(&'a mut self, f: &mut dyn FnMut(&NamePath, ParamMut<'a, T>));
 }
 
 impl<T: Float, N: Network<T> + ?Sized> Trainable<T> for N {
-    fn visit_params_mut<'a>(&'a mut self, f: &mut dyn FnMut(&'static str, ParamMut<'a, T>)) {
+    fn each_param_mut<'a>(&'a mut self, f: &mut dyn FnMut(&NamePath, ParamMut<'a, T>)) {
         self.params_mut(f)
     }
 }
@@ -217,7 +217,7 @@ fn slot_at<T: Float>(slot: &mut Slot<T>, index: usize, len: usize) -> &mut [T] {
 /// Applies `f(w, g)` to every trained value, in parallel chunks.
 fn update0<T: Float>(net: &mut dyn Trainable<T>, f: impl Fn(&mut T, T) + Sync + Send + Copy) {
     crate::kernels::on_pool(move || {
-        net.visit_params_mut(&mut |_, p| {
+        net.each_param_mut(&mut |_, p| {
             if p.kind == ParamKind::Buffer {
                 return;
             }
@@ -244,7 +244,7 @@ fn update1<T: Float>(
 ) {
     let mut index = 0;
     crate::kernels::on_pool(move || {
-        net.visit_params_mut(&mut |_, p| {
+        net.each_param_mut(&mut |_, p| {
             if p.kind == ParamKind::Buffer {
                 return;
             }
@@ -275,7 +275,7 @@ fn update2<T: Float>(
 ) {
     let mut index = 0;
     crate::kernels::on_pool(move || {
-        net.visit_params_mut(&mut |_, p| {
+        net.each_param_mut(&mut |_, p| {
             if p.kind == ParamKind::Buffer {
                 return;
             }
