@@ -1,4 +1,4 @@
-//! The seed notebook's whole job as one command: train SmallCnn on CIFAR-100's 20 superclasses
+//! The notebook's whole job as one command: train SmallCnn on CIFAR-100's 20 superclasses
 //! (or the built-in synthetic set), then write curves, filters, feature maps, samples, the
 //! confusion matrix, `metrics.json`, the best parameters and an HTML report.
 //!
@@ -17,9 +17,9 @@ use constnet::train::{OptimizerKind, Regularization};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-/// Train the seed's small CNN and write a report of the run.
+/// Train the notebook's small CNN and write a report of the run.
 #[derive(Debug, Parser)]
-#[command(name = "small_cnn", version)]
+#[command(name = "small_cnn", version, allow_negative_numbers = true)]
 struct Cli {
     /// Folder holding CIFAR-100's train.mat and test.mat [default: data/cifar100, or the
     /// synthetic set with a notice when it has no train.mat]

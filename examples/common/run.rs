@@ -1,6 +1,8 @@
 //! [`run`]: one `small_cnn` run from options to files.
 
-use super::{AppError, FirstConv, Metrics, Model, Progress, RunOptions, SmallCnn, SmallCnnBn};
+use super::{
+    AppError, EpochRecord, FirstConv, Metrics, Model, Progress, RunOptions, SmallCnn, SmallCnnBn,
+};
 use constnet::data::{DataSplits, SyntheticConfig, add_label_noise, load_cifar100, synthetic};
 use constnet::layers::Conv2d;
 use constnet::plot::{confusion_png, curves_png, feature_maps_png, filters_png, samples_png};
@@ -34,7 +36,7 @@ pub struct RunOutcome {
 
 /// Runs `small_cnn` with `options` in a thread pool of `options.threads` threads (all cores by
 /// default): loads the data, trains, evaluates the best-validation parameters on the test set,
-/// and writes every file of SPEC.md section 5 into `options.out`. Progress goes to stdout (a
+/// and writes every file listed in `examples/README.md` into `options.out`. Progress goes to stdout (a
 /// line per epoch) and stderr (the progress bar, on a terminal).
 pub fn run(options: &RunOptions) -> Result<RunOutcome, AppError> {
     options.validate()?;
@@ -126,11 +128,22 @@ struct Prepared<'a> {
     sample_labels: Vec<usize>,
 }
 
-fn create_dir(dir: &Path) -> Result<(), AppError> {
+/// Creates the output folder and checks that a file can be written in it, so that a run never
+/// trains for nothing.
+fn create_out_dir(dir: &Path) -> Result<(), AppError> {
     std::fs::create_dir_all(dir).map_err(|source| AppError::Io {
+        what: "create the output folder (--out)".into(),
         path: dir.to_path_buf(),
         source,
-    })
+    })?;
+    let probe = dir.join(format!(".small_cnn-write-test-{}", std::process::id()));
+    std::fs::write(&probe, b"")
+        .and_then(|()| std::fs::remove_file(&probe))
+        .map_err(|source| AppError::Io {
+            what: "write in the output folder (--out)".into(),
+            path: dir.to_path_buf(),
+            source,
+        })
 }
 
 impl Prepared<'_> {
@@ -144,7 +157,7 @@ impl Prepared<'_> {
             load_checkpoint(&mut net, init)?;
         }
         // Fail on an unwritable output folder before training, not after.
-        create_dir(&options.out)?;
+        create_out_dir(&options.out)?;
 
         println!("data: {}", data.summary());
         if self.noisy_labels > 0 {
@@ -217,7 +230,7 @@ impl Prepared<'_> {
             seed: options.seed,
             threads: self.threads,
             label_noise: options.label_noise,
-            history: history.epochs.clone(),
+            history: history.epochs.iter().map(EpochRecord::from).collect(),
             loss_per_iteration: history.loss_per_iteration.clone(),
             best_epoch: history.best_epoch,
             best_val_acc: history.best_val_acc,
@@ -234,7 +247,10 @@ impl Prepared<'_> {
             reg_lambda: options.reg_lambda,
             shuffle: options.shuffle,
             noisy_labels: self.noisy_labels,
-            init: options.init.as_ref().map(|p| p.display().to_string()),
+            init: options
+                .init
+                .as_ref()
+                .map_or_else(|| "he".to_string(), |p| p.display().to_string()),
         };
 
         let out = &options.out;
@@ -439,7 +455,7 @@ impl Prepared<'_> {
                 figure(
                     "First-layer filters",
                     "filters.png",
-                    "conv1's 16 filters (3x3, RGB) of the best-validation parameters, normalised together to [0, 1] with their global minimum and maximum, as in the seed.",
+                    "conv1's 16 filters (3x3, RGB) of the best-validation parameters, normalised together to [0, 1] with their global minimum and maximum, as in the notebook.",
                 ),
                 figure(
                     "Feature maps",
@@ -465,7 +481,7 @@ impl Prepared<'_> {
             files: vec![
                 (
                     "metrics.json".into(),
-                    "every number of the run (SPEC.md section 5 schema)".into(),
+                    "every number of the run (the schema is in examples/README.md)".into(),
                 ),
                 ("confusion.csv".into(), "the test confusion matrix".into()),
                 (
@@ -487,6 +503,11 @@ fn figure(title: &str, file: &str, caption: &str) -> Figure {
 
 fn write_file(path: &Path, contents: String) -> Result<(), AppError> {
     std::fs::write(path, contents).map_err(|source| AppError::Io {
+        what: format!(
+            "write {}",
+            path.file_name()
+                .map_or_else(String::new, |n| n.to_string_lossy().into_owned())
+        ),
         path: path.to_path_buf(),
         source,
     })

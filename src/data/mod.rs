@@ -1,4 +1,4 @@
-//! Data: CIFAR-100 (Matlab version) with the seed's split and
+//! Data: CIFAR-100 (Matlab version) with the notebook's split and
 //! normalisation, a built-in synthetic stand-in with the same shapes, and
 //! mini-batch helpers.
 //!
@@ -32,10 +32,13 @@
 
 #![deny(missing_docs)]
 
+#[cfg(feature = "mat")]
 mod cifar;
 mod dataset;
 mod error;
+#[cfg(feature = "mat")]
 mod mat_read;
+#[cfg(feature = "mat")]
 pub mod mat_writer;
 mod normalize;
 mod synthetic;
@@ -43,6 +46,7 @@ mod synthetic;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+#[cfg(feature = "mat")]
 pub use cifar::load_cifar100;
 pub use dataset::{Dataset, add_label_noise, epoch_order, fill_epoch_order};
 pub use error::DataError;

@@ -1,5 +1,5 @@
 //! Checkpoints: a network's parameters in a [safetensors](https://huggingface.co/docs/safetensors)
-//! file.
+//! file, read and written by [`crate::safetensors`].
 //!
 //! Every parameter is saved, BatchNorm running statistics included, under its PyTorch-style
 //! name (`"conv1.weight"`, `"bn1.running_mean"`) with its shape in the layer's layout
@@ -13,8 +13,8 @@
 //! so on error the network is unchanged. Both `F32` and `F64` tensors are accepted (converted to
 //! the network's type).
 
+use crate::safetensors::{Dtype, SafeTensors, TensorView};
 use crate::{Float, Network};
-use safetensors::tensor::{Dtype, SafeTensors, TensorView};
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
@@ -132,18 +132,16 @@ pub fn save_checkpoint<T: Float, N: Network<T> + ?Sized>(
         }
         tensors.push((format!("{layer}.{}", p.name), p.shape.to_vec(), bytes));
     });
-    let encode_error = |e: safetensors::SafeTensorError| CheckpointError::Encode {
+    let views = tensors.iter().map(|(name, shape, bytes)| TensorView {
+        name,
+        dtype,
+        shape,
+        data: bytes,
+    });
+    let bytes = crate::safetensors::serialize(views, &[]).map_err(|e| CheckpointError::Encode {
         path: path.to_path_buf(),
         message: e.to_string(),
-    };
-    let views = tensors
-        .iter()
-        .map(|(name, shape, bytes)| {
-            Ok((name.as_str(), TensorView::new(dtype, shape.clone(), bytes)?))
-        })
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(encode_error)?;
-    let bytes = safetensors::serialize(views, None).map_err(encode_error)?;
+    })?;
     write_atomically(path, &bytes)
 }
 
@@ -187,7 +185,7 @@ pub fn load_checkpoint<T: Float, N: Network<T> + ?Sized>(
         path: path.to_path_buf(),
         source,
     })?;
-    let file = SafeTensors::deserialize(&bytes).map_err(|e| CheckpointError::Format {
+    let file = SafeTensors::parse(&bytes).map_err(|e| CheckpointError::Format {
         path: path.to_path_buf(),
         message: e.to_string(),
     })?;
@@ -203,39 +201,31 @@ pub fn load_checkpoint<T: Float, N: Network<T> + ?Sized>(
     });
     let mut values: Vec<Vec<T>> = Vec::with_capacity(wanted.len());
     for (name, shape, len) in &wanted {
-        let tensor = file.tensor(name).map_err(|_| CheckpointError::Missing {
+        let tensor = file.tensor(name).ok_or_else(|| CheckpointError::Missing {
             path: path.to_path_buf(),
             name: name.clone(),
             expected: shape.clone(),
         })?;
-        if tensor.shape() != shape.as_slice() {
+        if tensor.shape != shape.as_slice() {
             return Err(CheckpointError::Shape {
                 path: path.to_path_buf(),
                 name: name.clone(),
                 expected: shape.clone(),
-                found: tensor.shape().to_vec(),
+                found: tensor.shape.to_vec(),
             });
         }
-        let decoded: Vec<T> = match tensor.dtype() {
-            Dtype::F32 => tensor
-                .data()
-                .chunks_exact(4)
-                .map(|b| T::from_f64(f32::from_le_bytes([b[0], b[1], b[2], b[3]]) as f64))
-                .collect(),
-            Dtype::F64 => tensor
-                .data()
-                .chunks_exact(8)
-                .map(|b| {
-                    T::from_f64(f64::from_le_bytes([
-                        b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7],
-                    ]))
-                })
+        let decoded: Vec<T> = match tensor.dtype {
+            Dtype::F32 | Dtype::F64 => tensor
+                .to_f64()
+                .unwrap_or_default()
+                .into_iter()
+                .map(T::from_f64)
                 .collect(),
             other => {
                 return Err(CheckpointError::Dtype {
                     path: path.to_path_buf(),
                     name: name.clone(),
-                    found: format!("{other:?}"),
+                    found: other.to_string(),
                 });
             }
         };
@@ -246,14 +236,13 @@ pub fn load_checkpoint<T: Float, N: Network<T> + ?Sized>(
                 path: path.to_path_buf(),
                 name: name.clone(),
                 expected: shape.clone(),
-                found: tensor.shape().to_vec(),
+                found: tensor.shape.to_vec(),
             });
         }
         values.push(decoded);
     }
     let mut extra: Vec<&str> = file
         .names()
-        .into_iter()
         .filter(|n| !wanted.iter().any(|(w, _, _)| w == n))
         .collect();
     extra.sort_unstable();

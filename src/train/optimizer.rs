@@ -8,8 +8,7 @@ use std::str::FromStr;
 
 /// Which update rule an [`Optimizer`] uses. Parses from and prints as `sgd`, `momentum`,
 /// `rmsprop`, `adam` (the `--optimizer` values of the `small_cnn` example).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum OptimizerKind {
     /// `w -= lr * g`.
     Sgd,

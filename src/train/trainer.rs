@@ -12,9 +12,9 @@ use rand::seq::IndexedRandom;
 use rand::{RngCore, SeedableRng};
 use std::time::{Duration, Instant};
 
-/// How to train; [`TrainConfig::default`] gives the `small_cnn` example's defaults (SPEC.md
-/// section 5).
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+/// How to train; [`TrainConfig::default`] gives the `small_cnn` example's defaults (listed in
+/// `examples/README.md`).
+#[derive(Debug, Clone, PartialEq)]
 pub struct TrainConfig {
     /// Passes over the training data (5).
     pub epochs: usize,
@@ -39,7 +39,7 @@ pub struct TrainConfig {
     /// Shuffle the training data afresh each epoch (true); false keeps data-set order.
     pub shuffle: bool,
     /// Training accuracy is measured on this many training samples, drawn once at random from
-    /// `seed` and the same every epoch (1000, as the seed's check); `None` uses the whole set.
+    /// `seed` and the same every epoch (1000, as the notebook's check); `None` uses the whole set.
     pub train_eval_samples: Option<usize>,
     /// Batch size of the evaluation passes (100).
     pub eval_batch_size: usize,
@@ -65,7 +65,7 @@ impl Default for TrainConfig {
 }
 
 /// What one epoch did.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct EpochStats {
     /// The epoch, from 1.
     pub epoch: usize,
@@ -85,7 +85,7 @@ pub struct EpochStats {
 }
 
 /// The record of a training run.
-#[derive(Debug, Clone, PartialEq, Default, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct History {
     /// The loss of every iteration (mini-batch), regularization included, in order.
     pub loss_per_iteration: Vec<f64>,
