@@ -1,12 +1,12 @@
-//! The seed's networks, ready to use: [`TestCnn`] (its gradient-check network, SPEC.md section
-//! 2.6), [`SmallCnn`] and [`SmallCnnBn`] (the `small_cnn` networks, SPEC.md section 5).
+//! The notebook's networks, ready to use: [`TestCnn`] (its gradient-check network),
+//! [`SmallCnn`] and [`SmallCnnBn`] (the `small_cnn` networks, see `examples/README.md`).
 
 use crate::grad_check::linspace;
 use crate::layers::{BatchNorm2d, Conv2d, Flatten, Gelu, Linear, MaxPool2d};
 use crate::{Float, Image, Init, net};
 
 net! {
-    /// The seed's TestCNN: conv-maxpool-flatten-fc on 8x8 RGB images, 5 classes, no activation.
+    /// The notebook's TestCNN: conv-maxpool-flatten-fc on 8x8 RGB images, 5 classes, no activation.
     pub struct TestCnn {
         input: Image<8, 8, 3>,
         /// 3x3 convolution, 3 filters, no padding: 6x6x3.
@@ -21,11 +21,11 @@ net! {
 }
 
 impl TestCnn<f64> {
-    /// The TestCNN of the seed's forward-pass check (SPEC.md section 2.6): seed initialisation,
+    /// The TestCNN of the notebook's forward-pass check: the notebook's initialisation,
     /// then `conv.weight = linspace(-0.7, 0.3, 81)`, `conv.bias = linspace(-0.6, 0.2, 3)`,
     /// `fc.weight = linspace(-0.2, 0.2, 135)`, `fc.bias = linspace(-0.9, 0.1, 5)`.
-    pub fn seed_check() -> Self {
-        let mut net = Self::with_init(Init::SEED, 1234);
+    pub fn notebook_check() -> Self {
+        let mut net = Self::with_init(Init::NOTEBOOK, 1234);
         net.conv.weight = linspace(-0.7, 0.3, 81);
         net.conv.bias = linspace(-0.6, 0.2, 3);
         net.fc.weight = linspace(-0.2, 0.2, 135);
@@ -35,7 +35,7 @@ impl TestCnn<f64> {
 }
 
 net! {
-    /// The seed's SmallCnn: conv-GELU-conv-GELU-maxpool-fc-GELU-fc on 32x32 RGB images, 20
+    /// The notebook's SmallCnn: conv-GELU-conv-GELU-maxpool-fc-GELU-fc on 32x32 RGB images, 20
     /// classes.
     pub struct SmallCnn {
         input: Image<32, 32, 3>,
@@ -62,7 +62,7 @@ net! {
 
 net! {
     /// [`SmallCnn`] with batch normalisation after each convolution (`bn1`, `bn2`), for the
-    /// seed's BatchNorm analysis.
+    /// notebook's BatchNorm analysis.
     pub struct SmallCnnBn {
         input: Image<32, 32, 3>,
         /// 3x3 convolution, 16 filters, padding 1: 32x32x16.

@@ -1,4 +1,4 @@
-//! Softmax cross-entropy, mean over the batch: the seed's `cross_entropy`.
+//! Softmax cross-entropy, mean over the batch: the notebook's `cross_entropy`.
 
 use crate::Float;
 

@@ -43,7 +43,7 @@
 //! [`Regularization`] gradient (weights only), and an [`Optimizer`] step; it reuses its batch,
 //! label and gradient buffers, so it does not allocate. After each epoch the network is
 //! evaluated in [`Mode::Eval`](crate::Mode) on a fixed random subset of 1000 training samples
-//! (as the seed's check; [`TrainConfig::train_eval_samples`]) and on the whole validation set,
+//! (as the notebook's check; [`TrainConfig::train_eval_samples`]) and on the whole validation set,
 //! and the learning rate is multiplied by `lr_decay` after every `lr_decay_every` epochs. The
 //! parameters (buffers included) of the epoch with the best validation accuracy are kept and
 //! put back into the network at the end. A NaN or infinite loss stops the run with
