@@ -1,4 +1,4 @@
-//! The seed notebook's whole job as one command: train SmallCnn on CIFAR-100's 20 superclasses
+//! The notebook's whole job as one command: train SmallCnn on CIFAR-100's 20 superclasses
 //! (or the built-in synthetic set), then write curves, filters, feature maps, samples, the
 //! confusion matrix, `metrics.json`, the best parameters and an HTML report.
 //!
@@ -17,9 +17,11 @@ use constnet::train::{Keep, OptimizerKind, Regularization};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-/// Train the seed's small CNN and write a report of the run.
+/// Train the notebook's small CNN and write a report of the run.
 #[derive(Debug, Parser)]
-#[command(name = "small_cnn", version)]
+// Negative numbers are values, not options, so that `--lr -1` (or `-1e-3`, hence
+// `allow_hyphen_values` on the float options) reaches the range check and its message.
+#[command(name = "small_cnn", version, allow_negative_numbers = true)]
 struct Cli {
     /// Folder holding CIFAR-100's train.mat and test.mat [default: data/cifar100, or the
     /// synthetic set with a notice when it has no train.mat]
@@ -60,10 +62,20 @@ struct Cli {
     #[arg(long, value_name = "FILE", conflicts_with = "init")]
     resume: Option<PathBuf>,
     /// Learning rate
-    #[arg(long, value_name = "F", default_value_t = 0.001)]
+    #[arg(
+        long,
+        allow_hyphen_values = true,
+        value_name = "F",
+        default_value_t = 0.001
+    )]
     lr: f64,
     /// Factor applied to the learning rate after every --lr-decay-every epochs
-    #[arg(long, value_name = "F", default_value_t = 0.95)]
+    #[arg(
+        long,
+        allow_hyphen_values = true,
+        value_name = "F",
+        default_value_t = 0.95
+    )]
     lr_decay: f64,
     /// Epochs between learning-rate decays
     #[arg(long, value_name = "N", default_value_t = 10)]
@@ -72,7 +84,12 @@ struct Cli {
     #[arg(long, value_name = "NAME", default_value = "none")]
     regularization: Regularization,
     /// Strength of the regularization
-    #[arg(long, value_name = "F", default_value_t = 0.01)]
+    #[arg(
+        long,
+        allow_hyphen_values = true,
+        value_name = "F",
+        default_value_t = 0.01
+    )]
     reg_lambda: f64,
     /// Seed of the initialisation, shuffling and label noise
     #[arg(long, value_name = "N", default_value_t = 123)]
@@ -84,7 +101,12 @@ struct Cli {
     #[arg(long, value_name = "N")]
     limit_train: Option<usize>,
     /// Fraction of training labels replaced by a uniformly drawn other class, in [0, 1)
-    #[arg(long, value_name = "F", default_value_t = 0.0)]
+    #[arg(
+        long,
+        allow_hyphen_values = true,
+        value_name = "F",
+        default_value_t = 0.0
+    )]
     label_noise: f64,
     /// Train SmallCnnBn (BatchNorm after each convolution)
     #[arg(long)]

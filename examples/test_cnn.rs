@@ -1,4 +1,4 @@
-//! The seed's TestCNN cell (SPEC.md section 2.6), step by step, in f64:
+//! The notebook's TestCNN cell, step by step, in f64:
 //! `cargo run --example test_cnn`.
 
 use constnet::grad_check::{linspace, numerical_gradient, rel_error};
@@ -18,7 +18,7 @@ fn verdict(ok: bool) -> &'static str {
 
 fn main() -> ExitCode {
     let mut all_ok = true;
-    let mut model = TestCnn::<f64>::with_init(Init::SEED, 1234);
+    let mut model = TestCnn::<f64>::with_init(Init::NOTEBOOK, 1234);
     println!("{}\n", model.summary());
 
     println!("Testing initialization ... ");
@@ -98,7 +98,7 @@ fn main() -> ExitCode {
     for name in ["conv.bias", "conv.weight", "fc.bias", "fc.weight"] {
         let analytic = model.grad(name).unwrap_or(&[]).to_vec();
         let mut values = model.param(name).unwrap_or(&[]).to_vec();
-        let mut probe = TestCnn::<f64>::with_init(Init::SEED, 1234);
+        let mut probe = TestCnn::<f64>::with_init(Init::NOTEBOOK, 1234);
         for (n, v) in &assignments {
             probe.assign(n, v).ok();
         }

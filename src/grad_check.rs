@@ -1,4 +1,4 @@
-//! Numerical gradients and relative errors, as the seed's `grad_check`: the way to prove that a
+//! Numerical gradients and relative errors, as the notebook's `grad_check`: the way to prove that a
 //! layer's backward pass is right.
 
 use crate::layer::fill_normal;
@@ -6,7 +6,7 @@ use crate::{Float, Init, Layer, Mode, NamePath, ParamKind, Shape};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 
-/// The seed's `rel_error`: `max |x - y| / max(1e-8, |x| + |y|)` over all elements.
+/// The notebook's `rel_error`: `max |x - y| / max(1e-8, |x| + |y|)` over all elements.
 ///
 /// ```
 /// use constnet::grad_check::rel_error;
@@ -24,7 +24,7 @@ pub fn rel_error<T: Float>(x: &[T], y: &[T]) -> f64 {
         .fold(0.0, f64::max)
 }
 
-/// numpy's `linspace(a, b, n)`: `n` evenly spaced values from `a` to `b` inclusive, as the seed
+/// numpy's `linspace(a, b, n)`: `n` evenly spaced values from `a` to `b` inclusive, as the notebook
 /// uses to fill tensors with known values.
 ///
 /// ```
@@ -42,7 +42,7 @@ pub fn linspace(a: f64, b: f64, n: usize) -> Vec<f64> {
 }
 
 /// The numerical gradient of a scalar function at `x` by central differences with step `h`
-/// (the seed's `eval_numerical_gradient`). `f` is called with `x` changed in one place at a time;
+/// (the notebook's `eval_numerical_gradient`). `f` is called with `x` changed in one place at a time;
 /// `x` is restored on return.
 ///
 /// ```
@@ -66,7 +66,7 @@ pub fn numerical_gradient(x: &mut [f64], mut f: impl FnMut(&[f64]) -> f64, h: f6
 }
 
 /// The numerical gradient of `sum(f(x) * upstream)` at `x`: the gradient of an array function
-/// against an upstream gradient (the seed's `eval_numerical_gradient_array`).
+/// against an upstream gradient (the notebook's `eval_numerical_gradient_array`).
 pub fn numerical_gradient_array(
     x: &mut [f64],
     mut f: impl FnMut(&[f64]) -> Vec<f64>,
@@ -86,7 +86,7 @@ pub fn numerical_gradient_array(
                 upstream.len(),
                 "upstream gradient length differs from f(x)"
             );
-            // Differences first, as the seed: outputs that x[i] does not touch cancel exactly.
+            // Differences first, as the notebook: outputs that x[i] does not touch cancel exactly.
             let sum: f64 = plus
                 .iter()
                 .zip(&minus)
@@ -188,7 +188,7 @@ fn gradients_at_scale<In: Shape, L: Layer<In, f64>>(
     (analytic_out, numeric_out)
 }
 
-/// Asserts that every gradient of the layer passes the seed's bound (relative error < 1e-6);
+/// Asserts that every gradient of the layer passes the notebook's bound (relative error < 1e-6);
 /// see [`layer_gradient_errors`].
 ///
 /// ```

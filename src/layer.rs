@@ -21,7 +21,7 @@ pub enum Init {
     /// He (Kaiming) normal: N(0, 2 / fan_in), suited to ReLU-like activations. The default.
     #[default]
     He,
-    /// N(0, std^2) for every weight: the seed's `init_scale` (std 0.02).
+    /// N(0, std^2) for every weight: the notebook's `init_scale` (std 0.02).
     Normal {
         /// Standard deviation.
         std: f64,
@@ -29,8 +29,8 @@ pub enum Init {
 }
 
 impl Init {
-    /// The seed's initialisation: N(0, 0.02^2).
-    pub const SEED: Init = Init::Normal { std: 0.02 };
+    /// The notebook's initialisation: N(0, 0.02^2).
+    pub const NOTEBOOK: Init = Init::Normal { std: 0.02 };
 
     /// The standard deviation for a weight with `fan_in` inputs per output.
     pub fn std(self, fan_in: usize) -> f64 {

@@ -8,7 +8,7 @@
 //! use constnet::{Image, Mode, Network, Tensor, net};
 //!
 //! net! {
-//!     /// The seed's SmallCnn.
+//!     /// The notebook's SmallCnn.
 //!     pub struct SmallCnn {
 //!         input: Image<32, 32, 3>,
 //!         conv1: Conv2d<3, 16, 3, 1, 1>,   // 32x32x16
@@ -30,11 +30,26 @@
 //! println!("{}", net.summary());
 //! ```
 //!
-//! Change `Linear<1568, 100>` to `Linear<1567, 100>` and `cargo check` says:
+//! Change `Linear<1568, 100>` to `Linear<1567, 100>` and `cargo check` says (the
+//! `ui-tests/fail/linear_features` snapshot, which `tests/ui.rs` checks this quote against):
 //!
 //! ```text
-//! error[E0080]: evaluation panicked: layer `fc1`: Linear<1567, 100> expects 1567 input features, but its input is 7x7x32 = 1568
+//! error[E0080]: evaluation panicked: layer `fc1`: Linear<1567, 100> expects 1567 input features, but its input is 1x1x1568 = 1568
 //! ```
+//!
+//! ## Cargo features
+//!
+//! The core (`default-features = false`) has the shapes, layers, `net!`, kernels, training,
+//! safetensors checkpoints and the synthetic data set; its dependencies are `rand`,
+//! `rand_distr`, `rayon`, `thiserror` and `const_panic`. The default features add:
+//!
+//! | feature | what | crates |
+//! |---|---|---|
+//! | `plot` | [`plot`]: the run's PNG pictures, text in an embedded font | plotters, png, ab_glyph |
+//! | `report` | [`report`]: the run's self-contained HTML report (implies `plot`) | |
+//! | `mat` | [`data::load_cifar100`]: CIFAR-100's Matlab files, and a MAT writer for tests | matfile, flate2 |
+//! | `gzip` | reading gzip-compressed data files | flate2 |
+//! | `image-folder` | decoding PNG images for an image-folder data set | png |
 //!
 //! ## Architecture in two minutes
 //!
@@ -57,21 +72,39 @@
 //!   pool thread) and the plain reference loops they are tested against.
 //! * [`net!`]: the macro that writes a network struct from named layers, with its
 //!   [`Network`] impl (forward, backward, parameters by PyTorch-style name, summary).
-//! * [`models`]: the seed's networks written with `net!`: `TestCnn`, `SmallCnn`, `SmallCnnBn`.
+//! * [`models`]: the notebook's networks written with `net!`: `TestCnn`, `SmallCnn`, `SmallCnnBn`.
 //! * [`Tensor`]: a batch of samples of a compile-time shape, the network's input type.
-//! * [`grad_check`]: numerical gradients and `rel_error`, as the seed's `grad_check`.
+//! * [`grad_check`]: numerical gradients and `rel_error`, as the notebook's `grad_check`.
 //! * [`train`]: the loss, optimisers, the training loop, checkpoints and metrics.
-//! * [`data`]: datasets of any image shape, loaders for MNIST IDX, CIFAR-10/100 (binary and
-//!   Matlab) and PNG folders, a synthetic stand-in; split, normalised, augmented, batched.
-//! * [`plot`]: the run's pictures (curves, filters, feature maps, samples, confusion matrix) as
-//!   PNG files, drawn with an embedded font.
-//! * [`report`]: the run's self-contained HTML report.
+//! * [`safetensors`]: a small, strict reader and writer of the safetensors format (checkpoints).
+//! * [`data`]: datasets of any image shape, loaders for MNIST IDX, CIFAR-10/100 (binary, and
+//!   Matlab with feature `mat`) and PNG folders (feature `image-folder`), a synthetic stand-in;
+//!   split, normalised, augmented, batched.
+//! * `plot` (feature `plot`): the run's pictures (curves, filters, feature maps, samples,
+//!   confusion matrix) as PNG files, drawn with an embedded font.
+//! * `report` (feature `report`): the run's self-contained HTML report.
 //!
 //! ## Conventions
 //!
-//! NHWC tensors; convolution weights `[K][K][IN_C][OUT_C]`; linear weights `[IN][OUT]`;
-//! flatten order `(h * W + w) * C + c`; parameter names `"<layer>.weight"` / `"<layer>.bias"`.
-//! `backward` sets gradients (it does not accumulate into them).
+//! The notebook's numbers depend on every one of these; PyTorch's differ where noted.
+//!
+//! | what | convention |
+//! |---|---|
+//! | tensor layout | NHWC: batch, height, width, channels; row-major (PyTorch: NCHW) |
+//! | `Conv2d` weight | `[K][K][IN_C][OUT_C]`; bias `[OUT_C]` (PyTorch: `[OUT_C][IN_C][K][K]`) |
+//! | convolution | cross-correlation (no kernel flip); zero padding of P on every side; output size `(H + 2P - K) / S + 1`, rounded down |
+//! | `MaxPool2d` | window POOL x POOL, stride S, no padding; output size `(H - POOL) / S + 1`; windows may overlap, so backward accumulates; on ties the gradient goes to the first maximum in row-major window order |
+//! | `Flatten` | row-major over (H, W, C): index `(h * W + w) * C + c` |
+//! | `Linear` weight | `[IN][OUT]`, `y = x . W + b` (PyTorch: `[OUT][IN]`) |
+//! | GELU | tanh approximation `0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))`, with a derivative that is finite for every finite `x` |
+//! | loss | softmax cross-entropy, mean over the batch; gradient `(softmax - onehot) / N` |
+//! | initialisation | He normal from an RNG seed (`new(seed)`); [`Init::NOTEBOOK`] is the notebook's: weights N(0, 0.02^2), biases zero |
+//! | regularization | `none`, `l1` (`+ lambda * sum |w|`), `l2` (`+ lambda * sum w^2`), weights only; the reported loss includes it |
+//! | learning-rate decay | after every `lr_decay_every` epochs, `lr <- lr * lr_decay` |
+//! | parameter names | PyTorch-style `"<layer>.weight"`, `"<layer>.bias"`, `"<layer>.running_mean"` |
+//!
+//! `backward` sets gradients (it does not accumulate into them). "The notebook" is the homework
+//! notebook constnet started from (README.md); "seed" always means an RNG seed.
 #![warn(missing_docs)]
 
 // The code that `net!` writes names this crate `::constnet`, also inside it.
@@ -90,6 +123,7 @@ pub mod network;
 pub mod plot;
 #[cfg(feature = "report")]
 pub mod report;
+pub mod safetensors;
 pub mod shape;
 pub mod tensor;
 pub mod train;

@@ -1,5 +1,5 @@
-//! The seed's networks, ready to use: [`TestCnn`] (its gradient-check network, SPEC.md section
-//! 2.6), [`SmallCnn`] and [`SmallCnnBn`] (the `small_cnn` networks, SPEC.md section 5).
+//! The notebook's networks, ready to use: [`TestCnn`] (its gradient-check network),
+//! [`SmallCnn`] and [`SmallCnnBn`] (the `small_cnn` networks, see `examples/README.md`).
 
 use crate::grad_check::linspace;
 use crate::layers::{
@@ -9,7 +9,7 @@ use crate::layers::{
 use crate::{Float, Image, Init, net};
 
 net! {
-    /// The seed's TestCNN: conv-maxpool-flatten-fc on 8x8 RGB images, 5 classes, no activation.
+    /// The notebook's TestCNN: conv-maxpool-flatten-fc on 8x8 RGB images, 5 classes, no activation.
     pub struct TestCnn {
         input: Image<8, 8, 3>,
         /// 3x3 convolution, 3 filters, no padding: 6x6x3.
@@ -24,11 +24,11 @@ net! {
 }
 
 impl TestCnn<f64> {
-    /// The TestCNN of the seed's forward-pass check (SPEC.md section 2.6): seed initialisation,
+    /// The TestCNN of the notebook's forward-pass check: the notebook's initialisation,
     /// then `conv.weight = linspace(-0.7, 0.3, 81)`, `conv.bias = linspace(-0.6, 0.2, 3)`,
     /// `fc.weight = linspace(-0.2, 0.2, 135)`, `fc.bias = linspace(-0.9, 0.1, 5)`.
-    pub fn seed_check() -> Self {
-        let mut net = Self::with_init(Init::SEED, 1234);
+    pub fn notebook_check() -> Self {
+        let mut net = Self::with_init(Init::NOTEBOOK, 1234);
         net.conv.weight = linspace(-0.7, 0.3, 81);
         net.conv.bias = linspace(-0.6, 0.2, 3);
         net.fc.weight = linspace(-0.2, 0.2, 135);

@@ -11,7 +11,7 @@
 /// sizes, e.g.
 ///
 /// ```text
-/// error[E0080]: evaluation panicked: layer `fc1`: Linear<1567, 100> expects 1567 input features, but its input is 7x7x32 = 1568
+/// error[E0080]: evaluation panicked: layer `fc1`: Linear<1567, 100> expects 1567 input features, but its input is 1x1x1568 = 1568
 /// ```
 ///
 /// It also writes `new(seed)` (He initialisation) and `with_init(init, seed)` constructors.

@@ -427,7 +427,7 @@ mod tests {
 
     #[test]
     fn output_sizes_follow_the_floor_formula() {
-        // SPEC 2.1: [32, 28, 28, 3] through Conv2d<3, 16, 4, 2, 3> gives [32, 16, 16, 16].
+        // The notebook's output-size check: [32, 28, 28, 3] through Conv2d<3, 16, 4, 2, 3> gives [32, 16, 16, 16].
         type Out = ConvOut<Image<28, 28, 3>, 16, 4, 2, 3>;
         assert_eq!(dims::<Out>(), [16, 16, 16]);
         assert_eq!(dims::<PoolOut<Image<8, 8, 1>, 4, 2>>(), [3, 3, 1]);

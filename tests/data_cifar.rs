@@ -190,7 +190,7 @@ fn loads_compressed() {
     check_loaded(dir.path());
 }
 
-/// The seed's NHWC layout, spelled out at one non-symmetric position: image
+/// The notebook's NHWC layout, spelled out at one non-symmetric position: image
 /// i, (h = 1, w = 2), each channel, against the raw column-major matrix.
 #[test]
 fn nhwc_layout_at_h1_w2() {

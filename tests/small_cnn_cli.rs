@@ -1,5 +1,6 @@
-//! The `small_cnn` command line, parsed in-process with the example's own parser: defaults of
-//! SPEC.md section 5, and exit status 2 with a one-line `error: ...` for every bad value.
+//! The `small_cnn` command line, parsed in-process with the example's own parser: the defaults
+//! listed in `examples/README.md`, and exit status 2 with a one-line `error: ...` for every bad
+//! value.
 
 #[allow(dead_code)]
 #[path = "../examples/small_cnn.rs"]
@@ -15,7 +16,7 @@ fn parse_args(args: &[&str]) -> Parsed {
 }
 
 #[test]
-fn defaults_are_the_spec_s() {
+fn defaults_are_the_documented_ones() {
     let Parsed::Run(options) = parse_args(&[]) else {
         panic!("no options parsed");
     };
@@ -165,6 +166,45 @@ fn bad_values_exit_with_status_2_and_one_line() {
                 assert_eq!(code, 2, "{args:?}: {message}");
                 assert!(message.starts_with("error: "), "{args:?}: {message}");
                 assert!(!message.trim_end().contains('\n'), "{args:?}: {message}");
+            }
+        }
+    }
+}
+
+#[test]
+fn negative_numbers_are_invalid_values_not_unknown_arguments() {
+    let cases: &[(&[&str], &str)] = &[
+        (
+            &["--lr", "-1"],
+            "error: invalid value '-1' for '--lr': must be a positive finite number",
+        ),
+        (
+            &["--lr-decay", "-0.5"],
+            "error: invalid value '-0.5' for '--lr-decay': must be a positive finite number",
+        ),
+        (
+            &["--reg-lambda", "-1e-3"],
+            "error: invalid value '-0.001' for '--reg-lambda': must be a finite number, 0 or more",
+        ),
+        (
+            &["--label-noise", "-0.1"],
+            "error: invalid value '-0.1' for '--label-noise': must be in [0, 1)",
+        ),
+        (
+            &["--epochs", "-1"],
+            "error: invalid value '-1' for '--epochs <N>'",
+        ),
+        (
+            &["--seed", "-3"],
+            "error: invalid value '-3' for '--seed <N>'",
+        ),
+    ];
+    for (args, expected) in cases {
+        match parse_args(args) {
+            Parsed::Run(_) => panic!("{args:?} was accepted"),
+            Parsed::Exit { message, code } => {
+                assert_eq!(code, 2, "{args:?}: {message}");
+                assert!(message.starts_with(expected), "{args:?}: {message}");
             }
         }
     }

@@ -1,4 +1,4 @@
-//! The seed's TestCNN loss (SPEC.md 2.6) with L1 and L2 regularization: the values by hand, and
+//! The notebook's TestCNN loss with L1 and L2 regularization: the values by hand, and
 //! the regularized gradient of every parameter against a numerical one.
 
 use constnet::grad_check::{linspace, numerical_gradient, rel_error};
@@ -13,7 +13,7 @@ const SEED_LOSS: f64 = 4.56046848799693;
 /// sum |w| = 373/10 and sum w^2 = 642429/53600.
 #[test]
 fn seed_loss_plus_penalty_by_hand() {
-    let mut model = TestCnn::seed_check();
+    let mut model = TestCnn::notebook_check();
     let feats = Tensor::<Image<8, 8, 3>, f64>::from_vec(4, linspace(-5.5, 4.5, 768)).unwrap();
     let scores = model.forward(&feats, Mode::Train).to_vec();
     let mut dscores = vec![0.0; 20];
@@ -32,10 +32,10 @@ fn seed_loss_plus_penalty_by_hand() {
     assert_eq!(Regularization::None.penalty(&model, lambda), 0.0);
 }
 
-/// The seed's TestCNN; for L1, the weights that linspace puts at (about) 0, where |w| has no
+/// The notebook's TestCNN; for L1, the weights that linspace puts at (about) 0, where |w| has no
 /// derivative, moved to 0.01.
 fn model_for(reg: Regularization) -> TestCnn<f64> {
-    let mut model = TestCnn::seed_check();
+    let mut model = TestCnn::notebook_check();
     if reg == Regularization::L1 {
         model.params_mut(&mut |_, p| {
             for w in p.value.iter_mut().filter(|w| w.abs() < 1e-3) {

@@ -1,4 +1,4 @@
-//! The SmallCnn of SPEC.md section 5 and one Adam training step, shared by the criterion
+//! The SmallCnn (`constnet::models::SmallCnn`) and one Adam training step, shared by the criterion
 //! benchmarks (`benches/`), `examples/bench_train.rs` and `tests/alloc_free.rs`.
 //!
 //! The update is the training module's Adam (`constnet::train::Adam`, PyTorch's rule and

@@ -32,9 +32,12 @@ pub enum AppError {
     /// The report could not be written.
     #[error(transparent)]
     Report(#[from] ReportError),
-    /// A file or folder could not be written.
-    #[error("{}: {source}", path.display())]
+    /// A file or folder could not be written: `cannot write metrics.json runs/x/metrics.json:
+    /// ...`, `cannot create the output folder (--out) runs/x: ...`.
+    #[error("cannot {what} {}: {source}", path.display())]
     Io {
+        /// What was being done (`"write metrics.json"`).
+        what: String,
         /// The file or folder.
         path: PathBuf,
         /// The cause.

@@ -1,10 +1,10 @@
-//! [`Metrics`]: the contents of `metrics.json` (SPEC.md section 5; keys in the SPEC's order,
-//! extra keys after them).
+//! [`Metrics`]: the contents of `metrics.json`, in the key order of the schema in
+//! `examples/README.md` (the library has no serde: the programs own their serialisation).
 
 use constnet::train::EpochStats;
 
-/// Everything `metrics.json` holds. The first keys are exactly SPEC.md's schema; the last ones
-/// (from `lr_decay` on) add the remaining options of the run.
+/// Everything `metrics.json` holds, key by key in this order; `examples/README.md` documents the
+/// schema. The keys from `lr_decay` on add the remaining options of the run.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct Metrics {
     /// `"cifar100"` or `"synthetic"`.
@@ -44,7 +44,7 @@ pub struct Metrics {
     /// Fraction of training labels replaced by another class.
     pub label_noise: f64,
     /// One entry per epoch.
-    pub history: Vec<EpochStats>,
+    pub history: Vec<EpochRecord>,
     /// The loss of every training iteration.
     pub loss_per_iteration: Vec<f64>,
     /// The epoch (from 1) with the best validation accuracy.
@@ -69,8 +69,9 @@ pub struct Metrics {
     pub shuffle: bool,
     /// Training labels actually changed by the label noise.
     pub noisy_labels: usize,
-    /// The `--init` checkpoint, if any.
-    pub init: Option<String>,
+    /// How the parameters started: `"he"` (He normal initialisation from `seed`) or the path
+    /// of the `--init` checkpoint.
+    pub init: String,
     /// AdamW's decoupled weight decay (`null` for the other optimizers).
     pub weight_decay: Option<f64>,
     /// `"step"` or `"cosine"`.
@@ -86,4 +87,40 @@ pub struct Metrics {
     pub keep: String,
     /// The `--resume` file, if any.
     pub resumed_from: Option<String>,
+}
+
+/// One epoch in `metrics.json`'s `history`: [`EpochStats`], field for field.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct EpochRecord {
+    /// The epoch, from 1.
+    pub epoch: usize,
+    /// Mean training loss of the epoch's iterations.
+    pub train_loss: f64,
+    /// Accuracy on a fixed subset of up to 1000 training images after the epoch.
+    pub train_acc: f64,
+    /// Validation accuracy after the epoch.
+    pub val_acc: f64,
+    /// The learning rate used during the epoch.
+    pub learning_rate: f64,
+    /// Wall time of the epoch, evaluation included.
+    pub seconds: f64,
+    /// Images per second of the training steps alone.
+    pub train_images_per_sec: f64,
+    /// Seconds spent exchanging gradients with other replicas (0 in one process).
+    pub sync_seconds: f64,
+}
+
+impl From<&EpochStats> for EpochRecord {
+    fn from(e: &EpochStats) -> Self {
+        EpochRecord {
+            epoch: e.epoch,
+            train_loss: e.train_loss,
+            train_acc: e.train_acc,
+            val_acc: e.val_acc,
+            learning_rate: e.learning_rate,
+            seconds: e.seconds,
+            train_images_per_sec: e.train_images_per_sec,
+            sync_seconds: e.sync_seconds,
+        }
+    }
 }

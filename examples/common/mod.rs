@@ -18,7 +18,7 @@ mod run;
 
 pub use constnet::models::{FirstConv, SmallCnn, SmallCnnBn};
 pub use error::AppError;
-pub use metrics::Metrics;
+pub use metrics::{EpochRecord, Metrics};
 pub use options::{Model, OptionError, RunOptions, ScheduleName};
 pub use progress::Progress;
 pub use run::{RunOutcome, run};

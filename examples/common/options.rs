@@ -1,5 +1,5 @@
-//! [`RunOptions`]: the `small_cnn` command line (SPEC.md section 5) as a plain struct, and its
-//! validation.
+//! [`RunOptions`]: the `small_cnn` command line (every option is listed in `examples/README.md`)
+//! as a plain struct, and its validation.
 
 use constnet::train::{Keep, OptimizerKind, Regularization};
 use std::fmt;
@@ -57,8 +57,8 @@ impl Model {
     }
 }
 
-/// The options of a `small_cnn` run; [`RunOptions::default`] gives the defaults of SPEC.md
-/// section 5.
+/// The options of a `small_cnn` run; [`RunOptions::default`] gives the documented defaults
+/// (`examples/README.md`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct RunOptions {
     /// `--data DIR`: `None` when not given. Then `data/cifar100` is used if it holds

@@ -1,7 +1,8 @@
 //! [`run`]: one `small_cnn` run from options to files.
 
 use super::{
-    AppError, FirstConv, Metrics, Model, Progress, RunOptions, ScheduleName, SmallCnn, SmallCnnBn,
+    AppError, EpochRecord, FirstConv, Metrics, Model, Progress, RunOptions, ScheduleName, SmallCnn,
+    SmallCnnBn,
 };
 use constnet::data::{DataSplits, SyntheticConfig, add_label_noise, load_cifar100, synthetic};
 use constnet::layers::Conv2d;
@@ -40,7 +41,7 @@ pub struct RunOutcome {
 
 /// Runs `small_cnn` with `options` in a thread pool of `options.threads` threads (all cores by
 /// default): loads the data, trains, evaluates the best-validation parameters on the test set,
-/// and writes every file of SPEC.md section 5 into `options.out`. Progress goes to stdout (a
+/// and writes every file listed in `examples/README.md` into `options.out`. Progress goes to stdout (a
 /// line per epoch) and stderr (the progress bar, on a terminal).
 pub fn run(options: &RunOptions) -> Result<RunOutcome, AppError> {
     options.validate()?;
@@ -132,11 +133,22 @@ struct Prepared<'a> {
     sample_labels: Vec<usize>,
 }
 
-fn create_dir(dir: &Path) -> Result<(), AppError> {
+/// Creates the output folder and checks that a file can be written in it, so that a run never
+/// trains for nothing.
+fn create_out_dir(dir: &Path) -> Result<(), AppError> {
     std::fs::create_dir_all(dir).map_err(|source| AppError::Io {
+        what: "create the output folder (--out)".into(),
         path: dir.to_path_buf(),
         source,
-    })
+    })?;
+    let probe = dir.join(format!(".small_cnn-write-test-{}", std::process::id()));
+    std::fs::write(&probe, b"")
+        .and_then(|()| std::fs::remove_file(&probe))
+        .map_err(|source| AppError::Io {
+            what: "write in the output folder (--out)".into(),
+            path: dir.to_path_buf(),
+            source,
+        })
 }
 
 impl Prepared<'_> {
@@ -155,7 +167,7 @@ impl Prepared<'_> {
             None => None,
         };
         // Fail on an unwritable output folder before training, not after.
-        create_dir(&options.out)?;
+        create_out_dir(&options.out)?;
 
         println!("data: {}", data.summary());
         if self.noisy_labels > 0 {
@@ -248,7 +260,7 @@ impl Prepared<'_> {
             seed: options.seed,
             threads: self.threads,
             label_noise: options.label_noise,
-            history: history.epochs.clone(),
+            history: history.epochs.iter().map(EpochRecord::from).collect(),
             loss_per_iteration: history.loss_per_iteration.clone(),
             best_epoch: history.best_epoch,
             best_val_acc: history.best_val_acc,
@@ -265,7 +277,10 @@ impl Prepared<'_> {
             reg_lambda: options.reg_lambda,
             shuffle: options.shuffle,
             noisy_labels: self.noisy_labels,
-            init: options.init.as_ref().map(|p| p.display().to_string()),
+            init: options
+                .init
+                .as_ref()
+                .map_or_else(|| "he".to_string(), |p| p.display().to_string()),
             weight_decay: (options.optimizer == OptimizerKind::AdamW)
                 .then_some(config.weight_decay),
             schedule: options.schedule.to_string(),
@@ -498,7 +513,7 @@ impl Prepared<'_> {
                 figure(
                     "First-layer filters",
                     "filters.png",
-                    "conv1's 16 filters (3x3, RGB) of the best-validation parameters, normalised together to [0, 1] with their global minimum and maximum, as in the seed.",
+                    "conv1's 16 filters (3x3, RGB) of the best-validation parameters, normalised together to [0, 1] with their global minimum and maximum, as in the notebook.",
                 ),
                 figure(
                     "Feature maps",
@@ -524,7 +539,7 @@ impl Prepared<'_> {
             files: vec![
                 (
                     "metrics.json".into(),
-                    "every number of the run (SPEC.md section 5 schema)".into(),
+                    "every number of the run (the schema is in examples/README.md)".into(),
                 ),
                 ("confusion.csv".into(), "the test confusion matrix".into()),
                 (
@@ -558,6 +573,11 @@ fn figure(title: &str, file: &str, caption: &str) -> Figure {
 
 fn write_file(path: &Path, contents: String) -> Result<(), AppError> {
     std::fs::write(path, contents).map_err(|source| AppError::Io {
+        what: format!(
+            "write {}",
+            path.file_name()
+                .map_or_else(String::new, |n| n.to_string_lossy().into_owned())
+        ),
         path: path.to_path_buf(),
         source,
     })

@@ -1,7 +1,7 @@
 //! `Gelu`: any shape -> the same shape, `0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))`.
 //!
-//! The tanh approximation, as the seed. PyTorch equivalent: `nn.GELU(approximate="tanh")`.
-//! The derivative is finite for every finite input (the seed's overflowed in `cosh`).
+//! The tanh approximation, as the notebook. PyTorch equivalent: `nn.GELU(approximate="tanh")`.
+//! The derivative is finite for every finite input (the notebook's overflowed in `cosh`).
 
 use super::{map_backward, map_forward};
 use crate::kernels;

@@ -2,6 +2,7 @@
 //! as PNG.
 
 use super::PlotError;
+use super::text::KernedBackend;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
@@ -13,7 +14,7 @@ use std::sync::OnceLock;
 pub(crate) const FONT: &str = "constnet-dejavu-sans";
 
 /// DejaVu Sans (Bitstream Vera licence, see `assets/fonts/DejaVuSans-LICENSE.txt`).
-static FONT_BYTES: &[u8] = include_bytes!("../../assets/fonts/DejaVuSans.ttf");
+pub(crate) static FONT_BYTES: &[u8] = include_bytes!("../../assets/fonts/DejaVuSans.ttf");
 
 /// Registers the embedded font with plotters, once per process.
 pub(crate) fn register_font(picture: &'static str) -> Result<(), PlotError> {
@@ -190,10 +191,11 @@ impl Canvas {
         })
     }
 
-    /// Runs `f` on a plotters drawing area over the whole canvas (for charts).
+    /// Runs `f` on a plotters drawing area over the whole canvas (for charts); text is laid out
+    /// by [`KernedBackend`](super::text::KernedBackend).
     pub fn draw(
         &mut self,
-        f: impl FnOnce(&DrawingArea<BitMapBackend<'_>, Shift>) -> Result<(), String>,
+        f: impl FnOnce(&DrawingArea<KernedBackend<'_>, Shift>) -> Result<(), String>,
     ) -> Result<(), PlotError> {
         let picture = self.picture;
         let backend =
@@ -202,7 +204,7 @@ impl Canvas {
                     picture,
                     message: e.to_string(),
                 })?;
-        let area = backend.into_drawing_area();
+        let area = KernedBackend(backend).into_drawing_area();
         f(&area).map_err(|message| PlotError::Draw { picture, message })?;
         area.present().map_err(|e| PlotError::Draw {
             picture,

@@ -1,8 +1,9 @@
 //! The learning curves: training loss per iteration (top) and training and validation accuracy
-//! per epoch (bottom), as the seed plots them.
+//! per epoch (bottom), as the notebook plots them.
 
 use super::PlotError;
 use super::canvas::{Canvas, font};
+use super::text::KernedBackend;
 use plotters::prelude::*;
 use std::path::Path;
 
@@ -42,9 +43,9 @@ pub fn curves_png(
     canvas.save_png(path)
 }
 
-type Area<'a> = DrawingArea<BitMapBackend<'a>, plotters::coord::Shift>;
+type Area<'a> = DrawingArea<KernedBackend<'a>, plotters::coord::Shift>;
 type DrawResult<'a> =
-    Result<(), DrawingAreaErrorKind<<BitMapBackend<'a> as DrawingBackend>::ErrorType>>;
+    Result<(), DrawingAreaErrorKind<<KernedBackend<'a> as DrawingBackend>::ErrorType>>;
 
 /// Mean of the last `window` values at every position (a trailing moving average).
 fn moving_average(values: &[(usize, f64)], window: usize) -> Vec<(usize, f64)> {

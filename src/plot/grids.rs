@@ -37,7 +37,7 @@ pub fn unnormalize_to_rgb8(image: &[f32], mean: [f32; 3], std: [f32; 3]) -> Vec<
 
 /// Draws `filters.png`: the first convolution's filters as RGB tiles, four per row.
 ///
-/// `weights` is the layer's weight in the crate's layout `[K][K][3][OUT_C]`; as the seed does,
+/// `weights` is the layer's weight in the crate's layout `[K][K][3][OUT_C]`; as the notebook does,
 /// all filters are normalised together to [0, 1] with the global minimum and maximum, and each
 /// filter pixel is drawn as a square so that a 3x3 filter is visible.
 pub fn filters_png(

@@ -22,11 +22,13 @@ mod colormap;
 mod confusion;
 mod curves;
 mod grids;
+mod text;
 
 pub use canvas::Canvas;
 pub use confusion::confusion_png;
 pub use curves::{CURVES_SIZE, curves_png};
 pub use grids::{feature_maps_png, filters_png, samples_png, unnormalize_to_rgb8};
+pub use text::KernedBackend;
 
 use std::path::PathBuf;
 

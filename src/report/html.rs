@@ -7,10 +7,18 @@ use std::path::{Path, PathBuf};
 /// Why the report could not be written.
 #[derive(Debug, thiserror::Error)]
 pub enum ReportError {
-    /// A picture to embed could not be read, or the page could not be written.
-    #[error("{}: {source}", path.display())]
-    Io {
-        /// The file.
+    /// A picture to embed could not be read.
+    #[error("cannot read the picture {} for the report: {source}", path.display())]
+    ReadPicture {
+        /// The picture.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The page could not be written.
+    #[error("cannot write the report {}: {source}", path.display())]
+    Write {
+        /// The page's file.
         path: PathBuf,
         /// The cause.
         source: std::io::Error,
@@ -196,7 +204,8 @@ impl Report {
 
         for figure in &self.figures {
             let path = dir.join(&figure.file);
-            let bytes = std::fs::read(&path).map_err(|source| ReportError::Io { path, source })?;
+            let bytes =
+                std::fs::read(&path).map_err(|source| ReportError::ReadPicture { path, source })?;
             let id = figure.file.trim_end_matches(".png").replace('_', "-");
             let _ = writeln!(
                 h,
@@ -252,7 +261,7 @@ impl Report {
     pub fn write(&self, dir: &Path, file_name: &str) -> Result<PathBuf, ReportError> {
         let html = self.to_html(dir)?;
         let path = dir.join(file_name);
-        std::fs::write(&path, html).map_err(|source| ReportError::Io {
+        std::fs::write(&path, html).map_err(|source| ReportError::Write {
             path: path.clone(),
             source,
         })?;

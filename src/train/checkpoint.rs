@@ -1,5 +1,5 @@
 //! Checkpoints: a network's parameters in a [safetensors](https://huggingface.co/docs/safetensors)
-//! file.
+//! file, read and written by [`crate::safetensors`].
 //!
 //! Every parameter is saved, BatchNorm running statistics included, under its PyTorch-style
 //! name (`"conv1.weight"`, `"bn1.running_mean"`) with its shape in the layer's layout
@@ -14,8 +14,8 @@
 //! the network's type).
 
 use super::{EpochStats, History, OptimizerState, TrainState};
+use crate::safetensors::{Dtype, SafeTensors, TensorView};
 use crate::{Float, Network, ParamKind};
-use safetensors::tensor::{Dtype, SafeTensors, TensorView};
 use std::collections::HashMap;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -142,18 +142,16 @@ pub fn save_checkpoint<T: Float, N: Network<T> + ?Sized>(
         }
         tensors.push((format!("{layer}.{}", p.name), p.shape.to_vec(), bytes));
     });
-    let encode_error = |e: safetensors::SafeTensorError| CheckpointError::Encode {
+    let views = tensors.iter().map(|(name, shape, bytes)| TensorView {
+        name,
+        dtype,
+        shape,
+        data: bytes,
+    });
+    let bytes = crate::safetensors::serialize(views, &[]).map_err(|e| CheckpointError::Encode {
         path: path.to_path_buf(),
         message: e.to_string(),
-    };
-    let views = tensors
-        .iter()
-        .map(|(name, shape, bytes)| {
-            Ok((name.as_str(), TensorView::new(dtype, shape.clone(), bytes)?))
-        })
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(encode_error)?;
-    let bytes = safetensors::serialize(views, None).map_err(encode_error)?;
+    })?;
     write_atomically(path, &bytes)
 }
 
@@ -197,7 +195,7 @@ pub fn load_checkpoint<T: Float, N: Network<T> + ?Sized>(
         path: path.to_path_buf(),
         source,
     })?;
-    let file = SafeTensors::deserialize(&bytes).map_err(|e| CheckpointError::Format {
+    let file = SafeTensors::parse(&bytes).map_err(|e| CheckpointError::Format {
         path: path.to_path_buf(),
         message: e.to_string(),
     })?;
@@ -213,39 +211,31 @@ pub fn load_checkpoint<T: Float, N: Network<T> + ?Sized>(
     });
     let mut values: Vec<Vec<T>> = Vec::with_capacity(wanted.len());
     for (name, shape, len) in &wanted {
-        let tensor = file.tensor(name).map_err(|_| CheckpointError::Missing {
+        let tensor = file.tensor(name).ok_or_else(|| CheckpointError::Missing {
             path: path.to_path_buf(),
             name: name.clone(),
             expected: shape.clone(),
         })?;
-        if tensor.shape() != shape.as_slice() {
+        if tensor.shape != shape.as_slice() {
             return Err(CheckpointError::Shape {
                 path: path.to_path_buf(),
                 name: name.clone(),
                 expected: shape.clone(),
-                found: tensor.shape().to_vec(),
+                found: tensor.shape.to_vec(),
             });
         }
-        let decoded: Vec<T> = match tensor.dtype() {
-            Dtype::F32 => tensor
-                .data()
-                .chunks_exact(4)
-                .map(|b| T::from_f64(f32::from_le_bytes([b[0], b[1], b[2], b[3]]) as f64))
-                .collect(),
-            Dtype::F64 => tensor
-                .data()
-                .chunks_exact(8)
-                .map(|b| {
-                    T::from_f64(f64::from_le_bytes([
-                        b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7],
-                    ]))
-                })
+        let decoded: Vec<T> = match tensor.dtype {
+            Dtype::F32 | Dtype::F64 => tensor
+                .to_f64()
+                .unwrap_or_default()
+                .into_iter()
+                .map(T::from_f64)
                 .collect(),
             other => {
                 return Err(CheckpointError::Dtype {
                     path: path.to_path_buf(),
                     name: name.clone(),
-                    found: format!("{other:?}"),
+                    found: other.to_string(),
                 });
             }
         };
@@ -256,14 +246,13 @@ pub fn load_checkpoint<T: Float, N: Network<T> + ?Sized>(
                 path: path.to_path_buf(),
                 name: name.clone(),
                 expected: shape.clone(),
-                found: tensor.shape().to_vec(),
+                found: tensor.shape.to_vec(),
             });
         }
         values.push(decoded);
     }
     let mut extra: Vec<&str> = file
         .names()
-        .into_iter()
         .filter(|n| !wanted.iter().any(|(w, _, _)| w == n))
         .collect();
     extra.sort_unstable();
@@ -309,19 +298,24 @@ fn write_tensors(
     wide: impl Fn(&str) -> bool,
     metadata: Option<HashMap<String, String>>,
 ) -> Result<(), CheckpointError> {
-    let encode_error = |e: safetensors::SafeTensorError| CheckpointError::Encode {
-        path: path.to_path_buf(),
-        message: e.to_string(),
-    };
-    let views = tensors
+    let views = tensors.iter().map(|(name, shape, bytes)| TensorView {
+        name,
+        dtype: if wide(name) { Dtype::F64 } else { Dtype::F32 },
+        shape,
+        data: bytes,
+    });
+    // Sorted, so that the file's bytes do not depend on the map's iteration order.
+    let mut pairs: Vec<(String, String)> = metadata.unwrap_or_default().into_iter().collect();
+    pairs.sort();
+    let pairs: Vec<(&str, &str)> = pairs
         .iter()
-        .map(|(name, shape, bytes)| {
-            let dtype = if wide(name) { Dtype::F64 } else { Dtype::F32 };
-            Ok((name.as_str(), TensorView::new(dtype, shape.clone(), bytes)?))
-        })
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(encode_error)?;
-    let bytes = safetensors::serialize(views, metadata).map_err(encode_error)?;
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let bytes =
+        crate::safetensors::serialize(views, &pairs).map_err(|e| CheckpointError::Encode {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })?;
     write_atomically(path, &bytes)
 }
 
@@ -459,14 +453,14 @@ fn decode<T: Float>(
     name: &str,
     tensor: &TensorView<'_>,
 ) -> Result<Vec<T>, CheckpointError> {
-    match tensor.dtype() {
+    match tensor.dtype {
         Dtype::F32 => Ok(tensor
-            .data()
+            .data
             .chunks_exact(4)
             .map(|b| T::from_f64(f32::from_le_bytes([b[0], b[1], b[2], b[3]]) as f64))
             .collect()),
         Dtype::F64 => Ok(tensor
-            .data()
+            .data
             .chunks_exact(8)
             .map(|b| {
                 T::from_f64(f64::from_le_bytes([
@@ -495,21 +489,17 @@ pub fn load_train_state<T: Float, N: Network<T> + ?Sized>(
         path: path.to_path_buf(),
         source,
     })?;
-    let format_error = |e: safetensors::SafeTensorError| CheckpointError::Format {
+    let file = SafeTensors::parse(&bytes).map_err(|e| CheckpointError::Format {
         path: path.to_path_buf(),
         message: e.to_string(),
-    };
-    let file = SafeTensors::deserialize(&bytes).map_err(format_error)?;
-    let (_, header) = SafeTensors::read_metadata(&bytes).map_err(format_error)?;
+    })?;
     let bad = |message: String| CheckpointError::State {
         path: path.to_path_buf(),
         message,
     };
-    let metadata = header.metadata().clone().unwrap_or_default();
     let meta = |key: &str| {
-        metadata
-            .get(key)
-            .cloned()
+        file.metadata(key)
+            .map(str::to_string)
             .ok_or_else(|| bad(format!("no '{key}' in the metadata")))
     };
     let number = |key: &str| -> Result<u64, CheckpointError> {
@@ -532,7 +522,7 @@ pub fn load_train_state<T: Float, N: Network<T> + ?Sized>(
     }
     let tensor = |name: &str| {
         file.tensor(name)
-            .map_err(|_| bad(format!("tensor '{name}' is missing")))
+            .ok_or_else(|| bad(format!("tensor '{name}' is missing")))
     };
     let values = |name: &str, len: usize| -> Result<Vec<T>, CheckpointError> {
         let v = decode::<T>(path, name, &tensor(name)?)?;
@@ -558,7 +548,7 @@ pub fn load_train_state<T: Float, N: Network<T> + ?Sized>(
         .iter()
         .map(|(name, len, _)| values(name, *len))
         .collect::<Result<Vec<_>, _>>()?;
-    let best = if file.tensor(&format!("best.{}", wanted[0].0)).is_ok() {
+    let best = if file.tensor(&format!("best.{}", wanted[0].0)).is_some() {
         wanted
             .iter()
             .map(|(name, len, _)| values(&format!("best.{name}"), *len))

@@ -1,4 +1,4 @@
-//! Softmax cross-entropy, mean over the batch: the seed's `cross_entropy`.
+//! Softmax cross-entropy, mean over the batch: the notebook's `cross_entropy`.
 
 use crate::Float;
 
@@ -87,7 +87,7 @@ pub fn softmax_cross_entropy<T: Float>(
 /// assert!((l - 2f64.ln()).abs() < 1e-15);
 /// assert!((grad[0] + 0.45).abs() < 1e-15 && (grad[1] - 0.45).abs() < 1e-15);
 /// ```
-#[derive(Debug, Clone, Copy, PartialEq, Default, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct SoftmaxCrossEntropy {
     /// `eps` in [0, 1] (0: none).
     pub label_smoothing: f64,

@@ -145,7 +145,7 @@ pub enum ConfusionError {
 /// assert_eq!((worst[0].true_class, worst[0].predicted, worst[0].count), (2, 1, 2));
 /// assert!(m.to_csv(&["cat".into(), "dog".into(), "fish".into()]).starts_with("true\\predicted,cat,dog,fish\n"));
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConfusionMatrix {
     /// Number of classes.
     pub classes: usize,
@@ -155,7 +155,7 @@ pub struct ConfusionMatrix {
 
 /// One off-diagonal cell of a [`ConfusionMatrix`]: how often `true_class` was predicted as
 /// `predicted`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ConfusedPair {
     /// The true class.
     pub true_class: usize,

@@ -46,7 +46,7 @@
 //! reuses its batch, label and gradient buffers, so it does not allocate. Each epoch's learning
 //! rate comes from the [`Schedule`] ([`StepDecay`] by default, or [`CosineWarmup`]). After each
 //! epoch the network is evaluated in [`Mode::Eval`](crate::Mode) on a fixed random subset of
-//! 1000 training samples (as the seed's check; [`TrainConfig::train_eval_samples`]) and on the
+//! 1000 training samples (as the notebook's check; [`TrainConfig::train_eval_samples`]) and on the
 //! whole validation set. With [`Keep::Best`] (the default) the parameters (buffers included)
 //! of the epoch with the best validation accuracy (the later one on ties) are kept and put back
 //! into the network at the end; with [`Keep::Last`] the last epoch's stay. A NaN or infinite

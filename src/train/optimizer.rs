@@ -9,8 +9,7 @@ use std::str::FromStr;
 
 /// Which update rule an optimizer uses. Parses from and prints as `sgd`, `momentum`,
 /// `nesterov`, `rmsprop`, `adam`, `adamw` (the `--optimizer` values of the programs).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum OptimizerKind {
     /// [`Sgd`].
     Sgd,

@@ -1,4 +1,4 @@
-//! L1 and L2 regularization over a network's weights (SPEC.md section 1): weights only
+//! L1 and L2 regularization over a network's weights: weights only
 //! ([`ParamKind::Weight`]), not biases, BatchNorm scales and shifts, or buffers.
 
 use crate::{Float, Network, ParamKind};
@@ -10,8 +10,7 @@ use std::str::FromStr;
 /// With strength `lambda`: L1 adds `lambda * sum |w|` (gradient `lambda * sign(w)`, 0 at 0),
 /// L2 adds `lambda * sum w^2` (gradient `2 * lambda * w`). Parses from and prints as
 /// `none`, `l1`, `l2`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Regularization {
     /// No penalty.
     #[default]

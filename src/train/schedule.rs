@@ -20,7 +20,7 @@ pub trait LrSchedule {
 /// let rates: Vec<f64> = (1..=5).map(|e| s.learning_rate(0.1, e)).collect();
 /// assert_eq!(rates, [0.1, 0.1, 0.05, 0.05, 0.025]);
 /// ```
-#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct StepDecay {
     /// Factor applied after every `every` epochs (0.95).
     pub factor: f64,
@@ -69,7 +69,7 @@ impl LrSchedule for StepDecay {
 ///     assert!((r - e).abs() < 1e-15);
 /// }
 /// ```
-#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct CosineWarmup {
     /// Epochs of linear warm-up (0: none).
     pub warmup_epochs: usize,
@@ -97,8 +97,7 @@ impl LrSchedule for CosineWarmup {
 
 /// One of the built-in schedules, as [`TrainConfig::schedule`](super::TrainConfig::schedule)
 /// holds it (default: [`StepDecay::default`], factor 0.95 every 10 epochs).
-#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Schedule {
     /// [`StepDecay`].
     Step(StepDecay),

@@ -19,8 +19,9 @@ use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::{Duration, Instant};
 
-/// How to train; [`TrainConfig::default`] gives the `small_cnn` example's defaults.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+/// How to train; [`TrainConfig::default`] gives the `small_cnn` example's defaults (listed in
+/// `examples/README.md`).
+#[derive(Debug, Clone, PartialEq)]
 pub struct TrainConfig {
     /// Passes over the training data (5).
     pub epochs: usize,
@@ -54,7 +55,7 @@ pub struct TrainConfig {
     /// Shuffle the training data afresh each epoch (true); false keeps data-set order.
     pub shuffle: bool,
     /// Training accuracy is measured on this many training samples, drawn once at random from
-    /// `seed` and the same every epoch (1000, as the seed's check); `None` uses the whole set.
+    /// `seed` and the same every epoch (1000, as the notebook's check); `None` uses the whole set.
     pub train_eval_samples: Option<usize>,
     /// Batch size of the evaluation passes (100).
     pub eval_batch_size: usize,
@@ -83,8 +84,7 @@ impl Default for TrainConfig {
 }
 
 /// Which parameters a run leaves in the network.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Keep {
     /// Those of the epoch with the best validation accuracy (the later epoch on ties).
     #[default]
@@ -120,7 +120,7 @@ impl fmt::Display for Keep {
 }
 
 /// What one epoch did.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct EpochStats {
     /// The epoch, from 1.
     pub epoch: usize,
@@ -144,7 +144,7 @@ pub struct EpochStats {
 }
 
 /// The record of a training run.
-#[derive(Debug, Clone, PartialEq, Default, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct History {
     /// The loss of every iteration (mini-batch), regularization included, in order.
     pub loss_per_iteration: Vec<f64>,

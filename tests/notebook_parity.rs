@@ -1,6 +1,7 @@
-//! Every check of the seed notebook (SPEC.md section 2), in f64, at the seed's tolerances.
+//! Every check of the notebook, in f64, at the notebook's tolerances: the output size, the
+//! convolution and max-pooling forward values, their numerical gradients, and the TestCNN cell.
 
-// A layer's parameters are set the way the seed does it: made, then assigned.
+// A layer's parameters are set the way the notebook does it: made, then assigned.
 #![allow(clippy::field_reassign_with_default)]
 
 use constnet::grad_check::{linspace, numerical_gradient, numerical_gradient_array, rel_error};
@@ -38,7 +39,7 @@ fn conv_output_size() {
 }
 
 #[test]
-fn conv_forward_matches_the_seed() {
+fn conv_forward_matches_the_notebook() {
     type L = Conv2d<1, 2, 5, 1, 0, f64>;
     let mut conv = L::default();
     conv.weight = linspace(-0.2, 0.2, 50);
@@ -134,7 +135,7 @@ fn conv_backward_matches_numerical_gradients() {
 }
 
 #[test]
-fn max_pool_forward_matches_the_seed() {
+fn max_pool_forward_matches_the_notebook() {
     type L = MaxPool2d<4, 2, f64>;
     let out = forward::<Image<8, 8, 1>, L>(&mut L::default(), &linspace(-0.1, 0.4, 64), 1);
     let expected = [
@@ -173,7 +174,7 @@ fn std_dev(v: &[f64]) -> f64 {
 
 #[test]
 fn test_cnn_initialisation() {
-    let model = TestCnn::<f64>::with_init(Init::SEED, 1234);
+    let model = TestCnn::<f64>::with_init(Init::NOTEBOOK, 1234);
     for layer in ["conv", "fc"] {
         let w = model.param(&format!("{layer}.weight")).unwrap();
         assert!(
@@ -193,7 +194,7 @@ fn test_cnn_initialisation() {
 
 #[test]
 fn test_cnn_scores_loss_and_gradients() {
-    let mut model = TestCnn::seed_check();
+    let mut model = TestCnn::notebook_check();
     let feats = Tensor::<Image<8, 8, 3>, f64>::from_vec(4, linspace(-5.5, 4.5, 768)).unwrap();
     let scores = Network::forward(&mut model, &feats, Mode::Train).to_vec();
     let expected = [
@@ -234,7 +235,7 @@ fn test_cnn_scores_loss_and_gradients() {
     for name in ["conv.weight", "conv.bias", "fc.weight", "fc.bias"] {
         let analytic = model.grad(name).unwrap().to_vec();
         let mut values = model.param(name).unwrap().to_vec();
-        let mut probe = TestCnn::seed_check();
+        let mut probe = TestCnn::notebook_check();
         let mut scratch = vec![0.0; 20];
         let numeric = numerical_gradient(
             &mut values,
