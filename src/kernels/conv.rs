@@ -79,7 +79,8 @@ pub(crate) fn forward<
                                 // across `p` with gathers).
                                 for o in 0..OC {
                                     for p in 0..PB {
-                                        acc[p][o] += window[p * S * IC + ic] * row[o];
+                                        acc[p][o] =
+                                            window[p * S * IC + ic].mul_add(row[o], acc[p][o]);
                                     }
                                 }
                             }
@@ -99,7 +100,7 @@ pub(crate) fn forward<
                             let rows = &taps[(kh * K + kw) * IC..][..IC];
                             for (&xv, row) in px.iter().zip(rows) {
                                 for o in 0..OC {
-                                    acc[o] += xv * row[o];
+                                    acc[o] = xv.mul_add(row[o], acc[o]);
                                 }
                             }
                         }
@@ -177,8 +178,8 @@ pub(crate) fn weight_grad_rows<
                     // Contiguous dimension outermost: see `forward`.
                     for o in 0..OC {
                         for i in 0..ICB {
-                            even[i][o] += xa[i] * da[o];
-                            odd[i][o] += xb[i] * db[o];
+                            even[i][o] = xa[i].mul_add(da[o], even[i][o]);
+                            odd[i][o] = xb[i].mul_add(db[o], odd[i][o]);
                         }
                     }
                     ow += 2;
@@ -188,7 +189,7 @@ pub(crate) fn weight_grad_rows<
                     let da = &dy_row[ow];
                     for o in 0..OC {
                         for i in 0..ICB {
-                            even[i][o] += xa[i] * da[o];
+                            even[i][o] = xa[i].mul_add(da[o], even[i][o]);
                         }
                     }
                 }
@@ -248,7 +249,7 @@ pub(crate) fn weight_grad_window<
                             let xv = x_row[iw * IC + ic];
                             let row = &mut rows[kw * IC + ic];
                             for o in 0..OC {
-                                row[o] += xv * dy_row[ow][o];
+                                row[o] = xv.mul_add(dy_row[ow][o], row[o]);
                             }
                         }
                     }
@@ -269,7 +270,8 @@ pub(crate) fn weight_grad_window<
                     for o in 0..OC {
                         for kw in 0..K {
                             for ic in 0..IC {
-                                acc[kw][ic][o] += window[kw * IC + ic] * dv[o];
+                                acc[kw][ic][o] =
+                                    window[kw * IC + ic].mul_add(dv[o], acc[kw][ic][o]);
                             }
                         }
                     }
@@ -356,7 +358,7 @@ pub(crate) fn input_grad<
                                 for kw in 0..K {
                                     let w = rows[kw * OC + oc][i];
                                     for p in 0..PB {
-                                        acc[p][kw][i] += dv[p] * w;
+                                        acc[p][kw][i] = dv[p].mul_add(w, acc[p][kw][i]);
                                     }
                                 }
                             }
@@ -386,7 +388,7 @@ pub(crate) fn input_grad<
                             for kw in 0..K {
                                 let row = &rows[kw * OC + oc];
                                 for i in 0..IC {
-                                    acc[kw][i] += dv * row[i];
+                                    acc[kw][i] = dv.mul_add(row[i], acc[kw][i]);
                                 }
                             }
                         }

@@ -32,9 +32,19 @@
 //!
 //! # Same results for any thread count and instruction set
 //!
-//! The kernels use separate multiplies and adds (no fused multiply-add, which Rust never
-//! introduces on its own), in an order fixed by the code, so vector width does not change a
-//! single bit. Samples are independent; every weight gradient is reduced over the batch in a
+//! Every multiply-add is fused (one rounding): [`Float::mul_add`](crate::Float::mul_add)
+//! (`f32::mul_add`, `f64::mul_add`) in the generic and reference kernels, the `fmadd`
+//! instructions in the hand-written ones, in an order fixed by the code, so vector width does
+//! not change a single bit. A fused multiply-add takes one of the two FMA pipes where a
+//! multiply and an add take both, which doubles the peak on cores that cannot issue more than
+//! two such instructions per cycle (Intel's).
+//!
+//! **What a CPU without FMA pays.** The AVX-512 and AVX2 paths require FMA (every x86-64 CPU
+//! with AVX2 has it), and so do other 64-bit targets' vector units (AArch64's NEON). Only the
+//! portable path on an x86-64 CPU older than Haswell (2013) lacks it: there `mul_add` is a call
+//! to the C library's `fma`, which computes the exact result in software — correct and
+//! bit-identical, but far slower (`CONSTNET_ISA=portable` runs that code on any CPU; see the
+//! measurement in `BENCHMARKS.md`). Samples are independent; every weight gradient is reduced over the batch in a
 //! fixed order: inside one task that owns a block of the gradient, or (for convolutions with few
 //! input channels) as two fixed halves of the batch added at the end, whatever the number of
 //! threads. So results depend neither on the thread count nor on the CPU's instruction set.

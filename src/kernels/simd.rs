@@ -7,7 +7,8 @@
 //! stores its accumulator (seen in the disassembly of conv2's input gradient). Here the
 //! accumulators are arrays of vector registers ([`Lanes::V`]), one value per register. Each
 //! kernel performs, for every output value, the same multiplies and adds in the same order as
-//! its generic twin (no fused multiply-add), so the two are bit-identical; the tests assert
+//! its generic twin (fused multiply-adds, `fmadd`, where the generic kernels call
+//! [`Float::mul_add`]), so the two are bit-identical; the tests assert
 //! exactly that, under each instruction set.
 //!
 //! Each entry point returns `false` without doing anything when it does not apply (not `f32`,
@@ -19,8 +20,8 @@ use super::conv::{interior, valid_range_k};
 use super::{Isa, run_on};
 use crate::Float;
 use std::arch::x86_64::{
-    __m256, __m512, _mm256_add_ps, _mm256_loadu_ps, _mm256_mul_ps, _mm256_set1_ps,
-    _mm256_setzero_ps, _mm256_storeu_ps, _mm512_add_ps, _mm512_loadu_ps, _mm512_mul_ps,
+    __m256, __m512, _mm256_add_ps, _mm256_fmadd_ps, _mm256_loadu_ps, _mm256_set1_ps,
+    _mm256_setzero_ps, _mm256_storeu_ps, _mm512_add_ps, _mm512_fmadd_ps, _mm512_loadu_ps,
     _mm512_set1_ps, _mm512_setzero_ps, _mm512_storeu_ps,
 };
 
@@ -47,8 +48,8 @@ pub(crate) trait Lanes {
     unsafe fn splat(x: f32) -> Self::V;
     /// `a + b` lane by lane.
     unsafe fn add(a: Self::V, b: Self::V) -> Self::V;
-    /// `a * b` lane by lane.
-    unsafe fn mul(a: Self::V, b: Self::V) -> Self::V;
+    /// `a * b + c` lane by lane, rounded once (fused multiply-add).
+    unsafe fn fmadd(a: Self::V, b: Self::V, c: Self::V) -> Self::V;
 }
 
 /// AVX-512: 16 lanes, 32 registers.
@@ -58,7 +59,7 @@ pub(crate) struct Avx2;
 
 /// [`Lanes`] for one instruction set from its register type and intrinsics.
 macro_rules! impl_lanes {
-    ($isa:ident, $v:ty, $n:literal, $zero:ident, $load:ident, $store:ident, $splat:ident, $add:ident, $mul:ident) => {
+    ($isa:ident, $v:ty, $n:literal, $zero:ident, $load:ident, $store:ident, $splat:ident, $add:ident, $fmadd:ident) => {
         impl Lanes for $isa {
             type V = $v;
             const N: usize = $n;
@@ -87,8 +88,8 @@ macro_rules! impl_lanes {
                 unsafe { $add(a, b) }
             }
             #[inline(always)]
-            unsafe fn mul(a: $v, b: $v) -> $v {
-                unsafe { $mul(a, b) }
+            unsafe fn fmadd(a: $v, b: $v, c: $v) -> $v {
+                unsafe { $fmadd(a, b, c) }
             }
         }
     };
@@ -103,7 +104,7 @@ impl_lanes!(
     _mm512_storeu_ps,
     _mm512_set1_ps,
     _mm512_add_ps,
-    _mm512_mul_ps
+    _mm512_fmadd_ps
 );
 impl_lanes!(
     Avx2,
@@ -114,14 +115,15 @@ impl_lanes!(
     _mm256_storeu_ps,
     _mm256_set1_ps,
     _mm256_add_ps,
-    _mm256_mul_ps
+    _mm256_fmadd_ps
 );
 
-/// `acc + a * b`, rounded twice (multiply, then add), as the generic kernels compute it.
+/// `acc + a * b`, rounded once (fused multiply-add), as the generic kernels compute it with
+/// [`Float::mul_add`] (`a.mul_add(b, acc)`).
 #[inline(always)]
 unsafe fn mul_add<L: Lanes>(acc: L::V, a: L::V, b: L::V) -> L::V {
     // SAFETY: the caller's (same instruction set).
-    unsafe { L::add(acc, L::mul(a, b)) }
+    unsafe { L::fmadd(a, b, acc) }
 }
 
 /// Runs `kernel` compiled for `L`'s instruction set.
