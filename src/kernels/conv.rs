@@ -10,7 +10,7 @@ use rayon::prelude::*;
 /// Output rows or columns `lo..hi` whose input index `o * s + k - p` (for kernel offset `k`)
 /// lies inside `0..len`.
 #[inline(always)]
-fn valid_range(k: usize, s: usize, p: usize, len: usize, out: usize) -> (usize, usize) {
+pub(super) fn valid_range(k: usize, s: usize, p: usize, len: usize, out: usize) -> (usize, usize) {
     // o * s + k >= p  <=>  o >= ceil((p - k) / s)
     let lo = p.saturating_sub(k).div_ceil(s);
     // o * s + k - p < len  <=>  o * s < len + p - k  <=>  o < ceil((len + p - k) / s)
@@ -533,6 +533,13 @@ pub(crate) fn weight_grad_batch<
         for (g, p) in dw.iter_mut().zip(partial.iter()) {
             *g += *p;
         }
+    } else if const { IC.is_multiple_of(4) && OC.is_multiple_of(8) }
+        && T::as_f32(&[]).is_some()
+        && super::Isa::detected() != super::Isa::Portable
+    {
+        // The hand-written kernel (`simd::conv_weight_grad_rows`) takes blocks of 4 rows for
+        // any `OC` a multiple of the vector width (any block size gives the same bits).
+        weight_grad_blocks::<T, IC, OC, K, S, P, 4>(d, x, dy, dw)
     } else if const { IC.is_multiple_of(4) && OC <= 32 } {
         // AVX2 has half AVX-512's registers: four rows' accumulators spill there (conv2 of the
         // SmallCnn under AVX2: ~2.1 ms per batch of 64 with four rows, ~1.47 ms with two).
@@ -573,6 +580,17 @@ fn weight_grad_blocks<
     rows.par_chunks_mut(rows_per_task)
         .enumerate()
         .for_each(|(task, rows)| {
+            #[cfg(target_arch = "x86_64")]
+            if super::simd::conv_weight_grad_rows::<T, IC, OC, K, S, P, ICB>(
+                super::Isa::detected(),
+                d,
+                task * rows_per_task,
+                x,
+                dy,
+                rows.as_flattened_mut(),
+            ) {
+                return;
+            }
             super::run(
                 #[inline(always)]
                 || {

@@ -9,14 +9,15 @@
 //!   pixels (or input channels, or samples) share each weight load.
 //! * **Hand-written SIMD kernels where LLVM falls short.** For large accumulator blocks LLVM
 //!   keeps the arrays on the stack (a load and a store around every multiply-add). The hot
-//!   `f32` convolution loops with channel counts that are multiples of the vector width (conv
-//!   forward, input gradient, and the weight gradient of layers with few input channels) are
-//!   therefore written with `std::arch` intrinsics in `src/kernels/simd.rs`, once, generic over
-//!   the register type (`__m512` for AVX-512, `__m256` for AVX2), one register per
-//!   accumulator; pixel blocks of two sizes tile a row instead of leaving a remainder to the
-//!   one-pixel path. They perform the generic kernels' operations in the same order and are
-//!   tested bit-for-bit against them under each instruction set. Everything else (f64, other
-//!   channel counts) runs the generic kernels.
+//!   `f32` convolution loops with channel counts that are multiples of 8 (conv forward, input
+//!   gradient, weight gradient) are therefore written with `std::arch` intrinsics in
+//!   `src/kernels/simd.rs`, once, generic over the register type (`__m512` for AVX-512,
+//!   `__m256` for AVX2), one register per accumulator; pixel blocks of two sizes tile a row
+//!   instead of leaving a remainder to the one-pixel path, and wide layers run in chunks of
+//!   channels that fit the registers. They perform the generic kernels' operations in the same
+//!   order and are tested bit-for-bit against them under each instruction set. Everything else
+//!   (f64, other channel counts such as 3, 17 or 100, the portable build) runs the generic
+//!   kernels.
 //! * **Run-time CPU dispatch.** Users do not set `RUSTFLAGS`, so each kernel call runs inside a
 //!   function compiled with `#[target_feature(enable = "avx512f,…")]` (or AVX2) when
 //!   [`is_x86_feature_detected!`] says the CPU has it; the generic kernel body is
