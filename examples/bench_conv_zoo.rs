@@ -8,10 +8,17 @@
 //!
 //! Per shape: random inputs, weights and output gradients; one warm-up call of each pass, then
 //! `--blocks` timed blocks of as many calls as fill about `--block-ms` milliseconds; each
-//! figure is the median over the blocks of the mean time per call, in microseconds. The
+//! figure is the fastest block's mean time per call, in microseconds (the least disturbed by
+//! other processes on a shared machine; compare the medians of several alternated runs). The
 //! backward pass is timed twice, as the layer runs it: without the input gradient (the weight
 //! and bias gradients alone, `weight_grad_us`) and with it (`backward_us`); `input_grad_us` is
 //! their difference. Prints one JSON object per shape, one per line.
+//!
+//! With `--cpu-time` (64-bit Linux), the blocks are timed in CPU time of the whole process (all
+//! threads, `clock_gettime(CLOCK_PROCESS_CPUTIME_ID)`) instead of wall-clock time: on a machine
+//! shared with other work, one thread's CPU time per call measures the kernels' cost without
+//! the time spent waiting for a core (`benches/torch_conv_zoo.py --cpu-time` does the same with
+//! `time.process_time`).
 
 use clap::Parser;
 use constnet::layers::Conv2d;
@@ -26,35 +33,76 @@ struct Args {
     /// Samples per call.
     #[arg(long, default_value_t = 64)]
     batch: usize,
-    /// Timed blocks per figure (the median is reported).
-    #[arg(long, default_value_t = 7)]
+    /// Timed blocks per figure (the fastest is reported).
+    #[arg(long, default_value_t = 15)]
     blocks: usize,
     /// Target length of one timed block, in milliseconds.
-    #[arg(long, default_value_t = 30.0)]
+    #[arg(long, default_value_t = 10.0)]
     block_ms: f64,
+    /// Time in CPU seconds of the process instead of wall-clock seconds (64-bit Linux).
+    #[arg(long)]
+    cpu_time: bool,
     /// Only the shapes whose name contains this text.
     #[arg(long, default_value = "")]
     only: String,
 }
 
-/// Median over `blocks` timed blocks of the mean time per call of `f`, in µs; each block runs
+/// `struct timespec` of 64-bit Linux.
+#[repr(C)]
+struct Timespec {
+    tv_sec: i64,
+    tv_nsec: i64,
+}
+
+unsafe extern "C" {
+    /// The C library's `clock_gettime`.
+    fn clock_gettime(clock: i32, tp: *mut Timespec) -> i32;
+}
+
+/// Seconds of CPU time used so far by all threads of this process (`CLOCK_PROCESS_CPUTIME_ID`,
+/// as Python's `time.process_time`); 0 where unavailable.
+fn process_cpu_seconds() -> f64 {
+    const CLOCK_PROCESS_CPUTIME_ID: i32 = 2;
+    let mut t = Timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `clock_gettime` writes one `struct timespec` (two 64-bit fields on 64-bit Linux,
+    // the only target this benchmark's CPU clock is meant for) to the valid pointer it gets.
+    let ok = unsafe { clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &mut t) } == 0;
+    if ok {
+        t.tv_sec as f64 + t.tv_nsec as f64 * 1e-9
+    } else {
+        0.0
+    }
+}
+
+/// A clock: wall-clock seconds since `start`, or the process's CPU seconds.
+fn now(cpu: bool, start: Instant) -> f64 {
+    if cpu {
+        process_cpu_seconds()
+    } else {
+        start.elapsed().as_secs_f64()
+    }
+}
+
+/// The fastest of `blocks` timed blocks' mean time per call of `f`, in µs; each block runs
 /// `f` as many times as took about `block_ms` in a first trial call.
-fn time(blocks: usize, block_ms: f64, mut f: impl FnMut()) -> f64 {
-    let t = Instant::now();
+fn time(args: &Args, mut f: impl FnMut()) -> f64 {
+    let (cpu, start) = (args.cpu_time, Instant::now());
+    let t = now(cpu, start);
     f();
-    let once = t.elapsed().as_secs_f64();
-    let calls = ((block_ms * 1e-3 / once.max(1e-7)) as usize).clamp(1, 10_000);
-    let mut means: Vec<f64> = (0..blocks.max(1))
+    let once = now(cpu, start) - t;
+    let calls = ((args.block_ms * 1e-3 / once.max(1e-7)) as usize).clamp(1, 10_000);
+    (0..args.blocks.max(1))
         .map(|_| {
-            let t = Instant::now();
+            let t = now(cpu, start);
             for _ in 0..calls {
                 f();
             }
-            t.elapsed().as_secs_f64() * 1e6 / calls as f64
+            (now(cpu, start) - t) * 1e6 / calls as f64
         })
-        .collect();
-    means.sort_by(f64::total_cmp);
-    means[means.len() / 2]
+        .fold(f64::INFINITY, f64::min)
 }
 
 /// Deterministic values in [-1, 1).
@@ -92,16 +140,15 @@ fn zoo_shape<
     let dy = values(bs * out_len, 3);
     let mut y = vec![0.0; bs * out_len];
     let mut dx = vec![0.0; x.len()];
-    let (blocks, ms) = (args.blocks, args.block_ms);
     // On a pool thread, as inside a network's passes (see `kernels::on_pool`).
     let (forward, weight_grad, backward) = constnet::kernels::on_pool(|| {
-        let forward = time(blocks, ms, || {
+        let forward = time(args, || {
             <_ as Layer<Image<H, H, IC>, f32>>::forward(&mut conv, &x, &mut y, bs, Mode::Train)
         });
-        let weight_grad = time(blocks, ms, || {
+        let weight_grad = time(args, || {
             <_ as Layer<Image<H, H, IC>, f32>>::backward(&mut conv, &x, &y, &dy, None, bs)
         });
-        let backward = time(blocks, ms, || {
+        let backward = time(args, || {
             <_ as Layer<Image<H, H, IC>, f32>>::backward(&mut conv, &x, &y, &dy, Some(&mut dx), bs)
         });
         (forward, weight_grad, backward)
@@ -129,10 +176,11 @@ fn main() {
         std::process::exit(1);
     }
     eprintln!(
-        "constnet {} isa {:?} threads {}",
+        "constnet {} isa {:?} threads {} clock {}",
         env!("CARGO_PKG_VERSION"),
         constnet::kernels::Isa::detected(),
-        args.threads
+        args.threads,
+        if args.cpu_time { "cpu" } else { "wall" }
     );
     // H, in channels, out channels, kernel, stride, padding.
     zoo_shape::<32, 3, 16, 3, 1, 1>(&args);
