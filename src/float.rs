@@ -44,6 +44,11 @@ pub trait Float:
     fn tanh(self) -> Self;
     /// Square root.
     fn sqrt(self) -> Self;
+    /// `self * a + b` with one rounding (fused multiply-add), as `f32::mul_add` /
+    /// `f64::mul_add`: the same bits on every CPU. Compiled with the FMA instruction set it is
+    /// one instruction; without it (a portable build on an x86-64 CPU older than Haswell) it
+    /// is a call to the C library's `fma`, many times slower.
+    fn mul_add(self, a: Self, b: Self) -> Self;
     /// Absolute value.
     fn abs(self) -> Self;
     /// The larger of two values (the other one if either is NaN).
@@ -98,6 +103,10 @@ macro_rules! impl_float {
             #[inline(always)]
             fn sqrt(self) -> Self {
                 $t::sqrt(self)
+            }
+            #[inline(always)]
+            fn mul_add(self, a: Self, b: Self) -> Self {
+                $t::mul_add(self, a, b)
             }
             #[inline(always)]
             fn abs(self) -> Self {

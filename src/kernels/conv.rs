@@ -10,7 +10,7 @@ use rayon::prelude::*;
 /// Output rows or columns `lo..hi` whose input index `o * s + k - p` (for kernel offset `k`)
 /// lies inside `0..len`.
 #[inline(always)]
-fn valid_range(k: usize, s: usize, p: usize, len: usize, out: usize) -> (usize, usize) {
+pub(super) fn valid_range(k: usize, s: usize, p: usize, len: usize, out: usize) -> (usize, usize) {
     // o * s + k >= p  <=>  o >= ceil((p - k) / s)
     let lo = p.saturating_sub(k).div_ceil(s);
     // o * s + k - p < len  <=>  o * s < len + p - k  <=>  o < ceil((len + p - k) / s)
@@ -79,7 +79,8 @@ pub(crate) fn forward<
                                 // across `p` with gathers).
                                 for o in 0..OC {
                                     for p in 0..PB {
-                                        acc[p][o] += window[p * S * IC + ic] * row[o];
+                                        acc[p][o] =
+                                            window[p * S * IC + ic].mul_add(row[o], acc[p][o]);
                                     }
                                 }
                             }
@@ -99,7 +100,7 @@ pub(crate) fn forward<
                             let rows = &taps[(kh * K + kw) * IC..][..IC];
                             for (&xv, row) in px.iter().zip(rows) {
                                 for o in 0..OC {
-                                    acc[o] += xv * row[o];
+                                    acc[o] = xv.mul_add(row[o], acc[o]);
                                 }
                             }
                         }
@@ -177,8 +178,8 @@ pub(crate) fn weight_grad_rows<
                     // Contiguous dimension outermost: see `forward`.
                     for o in 0..OC {
                         for i in 0..ICB {
-                            even[i][o] += xa[i] * da[o];
-                            odd[i][o] += xb[i] * db[o];
+                            even[i][o] = xa[i].mul_add(da[o], even[i][o]);
+                            odd[i][o] = xb[i].mul_add(db[o], odd[i][o]);
                         }
                     }
                     ow += 2;
@@ -188,7 +189,7 @@ pub(crate) fn weight_grad_rows<
                     let da = &dy_row[ow];
                     for o in 0..OC {
                         for i in 0..ICB {
-                            even[i][o] += xa[i] * da[o];
+                            even[i][o] = xa[i].mul_add(da[o], even[i][o]);
                         }
                     }
                 }
@@ -248,7 +249,7 @@ pub(crate) fn weight_grad_window<
                             let xv = x_row[iw * IC + ic];
                             let row = &mut rows[kw * IC + ic];
                             for o in 0..OC {
-                                row[o] += xv * dy_row[ow][o];
+                                row[o] = xv.mul_add(dy_row[ow][o], row[o]);
                             }
                         }
                     }
@@ -269,7 +270,8 @@ pub(crate) fn weight_grad_window<
                     for o in 0..OC {
                         for kw in 0..K {
                             for ic in 0..IC {
-                                acc[kw][ic][o] += window[kw * IC + ic] * dv[o];
+                                acc[kw][ic][o] =
+                                    window[kw * IC + ic].mul_add(dv[o], acc[kw][ic][o]);
                             }
                         }
                     }
@@ -356,7 +358,7 @@ pub(crate) fn input_grad<
                                 for kw in 0..K {
                                     let w = rows[kw * OC + oc][i];
                                     for p in 0..PB {
-                                        acc[p][kw][i] += dv[p] * w;
+                                        acc[p][kw][i] = dv[p].mul_add(w, acc[p][kw][i]);
                                     }
                                 }
                             }
@@ -386,7 +388,7 @@ pub(crate) fn input_grad<
                             for kw in 0..K {
                                 let row = &rows[kw * OC + oc];
                                 for i in 0..IC {
-                                    acc[kw][i] += dv * row[i];
+                                    acc[kw][i] = dv.mul_add(row[i], acc[kw][i]);
                                 }
                             }
                         }
@@ -531,6 +533,13 @@ pub(crate) fn weight_grad_batch<
         for (g, p) in dw.iter_mut().zip(partial.iter()) {
             *g += *p;
         }
+    } else if const { IC.is_multiple_of(4) && OC.is_multiple_of(8) }
+        && T::as_f32(&[]).is_some()
+        && super::Isa::detected() != super::Isa::Portable
+    {
+        // The hand-written kernel (`simd::conv_weight_grad_rows`) takes blocks of 4 rows for
+        // any `OC` a multiple of the vector width (any block size gives the same bits).
+        weight_grad_blocks::<T, IC, OC, K, S, P, 4>(d, x, dy, dw)
     } else if const { IC.is_multiple_of(4) && OC <= 32 } {
         // AVX2 has half AVX-512's registers: four rows' accumulators spill there (conv2 of the
         // SmallCnn under AVX2: ~2.1 ms per batch of 64 with four rows, ~1.47 ms with two).
@@ -571,6 +580,17 @@ fn weight_grad_blocks<
     rows.par_chunks_mut(rows_per_task)
         .enumerate()
         .for_each(|(task, rows)| {
+            #[cfg(target_arch = "x86_64")]
+            if super::simd::conv_weight_grad_rows::<T, IC, OC, K, S, P, ICB>(
+                super::Isa::detected(),
+                d,
+                task * rows_per_task,
+                x,
+                dy,
+                rows.as_flattened_mut(),
+            ) {
+                return;
+            }
             super::run(
                 #[inline(always)]
                 || {

@@ -29,7 +29,7 @@ pub(crate) fn forward<T: Float, const IN: usize, const OUT: usize, const NB: usi
                 // Contiguous dimension outermost: see `conv::forward`.
                 for o in 0..OUT {
                     for s in 0..NB {
-                        acc[s][o] += xv[s] * row[o];
+                        acc[s][o] = xv[s].mul_add(row[o], acc[s][o]);
                     }
                 }
             }
@@ -39,7 +39,7 @@ pub(crate) fn forward<T: Float, const IN: usize, const OUT: usize, const NB: usi
                 let mut acc = bias;
                 for (&xv, row) in xs.iter().zip(rows) {
                     for o in 0..OUT {
-                        acc[o] += xv * row[o];
+                        acc[o] = xv.mul_add(row[o], acc[o]);
                     }
                 }
                 *ys = acc;
@@ -67,8 +67,8 @@ pub(crate) fn weight_grad_rows<T: Float, const IN: usize, const OUT: usize>(
         for (x, d) in xs.iter().zip(dys) {
             let (a, b) = (x[i], x[i + 1]);
             for o in 0..OUT {
-                acc[0][o] += a * d[o];
-                acc[1][o] += b * d[o];
+                acc[0][o] = a.mul_add(d[o], acc[0][o]);
+                acc[1][o] = b.mul_add(d[o], acc[1][o]);
             }
         }
         pair.copy_from_slice(&acc);
@@ -79,7 +79,7 @@ pub(crate) fn weight_grad_rows<T: Float, const IN: usize, const OUT: usize>(
         for (x, d) in xs.iter().zip(dys) {
             let a = x[i];
             for o in 0..OUT {
-                acc[o] += a * d[o];
+                acc[o] = a.mul_add(d[o], acc[o]);
             }
         }
         *row = acc;
@@ -129,7 +129,7 @@ fn input_grad_block<
         // Contiguous dimension outermost: see `conv::forward`.
         for i in 0..IW {
             for s in 0..NB {
-                acc[s][i] += dv[s] * w[i];
+                acc[s][i] = dv[s].mul_add(w[i], acc[s][i]);
             }
         }
     }

@@ -9,14 +9,15 @@
 //!   pixels (or input channels, or samples) share each weight load.
 //! * **Hand-written SIMD kernels where LLVM falls short.** For large accumulator blocks LLVM
 //!   keeps the arrays on the stack (a load and a store around every multiply-add). The hot
-//!   `f32` convolution loops with channel counts that are multiples of the vector width (conv
-//!   forward, input gradient, and the weight gradient of layers with few input channels) are
-//!   therefore written with `std::arch` intrinsics in `src/kernels/simd.rs`, once, generic over
-//!   the register type (`__m512` for AVX-512, `__m256` for AVX2), one register per
-//!   accumulator; pixel blocks of two sizes tile a row instead of leaving a remainder to the
-//!   one-pixel path. They perform the generic kernels' operations in the same order and are
-//!   tested bit-for-bit against them under each instruction set. Everything else (f64, other
-//!   channel counts) runs the generic kernels.
+//!   `f32` convolution loops with channel counts that are multiples of 8 (conv forward, input
+//!   gradient, weight gradient) are therefore written with `std::arch` intrinsics in
+//!   `src/kernels/simd.rs`, once, generic over the register type (`__m512` for AVX-512,
+//!   `__m256` for AVX2), one register per accumulator; pixel blocks of two sizes tile a row
+//!   instead of leaving a remainder to the one-pixel path, and wide layers run in chunks of
+//!   channels that fit the registers. They perform the generic kernels' operations in the same
+//!   order and are tested bit-for-bit against them under each instruction set. Everything else
+//!   (f64, other channel counts such as 3, 17 or 100, the portable build) runs the generic
+//!   kernels.
 //! * **Run-time CPU dispatch.** Users do not set `RUSTFLAGS`, so each kernel call runs inside a
 //!   function compiled with `#[target_feature(enable = "avx512f,…")]` (or AVX2) when
 //!   [`is_x86_feature_detected!`] says the CPU has it; the generic kernel body is
@@ -32,9 +33,19 @@
 //!
 //! # Same results for any thread count and instruction set
 //!
-//! The kernels use separate multiplies and adds (no fused multiply-add, which Rust never
-//! introduces on its own), in an order fixed by the code, so vector width does not change a
-//! single bit. Samples are independent; every weight gradient is reduced over the batch in a
+//! Every multiply-add is fused (one rounding): [`Float::mul_add`](crate::Float::mul_add)
+//! (`f32::mul_add`, `f64::mul_add`) in the generic and reference kernels, the `fmadd`
+//! instructions in the hand-written ones, in an order fixed by the code, so vector width does
+//! not change a single bit. A fused multiply-add takes one of the two FMA pipes where a
+//! multiply and an add take both, which doubles the peak on cores that cannot issue more than
+//! two such instructions per cycle (Intel's).
+//!
+//! **What a CPU without FMA pays.** The AVX-512 and AVX2 paths require FMA (every x86-64 CPU
+//! with AVX2 has it), and so do other 64-bit targets' vector units (AArch64's NEON). Only the
+//! portable path on an x86-64 CPU older than Haswell (2013) lacks it: there `mul_add` is a call
+//! to the C library's `fma`, which computes the exact result in software — correct and
+//! bit-identical, but far slower (`CONSTNET_ISA=portable` runs that code on any CPU; see the
+//! measurement in `BENCHMARKS.md`). Samples are independent; every weight gradient is reduced over the batch in a
 //! fixed order: inside one task that owns a block of the gradient, or (for convolutions with few
 //! input channels) as two fixed halves of the batch added at the end, whatever the number of
 //! threads. So results depend neither on the thread count nor on the CPU's instruction set.

@@ -44,7 +44,7 @@ pub fn conv_forward<
                     let taps = &weight[(kh * K + kw) * IC * OC..][..IC * OC];
                     for (&xv, w_row) in pixel.iter().zip(taps.chunks_exact(OC)) {
                         for (o, &wv) in out.iter_mut().zip(w_row) {
-                            *o += xv * wv;
+                            *o = xv.mul_add(wv, *o);
                         }
                     }
                 }
@@ -88,7 +88,7 @@ pub fn conv_weight_grad_block<
                 let g = &dys[(oh * d.ow + ow) * OC..][..OC];
                 for (&xv, dw_row) in pixel.iter().zip(dw.chunks_exact_mut(OC)) {
                     for (acc, &dv) in dw_row.iter_mut().zip(g) {
-                        *acc += xv * dv;
+                        *acc = xv.mul_add(dv, *acc);
                     }
                 }
             }
@@ -128,7 +128,7 @@ pub fn conv_input_grad<
                     for (acc_out, w_row) in pixel.iter_mut().zip(taps.chunks_exact(OC)) {
                         let mut acc = T::ZERO;
                         for (&wv, &dv) in w_row.iter().zip(g) {
-                            acc += wv * dv;
+                            acc = wv.mul_add(dv, acc);
                         }
                         *acc_out += acc;
                     }
@@ -158,7 +158,7 @@ pub fn linear_forward<T: Float, const IN: usize, const OUT: usize>(
     y.copy_from_slice(bias);
     for (&xv, w_row) in x.iter().zip(weight.chunks_exact(OUT)) {
         for (o, &wv) in y.iter_mut().zip(w_row) {
-            *o += xv * wv;
+            *o = xv.mul_add(wv, *o);
         }
     }
 }
@@ -174,7 +174,7 @@ pub fn linear_weight_grad_row<T: Float, const IN: usize, const OUT: usize>(
     for (x, g) in x.chunks_exact(IN).zip(dy.chunks_exact(OUT)) {
         let xv = x[i];
         for (acc, &d) in dw.iter_mut().zip(g) {
-            *acc += xv * d;
+            *acc = xv.mul_add(d, *acc);
         }
     }
 }
@@ -188,7 +188,7 @@ pub fn linear_input_grad<T: Float, const IN: usize, const OUT: usize>(
     for (g, w_row) in dx.iter_mut().zip(weight.chunks_exact(OUT)) {
         let mut acc = T::ZERO;
         for (&wv, &d) in w_row.iter().zip(dy) {
-            acc += wv * d;
+            acc = wv.mul_add(d, acc);
         }
         *g = acc;
     }

@@ -1,13 +1,19 @@
 //! Hand-written SIMD kernels (AVX-512 and AVX2, `f32`) for convolutions whose channel counts
-//! are multiples of the vector width: the forward pass, the input gradient, and the weight
-//! gradient of layers with few input channels (the SmallCnn's hot loops).
+//! are multiples of 8: the forward pass (`OC`), the input gradient (`IC`, kernels up to 3x3, or
+//! 5x5 for multiples of 16), the weight gradient of layers with few input channels (a whole
+//! kernel row of gradients in registers) and of the others (blocks of 4 gradient rows, `IC` a
+//! multiple of 4). Wide layers (64-128 channels and up) run in chunks of channels that fit the
+//! registers; channel counts that are multiples of 8 but not 16 use AVX2's 8-lane registers
+//! on AVX-512 CPUs too. The weight gradient of wide layers takes the samples in runs that fit
+//! the L2 cache and keeps each block of gradients in registers across a run.
 //!
 //! The generic kernels in [`super::conv`] leave register allocation to LLVM, which keeps large
 //! accumulator blocks (`[[f32; 16]; 24]` and up) on the stack: every multiply-add then loads and
 //! stores its accumulator (seen in the disassembly of conv2's input gradient). Here the
 //! accumulators are arrays of vector registers ([`Lanes::V`]), one value per register. Each
 //! kernel performs, for every output value, the same multiplies and adds in the same order as
-//! its generic twin (no fused multiply-add), so the two are bit-identical; the tests assert
+//! its generic twin (fused multiply-adds, `fmadd`, where the generic kernels call
+//! [`Float::mul_add`]), so the two are bit-identical; the tests assert
 //! exactly that, under each instruction set.
 //!
 //! Each entry point returns `false` without doing anything when it does not apply (not `f32`,
@@ -15,12 +21,12 @@
 //! generic kernel.
 
 use super::ConvDims;
-use super::conv::{interior, valid_range_k};
+use super::conv::{interior, valid_range, valid_range_k};
 use super::{Isa, run_on};
 use crate::Float;
 use std::arch::x86_64::{
-    __m256, __m512, _mm256_add_ps, _mm256_loadu_ps, _mm256_mul_ps, _mm256_set1_ps,
-    _mm256_setzero_ps, _mm256_storeu_ps, _mm512_add_ps, _mm512_loadu_ps, _mm512_mul_ps,
+    __m256, __m512, _mm256_add_ps, _mm256_fmadd_ps, _mm256_loadu_ps, _mm256_set1_ps,
+    _mm256_setzero_ps, _mm256_storeu_ps, _mm512_add_ps, _mm512_fmadd_ps, _mm512_loadu_ps,
     _mm512_set1_ps, _mm512_setzero_ps, _mm512_storeu_ps,
 };
 
@@ -47,8 +53,8 @@ pub(crate) trait Lanes {
     unsafe fn splat(x: f32) -> Self::V;
     /// `a + b` lane by lane.
     unsafe fn add(a: Self::V, b: Self::V) -> Self::V;
-    /// `a * b` lane by lane.
-    unsafe fn mul(a: Self::V, b: Self::V) -> Self::V;
+    /// `a * b + c` lane by lane, rounded once (fused multiply-add).
+    unsafe fn fmadd(a: Self::V, b: Self::V, c: Self::V) -> Self::V;
 }
 
 /// AVX-512: 16 lanes, 32 registers.
@@ -58,7 +64,7 @@ pub(crate) struct Avx2;
 
 /// [`Lanes`] for one instruction set from its register type and intrinsics.
 macro_rules! impl_lanes {
-    ($isa:ident, $v:ty, $n:literal, $zero:ident, $load:ident, $store:ident, $splat:ident, $add:ident, $mul:ident) => {
+    ($isa:ident, $v:ty, $n:literal, $zero:ident, $load:ident, $store:ident, $splat:ident, $add:ident, $fmadd:ident) => {
         impl Lanes for $isa {
             type V = $v;
             const N: usize = $n;
@@ -87,8 +93,8 @@ macro_rules! impl_lanes {
                 unsafe { $add(a, b) }
             }
             #[inline(always)]
-            unsafe fn mul(a: $v, b: $v) -> $v {
-                unsafe { $mul(a, b) }
+            unsafe fn fmadd(a: $v, b: $v, c: $v) -> $v {
+                unsafe { $fmadd(a, b, c) }
             }
         }
     };
@@ -103,7 +109,7 @@ impl_lanes!(
     _mm512_storeu_ps,
     _mm512_set1_ps,
     _mm512_add_ps,
-    _mm512_mul_ps
+    _mm512_fmadd_ps
 );
 impl_lanes!(
     Avx2,
@@ -114,14 +120,15 @@ impl_lanes!(
     _mm256_storeu_ps,
     _mm256_set1_ps,
     _mm256_add_ps,
-    _mm256_mul_ps
+    _mm256_fmadd_ps
 );
 
-/// `acc + a * b`, rounded twice (multiply, then add), as the generic kernels compute it.
+/// `acc + a * b`, rounded once (fused multiply-add), as the generic kernels compute it with
+/// [`Float::mul_add`] (`a.mul_add(b, acc)`).
 #[inline(always)]
 unsafe fn mul_add<L: Lanes>(acc: L::V, a: L::V, b: L::V) -> L::V {
     // SAFETY: the caller's (same instruction set).
-    unsafe { L::add(acc, L::mul(a, b)) }
+    unsafe { L::fmadd(a, b, acc) }
 }
 
 /// Runs `kernel` compiled for `L`'s instruction set.
@@ -143,8 +150,7 @@ fn f32_isa<T: Float>(isa: Isa) -> Option<Isa> {
     (f32_data && isa != Isa::Portable && isa.is_supported()).then_some(isa)
 }
 
-/// [`super::conv::forward`] for `OC` a multiple of the vector width (up to 4 registers per
-/// pixel), on `isa` (the detected one outside the tests); `false` if it does not apply.
+/// [`super::conv::forward`] for `OC` a multiple of 8 (AVX2's vector width), on `isa` (the detected one outside the tests); `false` if it does not apply.
 pub(crate) fn conv_forward<
     T: Float,
     const IC: usize,
@@ -176,7 +182,8 @@ pub(crate) fn conv_forward<
     // tile the SmallCnn's rows (30 and 15 interior pixels) exactly.
     macro_rules! go {
         ($l:ty, $pb:literal, $pb2:literal, $ov:literal) => {
-            // SAFETY: `f32_isa` checked that this CPU runs `isa`, the type's instruction set.
+            // SAFETY: `f32_isa` checked that this CPU runs `isa`, which includes the type's
+            // instruction set (AVX-512 here implies AVX2 and FMA, see `Isa::is_supported`).
             unsafe {
                 run_for::<$l>(
                     #[inline(always)]
@@ -189,25 +196,31 @@ pub(crate) fn conv_forward<
             }
         };
     }
+    // Wider layers run in chunks of the widest of these that divides `OC` (128 channels: two
+    // chunks of 64); `OC` a multiple of 8 only (LeNet's 8) runs AVX2's 8-lane registers, also
+    // on AVX-512 CPUs.
     match isa {
-        Isa::Avx512 if const { OC == 16 } => go!(Avx512, 10, 5, 1),
-        Isa::Avx512 if const { OC == 32 } => go!(Avx512, 10, 5, 2),
-        Isa::Avx512 if const { OC == 48 } => go!(Avx512, 6, 3, 3),
-        Isa::Avx512 if const { OC == 64 } => go!(Avx512, 4, 2, 4),
-        Isa::Avx2 if const { OC == 8 } => go!(Avx2, 10, 5, 1),
-        Isa::Avx2 if const { OC == 16 } => go!(Avx2, 6, 3, 2),
-        Isa::Avx2 if const { OC == 24 } => go!(Avx2, 3, 2, 3),
-        Isa::Avx2 if const { OC == 32 } => go!(Avx2, 2, 1, 4),
+        Isa::Avx512 if const { OC.is_multiple_of(64) } => go!(Avx512, 4, 2, 4),
+        Isa::Avx512 if const { OC.is_multiple_of(48) } => go!(Avx512, 6, 3, 3),
+        Isa::Avx512 if const { OC.is_multiple_of(32) } => go!(Avx512, 10, 5, 2),
+        Isa::Avx512 if const { OC.is_multiple_of(16) } => go!(Avx512, 10, 5, 1),
+        Isa::Avx512 if const { OC.is_multiple_of(8) } => go!(Avx2, 12, 4, 1),
+        Isa::Avx2 if const { OC.is_multiple_of(32) } => go!(Avx2, 2, 1, 4),
+        Isa::Avx2 if const { OC.is_multiple_of(24) } => go!(Avx2, 3, 2, 3),
+        Isa::Avx2 if const { OC.is_multiple_of(16) } => go!(Avx2, 6, 3, 2),
+        Isa::Avx2 if const { OC.is_multiple_of(8) } => go!(Avx2, 10, 5, 1),
         _ => return false,
     }
     true
 }
 
-/// The forward pass with `OV = OC / L::N` registers per output pixel, blocks of `PB` interior
-/// pixels, then blocks of `PB2` for the rest of the interior (pixels left over one at a time
-/// cost several times more each: the SmallCnn's conv1 forward took ~350 µs per batch of 64
-/// with 16-pixel blocks on rows of 30 interior pixels, ~160 µs with 10 + 10 + 10); per pixel
-/// the sum runs bias, then kh, kw, ic, as in the generic kernel.
+/// The forward pass in chunks of `OV` registers (`OV * L::N` output channels; `OC` a multiple
+/// of that), blocks of `PB` interior pixels, then blocks of `PB2` for the rest of the interior
+/// (pixels left over one at a time cost several times more each: the SmallCnn's conv1 forward
+/// took ~350 µs per batch of 64 with 16-pixel blocks on rows of 30 interior pixels, ~160 µs
+/// with 10 + 10 + 10). For each pixel block every chunk of output channels is computed in
+/// turn, re-reading the block's inputs from L1; per output value the sum runs bias, then kh,
+/// kw, ic, as in the generic kernel.
 ///
 /// # Safety
 ///
@@ -230,13 +243,10 @@ unsafe fn conv_forward_f32<
     bias: &[f32],
     y: &mut [f32],
 ) {
-    assert_eq!(OC, OV * L::N, "OV registers per pixel");
+    assert!(OC.is_multiple_of(OV * L::N), "chunks of OV registers");
+    let chunk = OV * L::N;
     // SAFETY (the whole body): the caller's, for every `L` method.
     unsafe {
-        let mut bias_v = [L::zero(); OV];
-        for v in 0..OV {
-            bias_v[v] = L::load(&bias[v * L::N..]);
-        }
         let (in_len, out_len) = (d.in_len(IC), d.out_len(OC));
         let (ow_lo, ow_hi) = interior(K, S, P, d.w, d.ow);
         for (x, y) in x.chunks_exact(in_len).zip(y.chunks_exact_mut(out_len)) {
@@ -246,39 +256,49 @@ unsafe fn conv_forward_f32<
                 let mut ow = 0;
                 while ow < d.ow {
                     if ow >= ow_lo && ow + PB <= ow_hi {
-                        forward_block::<L, IC, OC, K, S, P, PB, OV>(
-                            d, oh, ow, x, weight, bias_v, out_row,
-                        );
+                        for oc0 in (0..OC).step_by(chunk) {
+                            forward_block::<L, IC, OC, K, S, P, PB, OV>(
+                                d, oh, ow, oc0, x, weight, bias, out_row,
+                            );
+                        }
                         ow += PB;
                     } else if ow >= ow_lo && ow + PB2 <= ow_hi {
                         // The rest of the interior in smaller blocks, not pixel by pixel.
-                        forward_block::<L, IC, OC, K, S, P, PB2, OV>(
-                            d, oh, ow, x, weight, bias_v, out_row,
-                        );
+                        for oc0 in (0..OC).step_by(chunk) {
+                            forward_block::<L, IC, OC, K, S, P, PB2, OV>(
+                                d, oh, ow, oc0, x, weight, bias, out_row,
+                            );
+                        }
                         ow += PB2;
                     } else {
-                        let mut acc = bias_v;
-                        for kh in kh_lo..kh_hi {
-                            let ih = oh * S + kh - P;
-                            for kw in 0..K {
-                                let Some(iw) = (ow * S + kw).checked_sub(P).filter(|&i| i < d.w)
-                                else {
-                                    continue;
-                                };
-                                let px = &x[(ih * d.w + iw) * IC..][..IC];
-                                let rows = &weight[(kh * K + kw) * IC * OC..][..IC * OC];
-                                for ic in 0..IC {
-                                    let xv = L::splat(px[ic]);
-                                    for v in 0..OV {
-                                        let w = L::load(&rows[ic * OC + v * L::N..]);
-                                        acc[v] = mul_add::<L>(acc[v], xv, w);
+                        for oc0 in (0..OC).step_by(chunk) {
+                            let mut acc = [L::zero(); OV];
+                            for v in 0..OV {
+                                acc[v] = L::load(&bias[oc0 + v * L::N..]);
+                            }
+                            for kh in kh_lo..kh_hi {
+                                let ih = oh * S + kh - P;
+                                for kw in 0..K {
+                                    let Some(iw) =
+                                        (ow * S + kw).checked_sub(P).filter(|&i| i < d.w)
+                                    else {
+                                        continue;
+                                    };
+                                    let px = &x[(ih * d.w + iw) * IC..][..IC];
+                                    let rows = &weight[(kh * K + kw) * IC * OC..][..IC * OC];
+                                    for ic in 0..IC {
+                                        let xv = L::splat(px[ic]);
+                                        for v in 0..OV {
+                                            let w = L::load(&rows[ic * OC + oc0 + v * L::N..]);
+                                            acc[v] = mul_add::<L>(acc[v], xv, w);
+                                        }
                                     }
                                 }
                             }
-                        }
-                        let pixel = &mut out_row[ow * OC..][..OC];
-                        for v in 0..OV {
-                            L::store(&mut pixel[v * L::N..], acc[v]);
+                            let pixel = &mut out_row[ow * OC + oc0..][..chunk];
+                            for v in 0..OV {
+                                L::store(&mut pixel[v * L::N..], acc[v]);
+                            }
                         }
                         ow += 1;
                     }
@@ -288,7 +308,8 @@ unsafe fn conv_forward_f32<
     }
 }
 
-/// [`super::conv::input_grad`] for `IC` of one or two vector widths, on `isa`; `false` if it
+/// [`super::conv::input_grad`] for `IC` a multiple of 8 (and `K` up to 3, or up to 6 for
+/// multiples of 16), on `isa`; `false` if it
 /// does not apply.
 pub(crate) fn conv_input_grad<
     T: Float,
@@ -317,7 +338,8 @@ pub(crate) fn conv_input_grad<
     // the SmallCnn, whose 15-pixel rows it tiles; 8 + 4 ~860 µs, 7 + 4 ~800 µs).
     macro_rules! go {
         ($l:ty, $pb:literal, $pb2:literal, $iv:literal) => {
-            // SAFETY: `f32_isa` checked that this CPU runs `isa`, the type's instruction set.
+            // SAFETY: `f32_isa` checked that this CPU runs `isa`, which includes the type's
+            // instruction set (AVX-512 here implies AVX2 and FMA, see `Isa::is_supported`).
             unsafe {
                 run_for::<$l>(
                     #[inline(always)]
@@ -330,25 +352,33 @@ pub(crate) fn conv_input_grad<
             }
         };
     }
+    // Wider layers run in chunks of input channels (64 channels with a 3x3 kernel: two chunks
+    // of 32); a 1x1 kernel holds four registers per pixel.
     match isa {
+        Isa::Avx512 if const { IC.is_multiple_of(64) && K == 1 } => go!(Avx512, 4, 2, 4),
+        Isa::Avx512 if const { IC.is_multiple_of(32) && K == 1 } => go!(Avx512, 6, 3, 2),
         Isa::Avx512 if const { IC == 16 && K <= 3 } => go!(Avx512, 5, 3, 1),
-        Isa::Avx512 if const { IC == 16 && K <= 6 } => go!(Avx512, 4, 2, 1),
-        Isa::Avx512 if const { IC == 32 && K <= 3 } => go!(Avx512, 4, 2, 2),
-        Isa::Avx2 if const { IC == 8 && K <= 3 } => go!(Avx2, 3, 1, 1),
-        Isa::Avx2 if const { IC == 16 && K <= 3 } => go!(Avx2, 1, 1, 2),
+        Isa::Avx512 if const { IC.is_multiple_of(32) && K <= 3 } => go!(Avx512, 4, 2, 2),
+        Isa::Avx512 if const { IC.is_multiple_of(16) && K <= 3 } => go!(Avx512, 5, 3, 1),
+        Isa::Avx512 if const { IC.is_multiple_of(16) && K <= 6 } => go!(Avx512, 4, 2, 1),
+        Isa::Avx512 if const { IC.is_multiple_of(8) && K <= 3 } => go!(Avx2, 3, 1, 1),
+        Isa::Avx2 if const { IC.is_multiple_of(16) && K <= 3 } => go!(Avx2, 1, 1, 2),
+        Isa::Avx2 if const { IC.is_multiple_of(8) && K <= 3 } => go!(Avx2, 3, 1, 1),
         _ => return false,
     }
     true
 }
 
-/// The input gradient with `IV = IC / L::N` registers per input pixel, blocks of `PB` interior
-/// output pixels, then of `PB2` (see [`conv_forward_f32`]); the same sums in the same order as
-/// the generic kernel.
+/// The input gradient in chunks of `IV` registers (`IV * L::N` input channels; `IC` a multiple
+/// of that), blocks of `PB` interior output pixels, then of `PB2` (see [`conv_forward_f32`]);
+/// the same sums in the same order as the generic kernel.
 ///
 /// # Safety
 ///
 /// The CPU must support `L`'s instruction set.
 #[inline(always)]
+// Constant-bound index loops over register arrays, as in the other kernels.
+#[allow(clippy::needless_range_loop)]
 unsafe fn conv_input_grad_f32<
     L: Lanes,
     const IC: usize,
@@ -365,7 +395,8 @@ unsafe fn conv_input_grad_f32<
     weight_t: &[f32],
     dx: &mut [f32],
 ) {
-    assert_eq!(IC, IV * L::N, "IV registers per pixel");
+    assert!(IC.is_multiple_of(IV * L::N), "chunks of IV registers");
+    let chunk = IV * L::N;
     // SAFETY (the whole body): the caller's, for every `L` method.
     unsafe {
         let (in_len, out_len) = (d.in_len(IC), d.out_len(OC));
@@ -379,38 +410,46 @@ unsafe fn conv_input_grad_f32<
                 let mut ow = 0;
                 while ow < d.ow {
                     if ow >= ow_lo && ow + PB <= ow_hi {
-                        input_grad_block::<L, IC, OC, K, S, P, PB, IV>(
-                            d, oh, ow, dy_row, weight_t, dx,
-                        );
+                        for ic0 in (0..IC).step_by(chunk) {
+                            input_grad_block::<L, IC, OC, K, S, P, PB, IV>(
+                                d, oh, ow, ic0, dy_row, weight_t, dx,
+                            );
+                        }
                         ow += PB;
                     } else if ow >= ow_lo && ow + PB2 <= ow_hi {
-                        input_grad_block::<L, IC, OC, K, S, P, PB2, IV>(
-                            d, oh, ow, dy_row, weight_t, dx,
-                        );
+                        for ic0 in (0..IC).step_by(chunk) {
+                            input_grad_block::<L, IC, OC, K, S, P, PB2, IV>(
+                                d, oh, ow, ic0, dy_row, weight_t, dx,
+                            );
+                        }
                         ow += PB2;
                     } else {
-                        for kh in kh_lo..kh_hi {
-                            let ih = oh * S + kh - P;
-                            let rows = &weight_t[kh * K * OC * IC..][..K * OC * IC];
-                            let mut acc = [[L::zero(); IV]; K];
-                            for oc in 0..OC {
-                                let dv = L::splat(dy_row[ow][oc]);
-                                for kw in 0..K {
-                                    for v in 0..IV {
-                                        let w = L::load(&rows[(kw * OC + oc) * IC + v * L::N..]);
-                                        acc[kw][v] = mul_add::<L>(acc[kw][v], dv, w);
+                        for ic0 in (0..IC).step_by(chunk) {
+                            for kh in kh_lo..kh_hi {
+                                let ih = oh * S + kh - P;
+                                let rows = &weight_t[kh * K * OC * IC..][..K * OC * IC];
+                                let mut acc = [[L::zero(); IV]; K];
+                                for oc in 0..OC {
+                                    let dv = L::splat(dy_row[ow][oc]);
+                                    for kw in 0..K {
+                                        for v in 0..IV {
+                                            let at = (kw * OC + oc) * IC + ic0 + v * L::N;
+                                            let w = L::load(&rows[at..]);
+                                            acc[kw][v] = mul_add::<L>(acc[kw][v], dv, w);
+                                        }
                                     }
                                 }
-                            }
-                            let dx_row = &mut dx[ih * d.w * IC..][..d.w * IC];
-                            for (kw, a) in acc.iter().enumerate() {
-                                let Some(iw) = (ow * S + kw).checked_sub(P).filter(|&i| i < d.w)
-                                else {
-                                    continue;
-                                };
-                                for v in 0..IV {
-                                    let at = &mut dx_row[iw * IC + v * L::N..];
-                                    L::store(at, L::add(L::load(at), a[v]));
+                                let dx_row = &mut dx[ih * d.w * IC..][..d.w * IC];
+                                for (kw, a) in acc.iter().enumerate() {
+                                    let Some(iw) =
+                                        (ow * S + kw).checked_sub(P).filter(|&i| i < d.w)
+                                    else {
+                                        continue;
+                                    };
+                                    for v in 0..IV {
+                                        let at = &mut dx_row[iw * IC + ic0 + v * L::N..];
+                                        L::store(at, L::add(L::load(at), a[v]));
+                                    }
                                 }
                             }
                         }
@@ -446,7 +485,8 @@ pub(crate) fn conv_weight_grad_window<
     };
     macro_rules! go {
         ($l:ty, $ov:literal) => {
-            // SAFETY: `f32_isa` checked that this CPU runs `isa`, the type's instruction set.
+            // SAFETY: `f32_isa` checked that this CPU runs `isa`, which includes the type's
+            // instruction set (AVX-512 here implies AVX2 and FMA, see `Isa::is_supported`).
             unsafe {
                 run_for::<$l>(
                     #[inline(always)]
@@ -458,6 +498,7 @@ pub(crate) fn conv_weight_grad_window<
     match isa {
         Isa::Avx512 if const { OC == 16 && K * IC <= 24 } => go!(Avx512, 1),
         Isa::Avx512 if const { OC == 32 && K * IC <= 12 } => go!(Avx512, 2),
+        Isa::Avx512 if const { OC == 8 && K * IC <= 12 } => go!(Avx2, 1),
         Isa::Avx2 if const { OC == 8 && K * IC <= 12 } => go!(Avx2, 1),
         Isa::Avx2 if const { OC == 16 && K * IC <= 6 } => go!(Avx2, 2),
         _ => return false,
@@ -587,8 +628,9 @@ unsafe fn weight_grad_edge<
     }
 }
 
-/// `PB` interior output pixels of row `oh` from `ow` on: accumulators `[[L::V; OV]; PB]` in
-/// registers, each weight vector loaded once for the block.
+/// `PB` interior output pixels of row `oh` from `ow` on, output channels `oc0 .. oc0 + OV *
+/// L::N`: accumulators `[[L::V; OV]; PB]` in registers, each weight vector loaded once for the
+/// block.
 ///
 /// # Safety
 ///
@@ -608,14 +650,19 @@ unsafe fn forward_block<
     d: ConvDims,
     oh: usize,
     ow: usize,
+    oc0: usize,
     x: &[f32],
     weight: &[f32],
-    bias_v: [L::V; OV],
+    bias: &[f32],
     out_row: &mut [f32],
 ) {
     let (kh_lo, kh_hi) = valid_range_k(oh, K, S, P, d.h);
     // SAFETY (the whole body): the caller's, for every `L` method.
     unsafe {
+        let mut bias_v = [L::zero(); OV];
+        for v in 0..OV {
+            bias_v[v] = L::load(&bias[oc0 + v * L::N..]);
+        }
         let mut acc = [bias_v; PB];
         for kh in kh_lo..kh_hi {
             let ih = oh * S + kh - P;
@@ -627,7 +674,7 @@ unsafe fn forward_block<
                 for ic in 0..IC {
                     let mut w = [L::zero(); OV];
                     for v in 0..OV {
-                        w[v] = L::load(&rows[ic * OC + v * L::N..]);
+                        w[v] = L::load(&rows[ic * OC + oc0 + v * L::N..]);
                     }
                     for p in 0..PB {
                         let xv = L::splat(window[p * S * IC + ic]);
@@ -641,19 +688,21 @@ unsafe fn forward_block<
         let block = &mut out_row[ow * OC..][..PB * OC];
         for p in 0..PB {
             for v in 0..OV {
-                L::store(&mut block[p * OC + v * L::N..], acc[p][v]);
+                L::store(&mut block[p * OC + oc0 + v * L::N..], acc[p][v]);
             }
         }
     }
 }
 
-/// `PB` interior output pixels of row `oh` from `ow` on: for each kernel row, the `K` taps'
-/// sums over `oc` in registers (`[[[L::V; IV]; K]; PB]`), then added into `dx`.
+/// `PB` interior output pixels of row `oh` from `ow` on, input channels `ic0 .. ic0 + IV *
+/// L::N`: for each kernel row, the `K` taps' sums over `oc` in registers
+/// (`[[[L::V; IV]; K]; PB]`), then added into `dx`.
 ///
 /// # Safety
 ///
 /// The CPU must support `L`'s instruction set.
 #[inline(always)]
+#[allow(clippy::too_many_arguments)]
 unsafe fn input_grad_block<
     L: Lanes,
     const IC: usize,
@@ -667,6 +716,7 @@ unsafe fn input_grad_block<
     d: ConvDims,
     oh: usize,
     ow: usize,
+    ic0: usize,
     dy_row: &[[f32; OC]],
     weight_t: &[f32],
     dx: &mut [f32],
@@ -683,7 +733,7 @@ unsafe fn input_grad_block<
                 let mut w = [[L::zero(); IV]; K];
                 for kw in 0..K {
                     for v in 0..IV {
-                        w[kw][v] = L::load(&rows[(kw * OC + oc) * IC + v * L::N..]);
+                        w[kw][v] = L::load(&rows[(kw * OC + oc) * IC + ic0 + v * L::N..]);
                     }
                 }
                 for p in 0..PB {
@@ -699,10 +749,167 @@ unsafe fn input_grad_block<
             let first = ow * S - P;
             for p in 0..PB {
                 for kw in 0..K {
-                    let px = &mut dx_row[(first + p * S + kw) * IC..][..IC];
+                    let px = &mut dx_row[(first + p * S + kw) * IC + ic0..][..IV * L::N];
                     for v in 0..IV {
                         let at = &mut px[v * L::N..];
                         L::store(at, L::add(L::load(at), acc[p][kw][v]));
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// [`super::conv::weight_grad_rows`] with `ICB` gradient rows per block, for `OC` a multiple
+/// of 8 and `ICB` 4 (dividing `IC`), on `isa`; `false` if it does not apply.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn conv_weight_grad_rows<
+    T: Float,
+    const IC: usize,
+    const OC: usize,
+    const K: usize,
+    const S: usize,
+    const P: usize,
+    const ICB: usize,
+>(
+    isa: Isa,
+    d: ConvDims,
+    first_row: usize,
+    x: &[T],
+    dy: &[T],
+    dw: &mut [T],
+) -> bool {
+    let Some(isa) = f32_isa::<T>(isa) else {
+        return false;
+    };
+    let (Some(x), Some(dy), Some(dw)) = (T::as_f32(x), T::as_f32(dy), T::as_f32_mut(dw)) else {
+        return false;
+    };
+    macro_rules! go {
+        ($l:ty, $ov:literal) => {
+            // SAFETY: `f32_isa` checked that this CPU runs `isa`, which includes the type's
+            // instruction set (AVX-512 here implies AVX2 and FMA, see `Isa::is_supported`).
+            unsafe {
+                run_for::<$l>(
+                    #[inline(always)]
+                    || {
+                        conv_weight_grad_rows_f32::<$l, IC, OC, K, S, P, ICB, $ov>(
+                            d, first_row, x, dy, dw,
+                        )
+                    },
+                )
+            }
+        };
+    }
+    // Even and odd accumulators of `ICB` rows times `OV` registers: 16 of AVX-512's 32
+    // registers, 8 of AVX2's 16.
+    match isa {
+        _ if const { ICB != 4 || !IC.is_multiple_of(4) } => return false,
+        Isa::Avx512 if const { OC.is_multiple_of(32) } => go!(Avx512, 2),
+        Isa::Avx512 if const { OC.is_multiple_of(16) } => go!(Avx512, 1),
+        Isa::Avx512 | Isa::Avx2 if const { OC.is_multiple_of(8) } => go!(Avx2, 1),
+        _ => return false,
+    }
+    true
+}
+
+/// The weight gradient rows `first_row ..` of a task (see [`super::conv::weight_grad_rows`]),
+/// with each block of `ICB` rows times `OV` registers of output channels kept in registers
+/// across a run of samples: the samples are taken in runs whose inputs and output gradients
+/// fit in about 256 KB (L2), and for each run every block sweeps the run's rows and pixels
+/// with its gradients in registers, stored back once per run. The same sums in the same
+/// order as the generic kernel (samples, rows, then pixels, even and odd pixels into two
+/// accumulators added at the end of each row).
+///
+/// # Safety
+///
+/// The CPU must support `L`'s instruction set.
+#[inline(always)]
+unsafe fn conv_weight_grad_rows_f32<
+    L: Lanes,
+    const IC: usize,
+    const OC: usize,
+    const K: usize,
+    const S: usize,
+    const P: usize,
+    const ICB: usize,
+    const OV: usize,
+>(
+    d: ConvDims,
+    first_row: usize,
+    x: &[f32],
+    dy: &[f32],
+    dw: &mut [f32],
+) {
+    assert!(OC.is_multiple_of(OV * L::N) && IC.is_multiple_of(ICB));
+    let chunk = OV * L::N;
+    let (in_len, out_len) = (d.in_len(IC), d.out_len(OC));
+    let run = (64 * 1024 / (in_len + out_len)).max(1);
+    let blocks = dw.len() / OC / ICB;
+    dw.fill(0.0);
+    // SAFETY (the whole body): the caller's, for every `L` method.
+    unsafe {
+        for (xs, dys) in x.chunks(run * in_len).zip(dy.chunks(run * out_len)) {
+            for b in 0..blocks {
+                let row = first_row + b * ICB;
+                let (tap, ic) = (row / IC, row % IC);
+                let (kh, kw) = (tap / K, tap % K);
+                let (oh_lo, oh_hi) = valid_range(kh, S, P, d.h, d.oh);
+                let (ow_lo, ow_hi) = valid_range(kw, S, P, d.w, d.ow);
+                let rows = &mut dw[b * ICB * OC..][..ICB * OC];
+                for oc0 in (0..OC).step_by(chunk) {
+                    let mut acc = [[L::zero(); OV]; ICB];
+                    for i in 0..ICB {
+                        for v in 0..OV {
+                            acc[i][v] = L::load(&rows[i * OC + oc0 + v * L::N..]);
+                        }
+                    }
+                    for (x, dy) in xs.chunks_exact(in_len).zip(dys.chunks_exact(out_len)) {
+                        for oh in oh_lo..oh_hi {
+                            let ih = oh * S + kh - P;
+                            let x_row = &x[ih * d.w * IC..][..d.w * IC];
+                            let dy_row = &dy[oh * d.ow * OC..][..d.ow * OC];
+                            let mut even = acc;
+                            let mut odd = [[L::zero(); OV]; ICB];
+                            let mut ow = ow_lo;
+                            while ow + 2 <= ow_hi {
+                                let xa = &x_row[(ow * S + kw - P) * IC + ic..][..ICB];
+                                let xb = &x_row[((ow + 1) * S + kw - P) * IC + ic..][..ICB];
+                                let mut da = [L::zero(); OV];
+                                let mut db = [L::zero(); OV];
+                                for v in 0..OV {
+                                    da[v] = L::load(&dy_row[ow * OC + oc0 + v * L::N..]);
+                                    db[v] = L::load(&dy_row[(ow + 1) * OC + oc0 + v * L::N..]);
+                                }
+                                for i in 0..ICB {
+                                    let (sa, sb) = (L::splat(xa[i]), L::splat(xb[i]));
+                                    for v in 0..OV {
+                                        even[i][v] = mul_add::<L>(even[i][v], sa, da[v]);
+                                        odd[i][v] = mul_add::<L>(odd[i][v], sb, db[v]);
+                                    }
+                                }
+                                ow += 2;
+                            }
+                            if ow < ow_hi {
+                                let xa = &x_row[(ow * S + kw - P) * IC + ic..][..ICB];
+                                for v in 0..OV {
+                                    let da = L::load(&dy_row[ow * OC + oc0 + v * L::N..]);
+                                    for i in 0..ICB {
+                                        even[i][v] = mul_add::<L>(even[i][v], L::splat(xa[i]), da);
+                                    }
+                                }
+                            }
+                            for i in 0..ICB {
+                                for v in 0..OV {
+                                    acc[i][v] = L::add(even[i][v], odd[i][v]);
+                                }
+                            }
+                        }
+                    }
+                    for i in 0..ICB {
+                        for v in 0..OV {
+                            L::store(&mut rows[i * OC + oc0 + v * L::N..], acc[i][v]);
+                        }
                     }
                 }
             }

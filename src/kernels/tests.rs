@@ -230,6 +230,33 @@ fn check_convs<T: Float>() {
     check_conv::<T, 4, 20, 1, 1, 0>(5);
     check_conv::<T, 3, 33, 2, 2, 1>(6);
     check_conv::<T, 6, 70, 3, 1, 2>(7);
+    // Edge shapes: channel counts that are not multiples of the vector width (1, 3, 5, 17,
+    // 33, 100), kernels 1, 3 and 5, strides 1 and 2, paddings 0, 1 and 2.
+    check_conv::<T, 1, 17, 5, 1, 2>(8);
+    check_conv::<T, 5, 33, 3, 2, 1>(9);
+    check_conv::<T, 17, 5, 1, 1, 0>(10);
+    check_conv::<T, 33, 100, 3, 1, 0>(11);
+    check_conv::<T, 100, 3, 1, 2, 0>(12);
+    check_conv::<T, 3, 1, 5, 2, 2>(13);
+}
+
+/// The zoo's shapes (what networks users write are made of) against the reference: the
+/// hand-written kernels for wide layers (chunks of channels), 1x1 and 5x5 kernels, stride 2.
+fn check_zoo_convs<T: Float>() {
+    check_conv::<T, 16, 16, 3, 1, 1>(21);
+    check_conv::<T, 16, 32, 3, 2, 1>(22);
+    check_conv::<T, 32, 64, 3, 2, 1>(23);
+    check_conv::<T, 64, 64, 3, 1, 1>(24);
+    check_conv::<T, 16, 32, 1, 2, 0>(25);
+    check_conv::<T, 32, 64, 1, 2, 0>(26);
+    check_conv::<T, 64, 128, 3, 1, 1>(27);
+    check_conv::<T, 1, 8, 5, 1, 0>(28);
+    check_conv::<T, 24, 8, 3, 1, 1>(29);
+}
+
+#[test]
+fn zoo_conv_kernels_match_the_reference() {
+    check_zoo_convs::<f32>();
 }
 
 #[test]
@@ -604,6 +631,33 @@ fn check_simd_conv<
             assert_eq!(dw, dw_generic, "weight grad window {ctx}");
         }
 
+        // Two tasks of whole 4-row blocks, as the batch driver splits them.
+        let mut dw = vec![0.0; weight.len()];
+        let half = (K * K * IC / 4).div_ceil(2) * 4;
+        let (first, second) = dw.split_at_mut(half.min(K * K * IC) * OC);
+        let ran = simd::conv_weight_grad_rows::<f32, IC, OC, K, S, P, 4>(isa, d, 0, &x, &dy, first)
+            && (second.is_empty()
+                || simd::conv_weight_grad_rows::<f32, IC, OC, K, S, P, 4>(
+                    isa, d, half, &x, &dy, second,
+                ));
+        if ran {
+            let mut dw_generic = vec![0.0; weight.len()];
+            run_on(
+                isa,
+                #[inline(always)]
+                || {
+                    conv::weight_grad_rows::<f32, IC, OC, K, S, P, 1>(
+                        d,
+                        0,
+                        &x,
+                        &dy,
+                        dw_generic.as_chunks_mut::<OC>().0,
+                    )
+                },
+            );
+            assert_eq!(dw, dw_generic, "weight grad rows {ctx}");
+        }
+
         let mut dx = vec![0.0; x.len()];
         if simd::conv_input_grad::<f32, IC, OC, K, S, P>(isa, d, &dy, &weight_t, &mut dx) {
             let mut dx_generic = vec![0.0; x.len()];
@@ -631,6 +685,13 @@ fn simd_kernels_match_the_generic_ones_bit_for_bit() {
         check_simd_conv::<1, 16, 5, 2, 2>(7, isa);
         check_simd_conv::<2, 8, 3, 1, 1>(8, isa);
         check_simd_conv::<8, 24, 3, 2, 1>(9, isa);
+        // Wide layers in chunks, 1x1 kernels, 8 output channels, 8-channel input gradients.
+        check_simd_conv::<64, 128, 3, 1, 1>(10, isa);
+        check_simd_conv::<32, 64, 1, 2, 0>(11, isa);
+        check_simd_conv::<64, 32, 1, 1, 0>(12, isa);
+        check_simd_conv::<1, 8, 5, 1, 0>(13, isa);
+        check_simd_conv::<24, 8, 3, 1, 1>(14, isa);
+        check_simd_conv::<4, 48, 3, 2, 2>(15, isa);
     }
     // The kernels run for the SmallCnn's layers on every vector instruction set this CPU has.
     let d = ConvDims {
@@ -697,7 +758,7 @@ fn instruction_sets_give_the_same_bits() {
     fn all<const IC: usize, const OC: usize, const K: usize, const S: usize, const P: usize>(
         isa: Isa,
         case: &ConvCase<f32>,
-    ) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
+    ) -> (Vec<f32>, Vec<f32>, Vec<f32>, Vec<f32>) {
         let ConvCase {
             d,
             x,
@@ -732,6 +793,31 @@ fn instruction_sets_give_the_same_bits() {
                 },
             );
         }
+        let mut dw_rows = vec![0.0; weight.len()];
+        if !(IC.is_multiple_of(4)
+            && simd::conv_weight_grad_rows::<f32, IC, OC, K, S, P, 4>(
+                isa,
+                d,
+                0,
+                x,
+                dy,
+                &mut dw_rows,
+            ))
+        {
+            run_on(
+                isa,
+                #[inline(always)]
+                || {
+                    conv::weight_grad_rows::<f32, IC, OC, K, S, P, 1>(
+                        d,
+                        0,
+                        x,
+                        dy,
+                        dw_rows.as_chunks_mut::<OC>().0,
+                    )
+                },
+            );
+        }
         let mut dx = vec![0.0; x.len()];
         if !simd::conv_input_grad::<f32, IC, OC, K, S, P>(isa, d, dy, &weight_t, &mut dx) {
             run_on(
@@ -740,20 +826,26 @@ fn instruction_sets_give_the_same_bits() {
                 || conv::input_grad::<f32, IC, OC, K, S, P, 2>(d, dy, &weight_t, &mut dx),
             );
         }
-        (y, dw, dx)
+        (y, dw, dw_rows, dx)
     }
     let mut rng = StdRng::seed_from_u64(21);
     for _ in 0..3 {
         let case1 = random_conv_case::<f32, 3, 16, 3, 1, 1>(&mut rng, (12, 40, 4));
         let case2 = random_conv_case::<f32, 16, 32, 3, 2, 0>(&mut rng, (12, 40, 4));
+        let case3 = random_conv_case::<f32, 64, 128, 3, 1, 1>(&mut rng, (8, 12, 3));
+        let case4 = random_conv_case::<f32, 1, 8, 5, 1, 0>(&mut rng, (8, 30, 3));
         let portable = (
             all::<3, 16, 3, 1, 1>(Isa::Portable, &case1),
             all::<16, 32, 3, 2, 0>(Isa::Portable, &case2),
+            all::<64, 128, 3, 1, 1>(Isa::Portable, &case3),
+            all::<1, 8, 5, 1, 0>(Isa::Portable, &case4),
         );
         for isa in Isa::available() {
             let got = (
                 all::<3, 16, 3, 1, 1>(isa, &case1),
                 all::<16, 32, 3, 2, 0>(isa, &case2),
+                all::<64, 128, 3, 1, 1>(isa, &case3),
+                all::<1, 8, 5, 1, 0>(isa, &case4),
             );
             assert_eq!(got, portable, "{isa:?}");
         }
