@@ -72,6 +72,8 @@
 #![warn(missing_docs)]
 
 pub mod data;
+#[cfg(feature = "distributed")]
+pub mod distributed;
 pub mod float;
 pub mod grad_check;
 pub mod kernels;
