@@ -49,6 +49,11 @@
 //! put back into the network at the end. A NaN or infinite loss stops the run with
 //! [`TrainError::Diverged`] before the parameters are touched.
 //!
+//! Data-parallel training goes through [`train_net_parallel`] and a [`GradientSync`] (the
+//! exchange with the other replicas; [`SingleProcess`] for one): each replica trains on its
+//! slice of every global batch and the gradients are summed before every replica takes the
+//! same step.
+//!
 //! The library prints nothing: a [`TrainObserver`] passed to [`train_net_with`] is told of every
 //! step and epoch (the examples draw a progress bar from it).
 //!
@@ -63,6 +68,7 @@ pub mod checkpoint;
 pub mod loss;
 pub mod metrics;
 pub mod optimizer;
+pub mod parallel;
 pub mod regularization;
 pub mod samples;
 pub mod trainer;
@@ -71,9 +77,10 @@ pub use checkpoint::{CheckpointError, load_checkpoint, save_checkpoint};
 pub use loss::{LossError, softmax_cross_entropy};
 pub use metrics::{ConfusedPair, ConfusionError, ConfusionMatrix, accuracy, evaluate, predictions};
 pub use optimizer::{Optimizer, OptimizerKind, UnknownOptimizer};
+pub use parallel::{GradientSync, SingleProcess, SyncError, replica_slice};
 pub use regularization::{Regularization, UnknownRegularization};
 pub use samples::{Samples, SamplesError};
 pub use trainer::{
     EpochStats, History, OnEpoch, StepInfo, TrainConfig, TrainError, TrainObserver, train_net,
-    train_net_with,
+    train_net_parallel, train_net_with,
 };

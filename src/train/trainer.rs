@@ -3,7 +3,11 @@
 //! prints nothing; programs draw their progress from it).
 
 use super::metrics::{accuracy, predict_into};
-use super::{LossError, Optimizer, OptimizerKind, Regularization, Samples, SamplesError};
+use super::parallel::{all_reduce_sum, replica_slice};
+use super::{
+    GradientSync, LossError, Optimizer, OptimizerKind, Regularization, Samples, SamplesError,
+    SyncError,
+};
 use crate::data::fill_epoch_order;
 use crate::train::softmax_cross_entropy;
 use crate::{Float, Mode, Network, ParamKind, Shape, Tensor};
@@ -80,8 +84,12 @@ pub struct EpochStats {
     /// Wall time of the epoch, evaluation included.
     pub seconds: f64,
     /// Images per second of the training steps alone (forward, loss, backward, update; the
-    /// copying of batches and evaluation excluded).
+    /// copying of batches and evaluation excluded). In a data-parallel run, global images (all
+    /// replicas) per second.
     pub train_images_per_sec: f64,
+    /// Seconds of the epoch spent exchanging gradients with the other replicas (the
+    /// all-reduces of [`train_net_parallel`]; 0 without one).
+    pub sync_seconds: f64,
 }
 
 /// The record of a training run.
@@ -215,6 +223,17 @@ pub enum TrainError {
         /// (a NaN can vanish from the loss, e.g. through a ReLU, and still poison the weights).
         parameter: Option<String>,
     },
+    /// The exchange with the other replicas of a data-parallel run failed, or another replica
+    /// stopped; every replica stops at the same step.
+    #[error("epoch {epoch}, iteration {iteration}: {source}")]
+    Sync {
+        /// The epoch, from 1.
+        epoch: usize,
+        /// The iteration within the epoch, from 1.
+        iteration: usize,
+        /// The cause.
+        source: SyncError,
+    },
 }
 
 /// Trains `net` on `train` with mini-batch gradient descent, evaluating on `val` after each
@@ -237,7 +256,56 @@ pub fn train_net_with<'a, T: Float, N: Network<T> + ?Sized>(
     config: &TrainConfig,
     observer: &mut dyn TrainObserver,
 ) -> Result<History, TrainError> {
-    let (train, val) = (train.into(), val.into());
+    run(net, train.into(), val.into(), config, observer, None)
+}
+
+/// As [`train_net_with`], as one replica of a data-parallel run that exchanges values through
+/// `sync` (see [`GradientSync`]).
+///
+/// Every replica must be called with the same network initialisation, data, and `config`.
+/// Each visits the same global order of samples (from `config.seed`), trains on its contiguous
+/// slice of every global batch of `n` samples ([`replica_slice`](super::replica_slice)),
+/// scales its gradients by `local_n / n` (the loss is a mean over the global batch), and sums
+/// all trained gradients, the loss and an error flag over the replicas in one all-reduce of a
+/// flat buffer (allocated once); the regularisation gradient is then added, and the optimiser
+/// step taken, on the summed gradient, identically on every replica. The reported loss is the
+/// global batch's mean. A non-finite loss or gradient, or a label that is not a class, on any
+/// replica stops every replica at the same step (decided from the summed values, so all
+/// agree). Every replica evaluates after each epoch (same parameters, same results).
+///
+/// BatchNorm layers use each replica's local batch statistics (as PyTorch's
+/// `DistributedDataParallel` without `SyncBatchNorm`), and their running statistics are not
+/// exchanged: they follow each replica's own slices (evaluation uses them).
+///
+/// With [`SingleProcess`](super::SingleProcess) (one replica) the result is bit-identical to
+/// [`train_net_with`].
+pub fn train_net_parallel<'a, T: Float, N: Network<T> + ?Sized>(
+    net: &mut N,
+    train: impl Into<Samples<'a, T>>,
+    val: impl Into<Samples<'a, T>>,
+    config: &TrainConfig,
+    observer: &mut dyn TrainObserver,
+    sync: &mut dyn GradientSync,
+) -> Result<History, TrainError> {
+    run(net, train.into(), val.into(), config, observer, Some(sync))
+}
+
+/// A data-parallel run's exchange and its flat buffer: the trained gradients, then the loss,
+/// then an error flag.
+struct Exchange<'s, T> {
+    sync: &'s mut dyn GradientSync,
+    buffer: Vec<T>,
+    time: Duration,
+}
+
+fn run<T: Float, N: Network<T> + ?Sized>(
+    net: &mut N,
+    train: Samples<'_, T>,
+    val: Samples<'_, T>,
+    config: &TrainConfig,
+    observer: &mut dyn TrainObserver,
+    sync: Option<&mut dyn GradientSync>,
+) -> Result<History, TrainError> {
     check_config(config)?;
     train.check::<N::Input>("training")?;
     val.check::<N::Input>("validation")?;
@@ -254,6 +322,19 @@ pub fn train_net_with<'a, T: Float, N: Network<T> + ?Sized>(
     let (train_eval_images, train_eval_labels) = train_eval_subset(train, config, sample_len);
 
     let mut optimizer = Optimizer::new(config.optimizer, config.learning_rate);
+    let mut exchange = sync.map(|sync| {
+        let mut len = 2; // the loss and the error flag
+        net.params(&mut |_, p| {
+            if p.kind != ParamKind::Buffer {
+                len += p.value.len();
+            }
+        });
+        Exchange {
+            sync,
+            buffer: vec![T::ZERO; len],
+            time: Duration::ZERO,
+        }
+    });
     let mut history = History::default();
     let mut best_params: Vec<Vec<T>> = Vec::new();
     // Buffers reused by every step and evaluation.
@@ -276,8 +357,15 @@ pub fn train_net_with<'a, T: Float, N: Network<T> + ?Sized>(
         observer.epoch_started(epoch, iterations);
         let mut step_time = Duration::ZERO;
         let mut loss_sum = 0.0;
-        for (it, indices) in order.chunks(config.batch_size).enumerate() {
+        if let Some(exchange) = exchange.as_mut() {
+            exchange.time = Duration::ZERO;
+        }
+        for (it, global) in order.chunks(config.batch_size).enumerate() {
             let iteration = it + 1;
+            let indices = match &exchange {
+                Some(e) => &global[replica_slice(global.len(), e.sync.rank(), e.sync.replicas())],
+                None => global,
+            };
             batch.set_batch(indices.len());
             labels.clear();
             for (j, &i) in indices.iter().enumerate() {
@@ -295,12 +383,23 @@ pub fn train_net_with<'a, T: Float, N: Network<T> + ?Sized>(
                 epoch,
                 iteration,
             };
-            let loss = train_step(net, &mut optimizer, step, &mut grad, config)?;
+            let loss = match exchange.as_mut() {
+                None => train_step(net, &mut optimizer, step, &mut grad, config)?,
+                Some(exchange) => parallel_step(
+                    net,
+                    &mut optimizer,
+                    step,
+                    global.len(),
+                    &mut grad,
+                    config,
+                    exchange,
+                )?,
+            };
             step_time += step_started.elapsed();
 
             history.loss_per_iteration.push(loss);
             loss_sum += loss;
-            let done = (it * config.batch_size + indices.len()) as f64;
+            let done = (it * config.batch_size + global.len()) as f64;
             observer.step_done(&StepInfo {
                 epoch,
                 iteration,
@@ -347,6 +446,7 @@ pub fn train_net_with<'a, T: Float, N: Network<T> + ?Sized>(
             learning_rate: optimizer.learning_rate,
             seconds: started.elapsed().as_secs_f64(),
             train_images_per_sec: train.len() as f64 / step_time.as_secs_f64().max(1e-9),
+            sync_seconds: exchange.as_ref().map_or(0.0, |e| e.time.as_secs_f64()),
         };
         observer.epoch_done(&stats);
         history.epochs.push(stats);
@@ -409,6 +509,115 @@ fn train_step<T: Float, N: Network<T> + ?Sized>(
         net.backward(grad);
         let penalty = config.regularization.add_gradient(net, config.reg_lambda);
         let loss = data_loss.to_f64() + penalty;
+        if !loss.is_finite() {
+            return Err(diverged(loss, None));
+        }
+        if let Some(parameter) = first_non_finite_gradient(net) {
+            return Err(diverged(loss, Some(parameter)));
+        }
+        optimizer.step(net);
+        Ok(loss)
+    })
+}
+
+/// One data-parallel training step on this replica's slice (`step`) of a global batch of
+/// `global_n` samples; see [`train_net_parallel`]. Returns the global batch's loss.
+fn parallel_step<T: Float, N: Network<T> + ?Sized>(
+    net: &mut N,
+    optimizer: &mut Optimizer<T>,
+    step: StepBatch<'_, N::Input, T>,
+    global_n: usize,
+    grad: &mut Vec<T>,
+    config: &TrainConfig,
+    exchange: &mut Exchange<'_, T>,
+) -> Result<f64, TrainError> {
+    let StepBatch {
+        images,
+        labels,
+        classes,
+        epoch,
+        iteration,
+    } = step;
+    let buffer = &mut exchange.buffer;
+    let (loss_at, flag_at) = (buffer.len() - 2, buffer.len() - 1);
+    // This replica's share of the global mean: exactly 1 with one replica.
+    let scale = T::from_f64(labels.len() as f64 / global_n as f64);
+    // Forward, loss and backward on the pool; the exchange on this thread (an MPI library may
+    // insist on being called from the thread that started it).
+    let local_error = crate::kernels::on_pool(|| {
+        if labels.is_empty() {
+            // A global batch smaller than the number of replicas: nothing to add.
+            buffer.fill(T::ZERO);
+            return None;
+        }
+        let scores = net.forward(images, Mode::Train);
+        grad.resize(scores.len(), T::ZERO);
+        match softmax_cross_entropy(scores, labels, classes, grad) {
+            Err(source) => {
+                buffer.fill(T::ZERO);
+                buffer[flag_at] = T::ONE;
+                Some(source)
+            }
+            Ok(data_loss) => {
+                net.backward(grad);
+                let mut at = 0;
+                net.params(&mut |_, p| {
+                    if p.kind != ParamKind::Buffer {
+                        for (b, &g) in buffer[at..at + p.grad.len()].iter_mut().zip(p.grad) {
+                            *b = g * scale;
+                        }
+                        at += p.grad.len();
+                    }
+                });
+                buffer[loss_at] = data_loss * scale;
+                buffer[flag_at] = T::ZERO;
+                None
+            }
+        }
+    });
+    let started = Instant::now();
+    let reduced = all_reduce_sum(exchange.sync, buffer);
+    exchange.time += started.elapsed();
+    let sync_error = |source| TrainError::Sync {
+        epoch,
+        iteration,
+        source,
+    };
+    reduced.map_err(sync_error)?;
+    if let Some(source) = local_error {
+        return Err(TrainError::Loss {
+            epoch,
+            iteration,
+            source,
+        });
+    }
+    if buffer[flag_at] != T::ZERO {
+        return Err(sync_error(SyncError::new(
+            "another replica could not compute its loss (a label that is not a class)",
+        )));
+    }
+    let buffer = &exchange.buffer;
+    crate::kernels::on_pool(move || {
+        let diverged = |loss: f64, parameter: Option<String>| TrainError::Diverged {
+            epoch,
+            iteration,
+            learning_rate: optimizer.learning_rate,
+            loss,
+            parameter,
+        };
+        let data_loss = buffer[loss_at].to_f64();
+        if !data_loss.is_finite() {
+            return Err(diverged(data_loss, None));
+        }
+        let mut at = 0;
+        net.params_mut(&mut |_, p| {
+            if p.kind != ParamKind::Buffer {
+                p.grad.copy_from_slice(&buffer[at..at + p.grad.len()]);
+                at += p.grad.len();
+            }
+        });
+        let penalty = config.regularization.add_gradient(net, config.reg_lambda);
+        let loss = data_loss + penalty;
         if !loss.is_finite() {
             return Err(diverged(loss, None));
         }
