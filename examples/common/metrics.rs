@@ -71,4 +71,9 @@ pub struct Metrics {
     pub noisy_labels: usize,
     /// The `--init` checkpoint, if any.
     pub init: Option<String>,
+    /// MPI ranks that trained together (`--distributed`); 1 for a single process.
+    pub ranks: usize,
+    /// Mean wall time per training step spent in the gradient all-reduce on rank 0 (waiting
+    /// for slower ranks included); 0 for a single process.
+    pub allreduce_seconds_per_step: f64,
 }

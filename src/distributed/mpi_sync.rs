@@ -62,6 +62,14 @@ pub struct MpiSync {
     _universe: Universe,
 }
 
+// SAFETY: MPI handles are plain values that any thread may pass to MPI once the library
+// allows calls from several threads: `MpiSync::init` refuses a library below
+// MPI_THREAD_SERIALIZED, and every MPI call of an `MpiSync` goes through `&mut self` (or
+// `&self` for `abort`, which ends the process), so no two threads call MPI through one
+// `MpiSync` at once. The distributed tests run the all-reduce on a thread-pool thread while
+// MPI was initialised on the main thread.
+unsafe impl Send for MpiSync {}
+
 impl std::fmt::Debug for MpiSync {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("MpiSync")

@@ -152,7 +152,7 @@ mod tests {
                 .unwrap_or(0);
             let mut expected = value(c, i);
             for k in 1..ranks {
-                expected = expected + value((c + k) % ranks, i);
+                expected += value((c + k) % ranks, i);
             }
             for replica in &replicas {
                 assert_eq!(replica[i].to_bits(), expected.to_bits(), "value {i}");
