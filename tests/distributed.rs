@@ -374,47 +374,7 @@ fn a_killed_rank_stops_the_job_and_leaves_the_last_checkpoint() {
     let out = tmp("killed");
     let pids = tmp("killed-pids");
     let before = earlier_checkpoint(&out);
-    let args = long_args(&out);
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let mut command = Command::new("mpirun");
-    command.args(mpirun_flags()).args(["-np", "2"]);
-    command.args(rank_command(
-        &args,
-        &[(PID_DIR_ENV, &pids.display().to_string())],
-    ));
-    let mut child = command
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("mpirun starts");
-    // Wait for rank 0's first epoch line: both ranks are training.
-    let stdout = child.stdout.take().expect("stdout");
-    let mut lines = BufReader::new(stdout).lines();
-    let started = Instant::now();
-    loop {
-        let line = lines
-            .next()
-            .expect("an epoch line before the end")
-            .expect("utf-8");
-        if line.starts_with("epoch") || line.contains("epoch 1") {
-            break;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(300),
-            "no epoch line"
-        );
-    }
-    let pid = std::fs::read_to_string(pids.join("rank1.pid")).expect("rank 1's pid");
-    let killed_at = Instant::now();
-    let status = Command::new("kill")
-        .args(["-KILL", pid.trim()])
-        .status()
-        .expect("kill");
-    assert!(status.success());
-    // Drain stdout so that mpirun never blocks on it.
-    std::thread::spawn(move || lines.for_each(drop));
-    wait_bounded(&mut child, Duration::from_secs(60));
-    let output = child.wait_with_output().expect("output");
+    let (output, killed_at) = signal_rank1_mid_training(&out, &pids, "-KILL", "60");
     assert!(!output.status.success());
     assert!(killed_at.elapsed() < Duration::from_secs(60));
     let stderr = text(&output.stderr);
@@ -432,6 +392,84 @@ fn a_killed_rank_stops_the_job_and_leaves_the_last_checkpoint() {
         std::thread::sleep(Duration::from_millis(100));
     }
     assert!(std::fs::read(out.join("model.safetensors")).expect("checkpoint") == before);
+    assert!(!out.join("metrics.json").exists());
+    for dir in [out, pids] {
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}
+
+/// Starts a long 2-rank job, waits until rank 0 has printed its first epoch line (both ranks are
+/// training), sends `signal` to rank 1, and waits (at most a minute) for the job to end.
+fn signal_rank1_mid_training(
+    out: &Path,
+    pids: &Path,
+    signal: &str,
+    sync_timeout: &str,
+) -> (Output, Instant) {
+    let mut args = long_args(out);
+    let at = args
+        .iter()
+        .position(|a| a == "--sync-timeout")
+        .expect("option");
+    args[at + 1] = sync_timeout.to_string();
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let mut command = Command::new("mpirun");
+    command.args(mpirun_flags()).args(["-np", "2"]);
+    command.args(rank_command(
+        &args,
+        &[(PID_DIR_ENV, &pids.display().to_string())],
+    ));
+    let mut child = command
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("mpirun starts");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut lines = BufReader::new(stdout).lines();
+    let started = Instant::now();
+    loop {
+        let line = lines
+            .next()
+            .expect("an epoch line before the end")
+            .expect("utf-8");
+        if line.starts_with("epoch") {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(300),
+            "no epoch line"
+        );
+    }
+    let pid = std::fs::read_to_string(pids.join("rank1.pid")).expect("rank 1's pid");
+    let signalled_at = Instant::now();
+    let status = Command::new("kill")
+        .args([signal, pid.trim()])
+        .status()
+        .expect("kill");
+    assert!(status.success());
+    // Drain stdout so that mpirun never blocks on it.
+    std::thread::spawn(move || lines.for_each(drop));
+    wait_bounded(&mut child, Duration::from_secs(60));
+    (child.wait_with_output().expect("output"), signalled_at)
+}
+
+#[test]
+fn a_stuck_rank_stops_the_job_after_the_sync_timeout() {
+    let out = tmp("stuck");
+    let pids = tmp("stuck-pids");
+    // SIGSTOP: rank 1 neither works nor dies; rank 0 waits in its next all-reduce.
+    let (output, stopped_at) = signal_rank1_mid_training(&out, &pids, "-STOP", "3");
+    let took = stopped_at.elapsed();
+    let stderr = text(&output.stderr);
+    assert!(!output.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("error (rank 0)") && stderr.contains("--sync-timeout"),
+        "{stderr}"
+    );
+    assert!(
+        took >= Duration::from_secs(3) && took < Duration::from_secs(30),
+        "took {took:?}"
+    );
     assert!(!out.join("metrics.json").exists());
     for dir in [out, pids] {
         let _ = std::fs::remove_dir_all(dir);
