@@ -172,10 +172,14 @@ struct Prepared<'a, 'r> {
     replica: Replica<'r>,
 }
 
-/// The options every replica must share, as a fingerprint (`--out` may differ).
+/// The options every replica must share, as a fingerprint. `--out` (only rank 0 writes),
+/// `--threads` (results do not depend on it) and `--data` (the data's contents are compared
+/// instead: machines may keep them in different folders) may differ.
 fn options_fingerprint(options: &RunOptions) -> u64 {
     let shared = RunOptions {
         out: PathBuf::new(),
+        threads: None,
+        data: None,
         ..options.clone()
     };
     Fingerprint::default()
