@@ -13,6 +13,7 @@
 #[path = "../examples/small_cnn.rs"]
 mod small_cnn;
 
+use constnet::distributed::ring::{all_gather_step, chunk_range, reduce_scatter_step, simulate};
 use constnet::distributed::{MpiSync, ring};
 use serde_json::Value;
 use small_cnn::common::{RunOptions, run};
@@ -542,4 +543,92 @@ fn a_rank_whose_loss_becomes_nan_stops_every_rank() {
     let stderr = job_with_a_bad_rank1(&out, &args, &[("CONSTNET_TEST_FAULT", "nan-data")]);
     assert!(stderr.contains("diverged"), "{stderr}");
     let _ = std::fs::remove_dir_all(out);
+}
+
+// The ring's schedule, in memory (no MPI).
+
+#[test]
+fn chunks_cover_the_values_once() {
+    for (len, ranks) in [(10, 3), (2, 5), (176_000, 16), (0, 4), (7, 1)] {
+        let ranges: Vec<_> = (0..ranks).map(|c| chunk_range(len, ranks, c)).collect();
+        assert_eq!(ranges[0].start, 0);
+        assert_eq!(ranges[ranks - 1].end, len);
+        for w in ranges.windows(2) {
+            assert_eq!(w[0].end, w[1].start);
+        }
+        let lengths: Vec<usize> = ranges.iter().map(|r| r.len()).collect();
+        let (min, max) = (lengths.iter().min(), lengths.iter().max());
+        assert!(max.zip(min).is_some_and(|(a, b)| a - b <= 1), "{lengths:?}");
+    }
+    assert_eq!(chunk_range(10, 3, 1), 3..6);
+}
+
+#[test]
+fn a_rank_receives_what_its_left_neighbour_sends() {
+    for ranks in 2..7 {
+        for step in 0..ranks - 1 {
+            for r in 0..ranks {
+                let left = (r + ranks - 1) % ranks;
+                assert_eq!(
+                    reduce_scatter_step(r, ranks, step).receive,
+                    reduce_scatter_step(left, ranks, step).send
+                );
+                assert_eq!(
+                    all_gather_step(r, ranks, step).receive,
+                    all_gather_step(left, ranks, step).send
+                );
+            }
+        }
+    }
+}
+
+/// Values whose float sum depends on the order: 1e8 + 1 - 1e8 is 0 or 1.
+#[test]
+fn every_replica_gets_the_sum_in_the_fixed_ring_order() {
+    let ranks = 4;
+    let len = 9;
+    let value = |r: usize, i: usize| -> f32 {
+        match (r + i) % 4 {
+            0 => 1e8,
+            1 => 1.0,
+            2 => -1e8,
+            _ => 0.5 + i as f32,
+        }
+    };
+    let mut replicas: Vec<Vec<f32>> = (0..ranks)
+        .map(|r| (0..len).map(|i| value(r, i)).collect())
+        .collect();
+    simulate(&mut replicas);
+    for i in 0..len {
+        // The chunk holding i starts its sum at rank c and goes round the ring.
+        let c = (0..ranks)
+            .find(|&c| chunk_range(len, ranks, c).contains(&i))
+            .unwrap_or(0);
+        let mut expected = value(c, i);
+        for k in 1..ranks {
+            expected += value((c + k) % ranks, i);
+        }
+        for replica in &replicas {
+            assert_eq!(replica[i].to_bits(), expected.to_bits(), "value {i}");
+        }
+    }
+    // The order matters for these values: a plain rank-order sum differs somewhere.
+    let rank_order: Vec<f32> = (0..len)
+        .map(|i| (0..ranks).fold(0.0f32, |s, r| s + value(r, i)))
+        .collect();
+    assert_ne!(replicas[0], rank_order);
+}
+
+#[test]
+fn one_rank_is_left_alone_and_sums_are_exact_for_integers() {
+    let mut one = vec![vec![1.5f64, -2.0]];
+    simulate(&mut one);
+    assert_eq!(one, vec![vec![1.5, -2.0]]);
+    let mut replicas: Vec<Vec<f64>> = (0..5)
+        .map(|r| vec![r as f64, 10.0 * r as f64, 1.0])
+        .collect();
+    simulate(&mut replicas);
+    for replica in &replicas {
+        assert_eq!(replica, &vec![10.0, 100.0, 5.0]);
+    }
 }
