@@ -120,6 +120,13 @@ struct Cli {
     /// Where the run's files go
     #[arg(long, value_name = "DIR", default_value = "runs/small_cnn")]
     out: PathBuf,
+    /// Train data-parallel over the ranks of an MPI job (mpirun -np N small_cnn --distributed);
+    /// --batch-size is the global batch. Needs a build with the `distributed` feature
+    #[arg(long)]
+    distributed: bool,
+    /// With --distributed: stop the whole job when one all-reduce waits longer than this
+    #[arg(long, value_name = "SECONDS", default_value_t = 300.0)]
+    sync_timeout: f64,
 }
 
 impl Cli {
@@ -150,6 +157,8 @@ impl Cli {
             init: self.init,
             shuffle: !self.no_shuffle,
             out: self.out,
+            distributed: self.distributed,
+            sync_timeout: self.sync_timeout,
             ..RunOptions::default()
         }
     }

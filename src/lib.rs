@@ -111,6 +111,8 @@
 extern crate self as constnet;
 
 pub mod data;
+#[cfg(feature = "distributed")]
+pub mod distributed;
 pub mod float;
 pub mod grad_check;
 pub mod kernels;

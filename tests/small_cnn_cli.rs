@@ -220,3 +220,28 @@ fn help_exits_0() {
         Parsed::Run(_) => panic!("--help ran"),
     }
 }
+
+#[test]
+fn distributed_needs_the_feature_or_is_read() {
+    let parsed = parse_args(&["--distributed", "--sync-timeout", "30"]);
+    if cfg!(feature = "distributed") {
+        let Parsed::Run(options) = parsed else {
+            panic!("--distributed refused in a build with the feature");
+        };
+        assert!(options.distributed);
+        assert_eq!(options.sync_timeout, 30.0);
+    } else {
+        let Parsed::Exit { message, code } = parsed else {
+            panic!("--distributed accepted without the feature");
+        };
+        assert_eq!(code, 2);
+        assert!(
+            message.contains("--distributed") && message.contains("--features distributed"),
+            "{message}"
+        );
+    }
+    match parse_args(&["--sync-timeout", "0"]) {
+        Parsed::Exit { code, .. } => assert_eq!(code, 2),
+        Parsed::Run(_) => panic!("--sync-timeout 0 accepted"),
+    }
+}

@@ -43,6 +43,20 @@ pub enum AppError {
         /// The cause.
         source: std::io::Error,
     },
+    /// The global batch cannot be split evenly over the ranks of a `--distributed` run.
+    #[error(
+        "the global batch size {batch_size} (--batch-size) cannot be split evenly over {ranks} \
+         ranks: use a multiple of {ranks}"
+    )]
+    BatchSplit {
+        /// `--batch-size`.
+        batch_size: usize,
+        /// The ranks of the MPI job.
+        ranks: usize,
+    },
+    /// MPI could not start, or the ranks disagree (options, data).
+    #[error("distributed run: {0}")]
+    Distributed(String),
     /// Something the run needs failed (thread pool, confusion matrix, JSON encoding).
     #[error("{0}")]
     Internal(String),
@@ -54,6 +68,7 @@ impl AppError {
     pub fn exit_code(&self) -> u8 {
         match self {
             AppError::Options(e) => e.exit_code(),
+            AppError::BatchSplit { .. } => 2,
             _ => 1,
         }
     }

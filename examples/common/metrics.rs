@@ -87,6 +87,11 @@ pub struct Metrics {
     pub keep: String,
     /// The `--resume` file, if any.
     pub resumed_from: Option<String>,
+    /// MPI ranks that trained together (`--distributed`); 1 for a single process.
+    pub ranks: usize,
+    /// Mean wall time per training step spent in the gradient all-reduce on rank 0 (waiting
+    /// for slower ranks included); 0 for a single process.
+    pub allreduce_seconds_per_step: f64,
 }
 
 /// One epoch in `metrics.json`'s `history`: [`EpochStats`], field for field.

@@ -10,10 +10,13 @@
 //! it; tests call it in-process on a tiny synthetic set.
 //!
 
+#[cfg(feature = "distributed")]
+mod distributed;
 mod error;
 mod metrics;
 mod options;
 mod progress;
+mod replica;
 mod run;
 
 pub use constnet::models::{FirstConv, SmallCnn, SmallCnnBn};
@@ -21,4 +24,5 @@ pub use error::AppError;
 pub use metrics::{EpochRecord, Metrics};
 pub use options::{Model, OptionError, RunOptions, ScheduleName};
 pub use progress::Progress;
-pub use run::{RunOutcome, run};
+pub use replica::{Fingerprint, Replica, ReplicaSync};
+pub use run::{RunOutcome, run, run_with};

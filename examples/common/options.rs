@@ -117,6 +117,13 @@ pub struct RunOptions {
     pub out: PathBuf,
     /// Hide the per-iteration progress bar (the per-epoch lines are still printed).
     pub quiet: bool,
+    /// `--distributed`: train data-parallel over the ranks of an MPI job (`mpirun -np N
+    /// small_cnn --distributed ...`); needs the `distributed` feature. `batch_size` is then the
+    /// global batch, split evenly over the ranks.
+    pub distributed: bool,
+    /// `--sync-timeout SECONDS` (300): with `--distributed`, a rank that waits longer than this
+    /// in one all-reduce (a peer stuck, not dead) stops the whole job.
+    pub sync_timeout: f64,
 }
 
 impl Default for RunOptions {
@@ -149,6 +156,8 @@ impl Default for RunOptions {
             shuffle: true,
             out: PathBuf::from("runs/small_cnn"),
             quiet: false,
+            distributed: false,
+            sync_timeout: 300.0,
         }
     }
 }
@@ -300,6 +309,20 @@ impl RunOptions {
             "--label-noise",
             self.label_noise,
             "must be in [0, 1)",
+        )?;
+        check(
+            !self.distributed || cfg!(feature = "distributed"),
+            "--distributed",
+            "true",
+            "this program was built without MPI support; build it with \
+             `cargo build --release --features distributed --example small_cnn` (see the README, \
+             Training on several machines)",
+        )?;
+        check(
+            self.sync_timeout.is_finite() && self.sync_timeout > 0.0,
+            "--sync-timeout",
+            self.sync_timeout,
+            "must be a positive number of seconds",
         )?;
         let [train, val, test] = self.synthetic_sizes;
         check(

@@ -1,17 +1,17 @@
 //! [`run`]: one `small_cnn` run from options to files.
 
 use super::{
-    AppError, EpochRecord, FirstConv, Metrics, Model, Progress, RunOptions, ScheduleName, SmallCnn,
-    SmallCnnBn,
+    AppError, EpochRecord, Fingerprint, FirstConv, Metrics, Model, Progress, Replica, RunOptions,
+    ScheduleName, SmallCnn, SmallCnnBn,
 };
 use constnet::data::{DataSplits, SyntheticConfig, add_label_noise, load_cifar100, synthetic};
 use constnet::layers::Conv2d;
 use constnet::plot::{confusion_png, curves_png, feature_maps_png, filters_png, samples_png};
 use constnet::report::{EpochRow, Figure, Report};
 use constnet::train::{
-    ConfusionMatrix, CosineWarmup, OptimizerKind, Samples, Schedule, SoftmaxCrossEntropy,
-    StepDecay, TrainConfig, TrainSession, evaluate, load_checkpoint, load_train_state,
-    save_checkpoint, train_session,
+    ConfusionMatrix, CosineWarmup, GradientSync, OptimizerKind, Samples, Schedule,
+    SoftmaxCrossEntropy, StepDecay, TrainConfig, TrainObserver, TrainSession, evaluate,
+    load_checkpoint, load_train_state, save_checkpoint, train_session,
 };
 use constnet::{Image, Layer, Mode, Network};
 use std::path::{Path, PathBuf};
@@ -43,18 +43,40 @@ pub struct RunOutcome {
 /// default): loads the data, trains, evaluates the best-validation parameters on the test set,
 /// and writes every file listed in `examples/README.md` into `options.out`. Progress goes to stdout (a
 /// line per epoch) and stderr (the progress bar, on a terminal).
+///
+/// With `options.distributed` (and the `distributed` feature) the process is one rank of an
+/// MPI job: see `distributed::run_distributed`.
 pub fn run(options: &RunOptions) -> Result<RunOutcome, AppError> {
     options.validate()?;
+    #[cfg(feature = "distributed")]
+    if options.distributed {
+        return super::distributed::run_distributed(options);
+    }
+    run_with(options, Replica::single())
+}
+
+/// [`run`] as `replica`: every replica loads the same data and trains on its slice of each
+/// global batch; replica 0 alone prints and writes the files. Without `--threads`, the
+/// replicas on one machine share its cores.
+pub fn run_with(options: &RunOptions, replica: Replica<'_>) -> Result<RunOutcome, AppError> {
+    options.validate()?;
+    if !options.batch_size.is_multiple_of(replica.ranks) {
+        return Err(AppError::BatchSplit {
+            batch_size: options.batch_size,
+            ranks: replica.ranks,
+        });
+    }
     let threads = options.threads.unwrap_or_else(|| {
-        std::thread::available_parallelism()
+        let cores = std::thread::available_parallelism()
             .map(|n| n.get())
-            .unwrap_or(1)
+            .unwrap_or(1);
+        (cores / replica.local_ranks).max(1)
     });
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
         .build()
         .map_err(|e| AppError::Internal(format!("cannot start {threads} threads: {e}")))?;
-    pool.install(|| run_in_pool(options, threads))
+    pool.install(|| run_in_pool(options, threads, replica))
 }
 
 /// Loads the data the options ask for; the second value is a notice to print when the
@@ -88,9 +110,13 @@ fn load_data(options: &RunOptions) -> Result<(DataSplits, Option<String>), AppEr
     }
 }
 
-fn run_in_pool(options: &RunOptions, threads: usize) -> Result<RunOutcome, AppError> {
+fn run_in_pool(
+    options: &RunOptions,
+    threads: usize,
+    mut replica: Replica<'_>,
+) -> Result<RunOutcome, AppError> {
     let (mut data, notice) = load_data(options)?;
-    if let Some(notice) = &notice {
+    if let (Some(notice), true) = (&notice, replica.leads()) {
         println!("{notice}");
     }
     if let Some(limit) = options.limit_train {
@@ -107,6 +133,21 @@ fn run_in_pool(options: &RunOptions, threads: usize) -> Result<RunOutcome, AppEr
     let sample_images = data.train.images[..shown * 32 * 32 * 3].to_vec();
     let sample_labels = data.train.labels[..shown].to_vec();
     let noisy_labels = add_label_noise(&mut data.train, options.label_noise, options.seed);
+    if let Some(sync) = replica.sync.as_deref_mut() {
+        // Replicas that differ would train apart (or wait for ever on each other).
+        sync.check_same(options_fingerprint(options), "the options")?;
+        let mut data_print = Fingerprint::default();
+        data_print
+            .add_f32s(&data.train.images)
+            .add_usizes(&data.train.labels)
+            .add_f32s(&data.val.images)
+            .add_usizes(&data.val.labels);
+        sync.check_same(data_print.value(), "the training and validation data")?;
+    }
+    #[cfg(feature = "distributed")]
+    if super::distributed::fault_nan_data() {
+        data.train.images.fill(f32::NAN);
+    }
     let run = Prepared {
         options,
         data,
@@ -115,6 +156,7 @@ fn run_in_pool(options: &RunOptions, threads: usize) -> Result<RunOutcome, AppEr
         noisy_labels,
         sample_images,
         sample_labels,
+        replica,
     };
     match options.model() {
         Model::SmallCnn => run.train(SmallCnn::<f32>::new(options.seed)),
@@ -123,7 +165,7 @@ fn run_in_pool(options: &RunOptions, threads: usize) -> Result<RunOutcome, AppEr
 }
 
 /// A run with its data ready.
-struct Prepared<'a> {
+struct Prepared<'a, 'r> {
     options: &'a RunOptions,
     data: DataSplits,
     notice: Option<String>,
@@ -131,6 +173,22 @@ struct Prepared<'a> {
     noisy_labels: usize,
     sample_images: Vec<f32>,
     sample_labels: Vec<usize>,
+    replica: Replica<'r>,
+}
+
+/// The options every replica must share, as a fingerprint. `--out` (only rank 0 writes),
+/// `--threads` (results do not depend on it) and `--data` (the data's contents are compared
+/// instead: machines may keep them in different folders) may differ.
+fn options_fingerprint(options: &RunOptions) -> u64 {
+    let shared = RunOptions {
+        out: PathBuf::new(),
+        threads: None,
+        data: None,
+        ..options.clone()
+    };
+    Fingerprint::default()
+        .add(format!("{shared:?}").as_bytes())
+        .value()
 }
 
 /// Creates the output folder and checks that a file can be written in it, so that a run never
@@ -151,8 +209,8 @@ fn create_out_dir(dir: &Path) -> Result<(), AppError> {
         })
 }
 
-impl Prepared<'_> {
-    fn train<N>(self, mut net: N) -> Result<RunOutcome, AppError>
+impl Prepared<'_, '_> {
+    fn train<N>(mut self, mut net: N) -> Result<RunOutcome, AppError>
     where
         N: Network<f32, Input = Image<32, 32, 3>> + FirstConv<f32>,
     {
@@ -166,24 +224,37 @@ impl Prepared<'_> {
             Some(file) => Some(load_train_state(&mut net, file)?),
             None => None,
         };
-        // Fail on an unwritable output folder before training, not after.
-        create_out_dir(&options.out)?;
+        let leads = self.replica.leads();
+        let ranks = self.replica.ranks;
+        if leads {
+            // Fail on an unwritable output folder before training, not after.
+            create_out_dir(&options.out)?;
 
-        println!("data: {}", data.summary());
-        if self.noisy_labels > 0 {
+            println!("data: {}", data.summary());
+            if self.noisy_labels > 0 {
+                println!(
+                    "label noise: {} of {} training labels replaced by another class",
+                    self.noisy_labels,
+                    data.train.len()
+                );
+            }
+            let per_rank = if ranks > 1 {
+                format!(
+                    " per rank, {ranks} ranks (global batch {}, {} per rank)",
+                    options.batch_size,
+                    options.batch_size / ranks
+                )
+            } else {
+                String::new()
+            };
             println!(
-                "label noise: {} of {} training labels replaced by another class",
-                self.noisy_labels,
-                data.train.len()
+                "model: {} ({} parameters), {} threads{per_rank}\n{}",
+                options.model().name(),
+                net.num_params(),
+                self.threads,
+                net.summary()
             );
         }
-        println!(
-            "model: {} ({} parameters), {} threads\n{}",
-            options.model().name(),
-            net.num_params(),
-            self.threads,
-            net.summary()
-        );
 
         let config = TrainConfig {
             epochs: options.epochs,
@@ -213,18 +284,31 @@ impl Prepared<'_> {
             shuffle: options.shuffle,
             ..TrainConfig::default()
         };
+        let mut progress = Progress::new(options.epochs, options.quiet);
+        let observer: &mut dyn TrainObserver = if leads { &mut progress } else { &mut () };
+        let sync: Option<&mut dyn GradientSync> = match self.replica.sync.as_deref_mut() {
+            Some(sync) => Some(sync),
+            None => None,
+        };
         let history = train_session(
             &mut net,
             Samples::new(&data.train.images, &data.train.labels),
             Samples::new(&data.val.images, &data.val.labels),
             &config,
             TrainSession {
-                observer: Some(&mut Progress::new(options.epochs, options.quiet)),
+                observer: Some(observer),
+                sync,
                 resume,
-                save_state: Some(options.out.join(LAST_STATE)),
-                ..TrainSession::default()
+                // Only the leading rank writes files.
+                save_state: leads.then(|| options.out.join(LAST_STATE)),
             },
         )?;
+        let steps = history.loss_per_iteration.len().max(1) as f64;
+        let allreduce_seconds_per_step = self
+            .replica
+            .sync
+            .as_deref()
+            .map_or(0.0, |sync| sync.reduce_seconds() / steps);
 
         let start = Instant::now();
         let predicted = evaluate(
@@ -289,7 +373,18 @@ impl Prepared<'_> {
             clip_grad_norm: options.clip_grad_norm,
             keep: options.keep.to_string(),
             resumed_from: options.resume.as_ref().map(|p| p.display().to_string()),
+            ranks,
+            allreduce_seconds_per_step,
         };
+        if !leads {
+            // Only replica 0 writes files and prints.
+            return Ok(RunOutcome {
+                metrics,
+                confusion,
+                out: options.out.clone(),
+                files: Vec::new(),
+            });
+        }
 
         let out = &options.out;
         let mut files = Vec::new();
@@ -478,6 +573,7 @@ impl Prepared<'_> {
                 ),
                 hyper("seed", options.seed.to_string()),
                 hyper("threads", self.threads.to_string()),
+                hyper("ranks (MPI)", metrics.ranks.to_string()),
                 hyper(
                     "training images/s (median)",
                     format!("{:.0}", metrics.train_images_per_sec),
