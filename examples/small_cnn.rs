@@ -12,7 +12,7 @@ use clap::Parser;
 #[allow(dead_code, unused_imports)]
 pub mod common;
 
-use common::{RunOptions, ScheduleName, run};
+use common::{Model, RunOptions, ScheduleName, run};
 use constnet::train::{Keep, OptimizerKind, Regularization};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -108,7 +108,11 @@ struct Cli {
         default_value_t = 0.0
     )]
     label_noise: f64,
-    /// Train SmallCnnBn (BatchNorm after each convolution)
+    /// The network: small-cnn (the notebook's), small-cnn-bn (BatchNorm after each convolution)
+    /// or resnet20
+    #[arg(long, value_name = "NAME", default_value = "small-cnn")]
+    model: Model,
+    /// Train SmallCnnBn (the same as --model small-cnn-bn)
     #[arg(long)]
     batchnorm: bool,
     /// Start from the parameters in this safetensors file
@@ -153,6 +157,7 @@ impl Cli {
             threads: self.threads,
             limit_train: self.limit_train,
             label_noise: self.label_noise,
+            network: self.model,
             batchnorm: self.batchnorm,
             init: self.init,
             shuffle: !self.no_shuffle,

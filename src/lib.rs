@@ -61,18 +61,25 @@
 //!   type ([`Float`]: `f32` or `f64`): output shape, fit check, `forward`, `backward`, and its
 //!   parameters. Batches travel as flat NHWC slices owned by the network and reused.
 //! * [`layers`]: one file per layer, each with its shape contract on its first line, its
-//!   PyTorch equivalent, forward and backward, and its gradient checks: [`Conv2d`](layers::Conv2d), [`MaxPool2d`](layers::MaxPool2d),
+//!   PyTorch equivalent, forward and backward, and its gradient checks:
+//!   [`Conv2d`](layers::Conv2d), [`Conv2dNoBias`](layers::Conv2dNoBias),
+//!   [`MaxPool2d`](layers::MaxPool2d),
 //!   [`AvgPool2d`](layers::AvgPool2d), [`GlobalAvgPool2d`](layers::GlobalAvgPool2d),
 //!   [`BatchNorm2d`](layers::BatchNorm2d), [`Flatten`](layers::Flatten),
 //!   [`Linear`](layers::Linear), [`Relu`](layers::Relu), [`LeakyRelu`](layers::LeakyRelu),
 //!   [`Gelu`](layers::Gelu), [`Sigmoid`](layers::Sigmoid), [`Tanh`](layers::Tanh),
-//!   [`Dropout`](layers::Dropout).
+//!   [`Dropout`](layers::Dropout), [`Identity`](layers::Identity).
 //! * [`kernels`]: the fast kernels behind the layers (monomorphised, vectorised loops with
 //!   run-time CPU dispatch, hand-written AVX-512/AVX2 for the hot `f32` convolutions, rayon from a
 //!   pool thread) and the plain reference loops they are tested against.
-//! * [`net!`]: the macro that writes a network struct from named layers, with its
-//!   [`Network`] impl (forward, backward, parameters by PyTorch-style name, summary).
-//! * [`models`]: the notebook's networks written with `net!`: `TestCnn`, `SmallCnn`, `SmallCnnBn`.
+//! * [`net!`]: the macro (a procedural macro in the workspace crate `constnet-macros`) that
+//!   writes a network struct from named layers. The network is itself a [`Layer`] (so networks
+//!   nest, with dotted parameter paths such as `layer2.0.conv1.weight`), may take const
+//!   parameters, and, given an input shape, implements [`Network`] (forward, backward,
+//!   parameters by name, summary). Combinators in [`layers`]: [`Residual`](layers::Residual),
+//!   [`ResidualProj`](layers::ResidualProj), [`Repeat`](layers::Repeat).
+//! * [`models`]: networks written with `net!`: the notebook's `TestCnn`, `SmallCnn`,
+//!   `SmallCnnBn`, and `LeNet5` and `ResNet20<CLASSES>` (with its blocks).
 //! * [`Tensor`]: a batch of samples of a compile-time shape, the network's input type.
 //! * [`grad_check`]: numerical gradients and `rel_error`, as the notebook's `grad_check`.
 //! * [`train`]: the loss, optimisers, the training loop, checkpoints and metrics.
@@ -101,7 +108,7 @@
 //! | initialisation | He normal from an RNG seed (`new(seed)`); [`Init::NOTEBOOK`] is the notebook's: weights N(0, 0.02^2), biases zero |
 //! | regularization | `none`, `l1` (`+ lambda * sum |w|`), `l2` (`+ lambda * sum w^2`), weights only; the reported loss includes it |
 //! | learning-rate decay | after every `lr_decay_every` epochs, `lr <- lr * lr_decay` |
-//! | parameter names | PyTorch-style `"<layer>.weight"`, `"<layer>.bias"`, `"<layer>.running_mean"` |
+//! | parameter names | PyTorch-style `"<layer>.weight"`, `"<layer>.bias"`, `"<layer>.running_mean"`, with dotted paths in nested networks (`"layer2.0.downsample.0.weight"`) |
 //!
 //! `backward` sets gradients (it does not accumulate into them). "The notebook" is the homework
 //! notebook constnet started from (README.md); "seed" always means an RNG seed.

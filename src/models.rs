@@ -220,23 +220,37 @@ net! {
 // `cargo check` evaluates the fit of the ResNet-20 that the programs train.
 const _: () = ResNet20::<20>::CHECK;
 
-/// Access to a network's first convolution (`conv1`), for the filter and feature-map pictures.
+/// A network whose first layer is `conv1`, a 3x3 convolution from 32x32x3 to 32x32x16: the
+/// programs draw its filters and its output (feature maps).
 pub trait FirstConv<T: Float> {
-    /// The first convolution layer.
-    fn conv1(&mut self) -> &mut Conv2d<3, 16, 3, 1, 1, T>;
+    /// What the maps are, for a picture's caption (`"conv1 output, before GELU"`).
+    const MAPS_CAPTION: &'static str;
+
+    /// conv1's output (32x32x16, NHWC) for one 32x32x3 image.
+    fn conv1_maps(&mut self, image: &[T], maps: &mut [T]);
 }
 
-impl<T: Float> FirstConv<T> for SmallCnn<T> {
-    fn conv1(&mut self) -> &mut Conv2d<3, 16, 3, 1, 1, T> {
-        &mut self.conv1
-    }
+macro_rules! first_conv {
+    ($net:ty, $caption:expr, [$($param:tt)*]) => {
+        impl<$($param)* T: Float> FirstConv<T> for $net {
+            const MAPS_CAPTION: &'static str = $caption;
+
+            fn conv1_maps(&mut self, image: &[T], maps: &mut [T]) {
+                crate::Layer::<Image<32, 32, 3>, T>::forward(
+                    &mut self.conv1,
+                    image,
+                    maps,
+                    1,
+                    crate::Mode::Eval,
+                );
+            }
+        }
+    };
 }
 
-impl<T: Float> FirstConv<T> for SmallCnnBn<T> {
-    fn conv1(&mut self) -> &mut Conv2d<3, 16, 3, 1, 1, T> {
-        &mut self.conv1
-    }
-}
+first_conv!(SmallCnn<T>, "conv1 output, before GELU", []);
+first_conv!(SmallCnnBn<T>, "conv1 output, before BatchNorm", []);
+first_conv!(ResNet20<CLASSES, T>, "conv1 output, before BatchNorm", [const CLASSES: usize,]);
 
 #[cfg(test)]
 mod tests {

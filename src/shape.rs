@@ -25,6 +25,10 @@
 //! Loops in the layers run to these constants, so after monomorphisation every bound is a
 //! literal: the compiler unrolls and vectorises as if the sizes were written by hand.
 
+// A `Misfit` (a few hundred bytes) only ever exists in constants that the compiler evaluates:
+// its size costs nothing at run time.
+#![allow(clippy::result_large_err)]
+
 use const_panic::{ArrayString, FmtArg, PanicVal};
 use std::marker::PhantomData;
 
@@ -383,7 +387,10 @@ pub const fn check_window<In: Shape>(
 /// The shape `S` if the layer `L` fits the input `In`, else an empty shape (0x0x0), so that
 /// the layers after a misfitting block stay silent: one mistake gives one error. The output
 /// shape of every [`net!`](crate::net!) network and combinator.
-pub struct IfFits<S, L, In, T>(PhantomData<fn() -> (S, L, In, T)>);
+pub struct IfFits<S, L, In, T>(PhantomData<Marker<S, L, In, T>>);
+
+/// Owns no value of the types (and keeps `IfFits` `Send`, `Sync` and free of drop checks).
+type Marker<S, L, In, T> = fn() -> (S, L, In, T);
 
 impl<S: Shape, L: crate::Layer<In, T> + 'static, In: Shape, T: crate::Float> Shape
     for IfFits<S, L, In, T>

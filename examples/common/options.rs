@@ -37,22 +37,41 @@ impl fmt::Display for ScheduleName {
     }
 }
 
-/// Which network to train.
+/// Which network to train (`--model`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Model {
-    /// [`SmallCnn`](super::SmallCnn).
+    /// [`SmallCnn`](super::SmallCnn): `small-cnn`.
     #[default]
     SmallCnn,
-    /// [`SmallCnnBn`](super::SmallCnnBn) (`--batchnorm`).
+    /// [`SmallCnnBn`](super::SmallCnnBn): `small-cnn-bn` (or `--batchnorm`).
     SmallCnnBn,
+    /// [`ResNet20`](constnet::models::ResNet20) with 20 classes: `resnet20`.
+    ResNet20,
 }
 
 impl Model {
-    /// `"SmallCnn"` or `"SmallCnnBn"` (the `model` field of `metrics.json`).
+    /// `"SmallCnn"`, `"SmallCnnBn"` or `"ResNet20"` (the `model` field of `metrics.json`).
     pub fn name(self) -> &'static str {
         match self {
             Model::SmallCnn => "SmallCnn",
             Model::SmallCnnBn => "SmallCnnBn",
+            Model::ResNet20 => "ResNet20",
+        }
+    }
+}
+
+impl std::str::FromStr for Model {
+    type Err = String;
+
+    /// `small-cnn`, `small-cnn-bn` or `resnet20`.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "small-cnn" => Ok(Model::SmallCnn),
+            "small-cnn-bn" => Ok(Model::SmallCnnBn),
+            "resnet20" => Ok(Model::ResNet20),
+            other => Err(format!(
+                "unknown model '{other}' (expected small-cnn, small-cnn-bn or resnet20)"
+            )),
         }
     }
 }
@@ -107,7 +126,9 @@ pub struct RunOptions {
     pub limit_train: Option<usize>,
     /// `--label-noise F` (0): fraction of training labels replaced by another class.
     pub label_noise: f64,
-    /// `--batchnorm`: train [`Model::SmallCnnBn`].
+    /// `--model NAME` (`small-cnn`): the network to train.
+    pub network: Model,
+    /// `--batchnorm`: train [`Model::SmallCnnBn`] (a synonym of `--model small-cnn-bn`).
     pub batchnorm: bool,
     /// `--init FILE`: start from a safetensors checkpoint.
     pub init: Option<PathBuf>,
@@ -151,6 +172,7 @@ impl Default for RunOptions {
             threads: None,
             limit_train: None,
             label_noise: 0.0,
+            network: Model::SmallCnn,
             batchnorm: false,
             init: None,
             shuffle: true,
@@ -205,7 +227,7 @@ impl RunOptions {
         if self.batchnorm {
             Model::SmallCnnBn
         } else {
-            Model::SmallCnn
+            self.network
         }
     }
 

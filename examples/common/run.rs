@@ -5,7 +5,7 @@ use super::{
     ScheduleName, SmallCnn, SmallCnnBn,
 };
 use constnet::data::{DataSplits, SyntheticConfig, add_label_noise, load_cifar100, synthetic};
-use constnet::layers::Conv2d;
+use constnet::models::ResNet20;
 use constnet::plot::{confusion_png, curves_png, feature_maps_png, filters_png, samples_png};
 use constnet::report::{EpochRow, Figure, Report};
 use constnet::train::{
@@ -161,6 +161,7 @@ fn run_in_pool(
     match options.model() {
         Model::SmallCnn => run.train(SmallCnn::<f32>::new(options.seed)),
         Model::SmallCnnBn => run.train(SmallCnnBn::<f32>::new(options.seed)),
+        Model::ResNet20 => run.train(ResNet20::<20, f32>::new(options.seed)),
     }
 }
 
@@ -415,13 +416,7 @@ impl Prepared<'_, '_> {
 
         let image = data.train.image(0).to_vec();
         let mut maps = vec![0.0f32; 32 * 32 * 16];
-        <Conv2d<3, 16, 3, 1, 1, f32> as Layer<Image<32, 32, 3>, f32>>::forward(
-            net.conv1(),
-            &image,
-            &mut maps,
-            1,
-            Mode::Eval,
-        );
+        net.conv1_maps(&image, &mut maps);
         let first_label = self.sample_labels.first().copied().unwrap_or(0);
         feature_maps_png(
             &written("feature_maps.png"),
@@ -432,7 +427,7 @@ impl Prepared<'_, '_> {
             data.label_names.get(first_label).map_or("", String::as_str),
             &maps,
             (32, 32, 16),
-            "conv1 output, before GELU",
+            N::MAPS_CAPTION,
         )?;
         samples_png(
             &written("samples.png"),
