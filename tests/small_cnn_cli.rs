@@ -127,6 +127,24 @@ fn every_option_is_read() {
 }
 
 #[test]
+fn the_model_is_chosen_by_name() {
+    use small_cnn::common::Model;
+    for (args, model) in [
+        (&[][..], Model::SmallCnn),
+        (&["--model", "small-cnn"][..], Model::SmallCnn),
+        (&["--model", "small-cnn-bn"][..], Model::SmallCnnBn),
+        (&["--batchnorm"][..], Model::SmallCnnBn),
+        (&["--model", "resnet20"][..], Model::ResNet20),
+    ] {
+        let Parsed::Run(o) = parse_args(args) else {
+            panic!("{args:?} not parsed");
+        };
+        assert_eq!(o.model(), model, "{args:?}");
+    }
+    assert_eq!(Model::ResNet20.name(), "ResNet20");
+}
+
+#[test]
 fn bad_values_exit_with_status_2_and_one_line() {
     let cases: &[&[&str]] = &[
         &["--epochs", "0"],
@@ -158,6 +176,7 @@ fn bad_values_exit_with_status_2_and_one_line() {
         &["--clip-grad-norm", "inf"],
         &["--keep", "first"],
         &["--resume", "a", "--init", "b"],
+        &["--model", "resnet50"],
     ];
     for args in cases {
         match parse_args(args) {
