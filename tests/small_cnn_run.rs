@@ -301,6 +301,37 @@ fn cifar100_mat_files_are_used_and_bad_data_is_an_error() {
 }
 
 #[test]
+fn resnet20_trains_on_cifar100_mat_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("cifar100");
+    std::fs::create_dir_all(&data).unwrap();
+    write_cifar(&data.join("train.mat"), 50, 0);
+    write_cifar(&data.join("test.mat"), 20, 3);
+    let out = dir.path().join("run");
+    let options = RunOptions {
+        synthetic: false,
+        data: Some(data),
+        network: common::Model::ResNet20,
+        batch_size: 8,
+        ..tiny(&out)
+    };
+    let outcome = run(&options).unwrap();
+    let m = &outcome.metrics;
+    assert_eq!((m.model.as_str(), m.parameters), ("ResNet20", 273_124));
+    assert_eq!((m.train_size, m.val_size, m.test_size), (40, 10, 20));
+    for file in [
+        "model.safetensors",
+        "filters.png",
+        "feature_maps.png",
+        "report.html",
+    ] {
+        assert!(out.join(file).exists(), "{file}");
+    }
+    let mut net = constnet::models::ResNet20::<20>::new(0);
+    load_checkpoint(&mut net, out.join("model.safetensors")).unwrap();
+}
+
+#[test]
 fn bad_option_values_are_refused_before_anything_runs() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("never");
