@@ -283,7 +283,7 @@ fn two_ranks_give_the_same_bits_twice_and_match_one_process() {
     options.synthetic_sizes[1] = VAL_TEST;
     options.synthetic_sizes[2] = VAL_TEST;
     options.quiet = true;
-    let one: RunOptions = options;
+    let one: RunOptions = *options;
     let outcome = run(&one).expect("one process trains");
     let ms = metrics(&single);
     assert_eq!(ms["ranks"], 1);
