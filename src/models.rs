@@ -274,6 +274,17 @@ mod tests {
     }
 
     #[test]
+    fn lenet5_takes_28x28_grey_images_to_10_scores() {
+        use crate::{Mode, Tensor};
+        let mut net = LeNet5::<f32>::new(0);
+        // 156 + 2,416 + 48,120 + 10,164 + 850, as PyTorch's LeNet-5 with padding 2
+        assert_eq!(net.num_params(), 61_706);
+        let scores = net.forward(&Tensor::<Image<28, 28, 1>>::zeros(3), Mode::Eval);
+        assert_eq!(scores.len(), 3 * 10);
+        assert!(scores.iter().all(|s| s.is_finite()));
+    }
+
+    #[test]
     fn a_small_residual_network_has_the_right_gradients() {
         // ReLU's kink: a step of the central difference that crosses 0 in one of the many
         // ReLU inputs shifts the numerical gradient slightly, hence 1e-5 rather than 1e-6
