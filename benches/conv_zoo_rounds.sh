@@ -5,7 +5,7 @@
 # Usage: benches/conv_zoo_rounds.sh [ROUNDS] > zoo.log   (after cargo build --release --example bench_conv_zoo)
 set -e
 ROUNDS=${1:-3}
-PY=${PYTHON:-/work/venv-torch/bin/python}
+PY=${PYTHON:-python3}
 for r in $(seq 1 "$ROUNDS"); do
   echo "# round $r constnet $(date -u +%H:%M:%S) load $(cut -d' ' -f1 /proc/loadavg)"
   target/release/examples/bench_conv_zoo --threads 2 --batch 64 | sed "s/^/constnet $r /"

@@ -1,5 +1,5 @@
 //! Training and evaluation throughput of the SmallCnn, the counterpart of
-//! `/work/shared/bench/torch_small_cnn.py` (same network, data sizes, warm-up, timing and JSON).
+//! `benches/torch_small_cnn.py` (same network, data sizes, warm-up, timing and JSON).
 //!
 //! ```text
 //! cargo run --release --example bench_train -- --threads 2 --batch 10,64
