@@ -464,7 +464,7 @@ pub fn save_checkpoint_with_info<T: Float, N: Network<T> + ?Sized>(
 
 /// Writes `bytes` to a temporary file in `path`'s directory, flushes it to disk, and renames it
 /// to `path`. On error the temporary file is removed.
-fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), CheckpointError> {
+pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), CheckpointError> {
     let write_error = |source| CheckpointError::Write {
         path: path.to_path_buf(),
         source,
