@@ -39,9 +39,10 @@
 //! input columns reordered: walking back from the `Linear` through the rows before it that
 //! have no parameters and keep the number of values (`Flatten`, `Dropout`, activations), the
 //! first input shape with `H x W > 1` is the flattened map. After `GlobalAvgPool2d` the map is
-//! `1 x 1 x C`, both orders agree and nothing is reordered. The flatten must be in the same
-//! network as the `Linear` or before it in the summary's order (not the last layer of a nested
-//! network ending just before it).
+//! `1 x 1 x C`, both orders agree and nothing is reordered. The walk follows the summary's
+//! rows: the flatten must be in the same network as the `Linear` (or an enclosing one), not
+//! the last layer of a nested network just before it, and a `Linear` inside a residual block
+//! is never reordered.
 //!
 //! BatchNorm's `num_batches_tracked` (an `int64` PyTorch keeps for `momentum=None`) is ignored
 //! on import. On export it is written as `int64` 0 (constnet does not count batches), so that
@@ -409,6 +410,10 @@ fn flattened_input(
     inputs: usize,
 ) -> Option<[usize; 3]> {
     let len = |[h, w, c]: [usize; 3]| h * w * c;
+    // In a residual block, the rows do not say which layers feed the shortcut.
+    if in_residual(rows, i) {
+        return None;
+    }
     let mut k = i;
     loop {
         let shape = input_of(rows, k, input);
@@ -422,6 +427,20 @@ fn flattened_input(
         }
         k = p;
     }
+}
+
+/// Whether row `i` is inside a `Residual` or `ResidualProj` block.
+fn in_residual(rows: &[LayerInfo], i: usize) -> bool {
+    let mut depth = rows[i].depth;
+    for row in rows[..i].iter().rev() {
+        if row.depth < depth {
+            if row.signature.starts_with("Residual") {
+                return true;
+            }
+            depth = row.depth;
+        }
+    }
+    false
 }
 
 /// Whether `name` is the `num_batches_tracked` of a BatchNorm layer of `rows`.
