@@ -118,6 +118,12 @@ struct Cli {
     /// Start from the parameters in this safetensors file
     #[arg(long, value_name = "FILE")]
     init: Option<PathBuf>,
+    /// Start from a PyTorch state_dict in this safetensors file (safetensors.torch.save_file)
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["init", "resume"])]
+    init_torch: Option<PathBuf>,
+    /// Also write the final parameters to FILE as a PyTorch state_dict (safetensors)
+    #[arg(long, value_name = "FILE")]
+    export_torch: Option<PathBuf>,
     /// Mini-batches in data-set order
     #[arg(long)]
     no_shuffle: bool,
@@ -160,6 +166,8 @@ impl Cli {
             network: self.model,
             batchnorm: self.batchnorm,
             init: self.init,
+            init_torch: self.init_torch,
+            export_torch: self.export_torch,
             shuffle: !self.no_shuffle,
             out: self.out,
             distributed: self.distributed,

@@ -264,3 +264,34 @@ fn distributed_needs_the_feature_or_is_read() {
         Parsed::Run(_) => panic!("--sync-timeout 0 accepted"),
     }
 }
+
+#[test]
+fn pytorch_weights_in_and_out_are_read() {
+    let Parsed::Run(o) = parse_args(&[
+        "--init-torch",
+        "torch.safetensors",
+        "--export-torch",
+        "out_torch.safetensors",
+    ]) else {
+        panic!("no options parsed");
+    };
+    assert_eq!(o.init_torch, Some(PathBuf::from("torch.safetensors")));
+    assert_eq!(o.export_torch, Some(PathBuf::from("out_torch.safetensors")));
+    assert_eq!((o.init, o.resume), (None, None));
+    let defaults = RunOptions::default();
+    assert_eq!((defaults.init_torch, defaults.export_torch), (None, None));
+    for args in [
+        &["--init-torch", "a", "--init", "b"][..],
+        &["--init-torch", "a", "--resume", "b"][..],
+        &["--init-torch"][..],
+    ] {
+        match parse_args(args) {
+            Parsed::Run(_) => panic!("{args:?} was accepted"),
+            Parsed::Exit { message, code } => {
+                assert_eq!(code, 2, "{args:?}: {message}");
+                assert!(message.starts_with("error: "), "{args:?}: {message}");
+                assert!(message.contains("--init-torch"), "{args:?}: {message}");
+            }
+        }
+    }
+}

@@ -374,3 +374,64 @@ fn an_unwritable_out_says_what_was_being_written() {
     }
     assert_eq!(std::fs::read(&file).unwrap(), b"x");
 }
+
+#[test]
+fn pytorch_weights_in_and_out() {
+    use constnet::torch::load_state_dict;
+    let dir = tempfile::tempdir().unwrap();
+    let fixture =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/torch_small_cnn.safetensors");
+    let out = dir.path().join("run");
+    let exported = dir.path().join("exported_torch.safetensors");
+    // A learning rate so small that the run ends where the PyTorch weights started.
+    let options = RunOptions {
+        init_torch: Some(fixture.clone()),
+        export_torch: Some(exported.clone()),
+        lr: 1e-9,
+        ..tiny(&out)
+    };
+    let outcome = run(&options).unwrap();
+    assert_eq!(
+        outcome.metrics.init,
+        format!("pytorch:{}", fixture.display())
+    );
+    let mut from_torch = SmallCnn::<f32>::new(1);
+    load_state_dict(&mut from_torch, &fixture).unwrap();
+    let mut trained = SmallCnn::<f32>::new(2);
+    load_checkpoint(&mut trained, out.join("model.safetensors")).unwrap();
+    for name in trained.param_names() {
+        let (a, b) = (
+            trained.param(&name).unwrap(),
+            from_torch.param(&name).unwrap(),
+        );
+        let diff = a
+            .iter()
+            .zip(b)
+            .map(|(x, y)| (x - y).abs())
+            .fold(0.0, f32::max);
+        assert!(diff < 1e-6, "{name} moved by {diff}");
+    }
+    // --export-torch wrote the trained parameters in PyTorch's layout.
+    let mut exported_net = SmallCnn::<f32>::new(3);
+    load_state_dict(&mut exported_net, &exported).unwrap();
+    for name in trained.param_names() {
+        assert_eq!(exported_net.param(&name), trained.param(&name), "{name}");
+    }
+
+    // Each loader refuses the other's file, saying which option to use: exit status 1.
+    let wrong = RunOptions {
+        init_torch: None,
+        init: Some(fixture.clone()),
+        ..options.clone()
+    };
+    let err = run(&wrong).unwrap_err();
+    assert!(err.to_string().contains("--init-torch"), "{err}");
+    assert_eq!(err.exit_code(), 1);
+    let wrong = RunOptions {
+        init_torch: Some(out.join("model.safetensors")),
+        ..options
+    };
+    let err = run(&wrong).unwrap_err();
+    assert!(err.to_string().contains("--init FILE"), "{err}");
+    assert_eq!(err.exit_code(), 1);
+}

@@ -4,6 +4,7 @@ use super::OptionError;
 use constnet::data::DataError;
 use constnet::plot::PlotError;
 use constnet::report::ReportError;
+use constnet::torch::TorchError;
 use constnet::train::{CheckpointError, SamplesError, TrainError};
 use std::path::PathBuf;
 
@@ -20,6 +21,9 @@ pub enum AppError {
     /// `--init` could not be loaded, or the model could not be saved.
     #[error(transparent)]
     Checkpoint(#[from] CheckpointError),
+    /// `--init-torch` could not be loaded, or `--export-torch` written.
+    #[error(transparent)]
+    Torch(#[from] TorchError),
     /// Training stopped.
     #[error(transparent)]
     Train(#[from] TrainError),

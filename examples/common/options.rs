@@ -132,6 +132,11 @@ pub struct RunOptions {
     pub batchnorm: bool,
     /// `--init FILE`: start from a safetensors checkpoint.
     pub init: Option<PathBuf>,
+    /// `--init-torch FILE`: start from a PyTorch `state_dict` (safetensors), converted by
+    /// `constnet::torch::load_state_dict`.
+    pub init_torch: Option<PathBuf>,
+    /// `--export-torch FILE`: also write the final parameters as a PyTorch `state_dict`.
+    pub export_torch: Option<PathBuf>,
     /// `--no-shuffle` sets this to false.
     pub shuffle: bool,
     /// `--out DIR` (`runs/small_cnn`).
@@ -175,6 +180,8 @@ impl Default for RunOptions {
             network: Model::SmallCnn,
             batchnorm: false,
             init: None,
+            init_torch: None,
+            export_torch: None,
             shuffle: true,
             out: PathBuf::from("runs/small_cnn"),
             quiet: false,
@@ -318,6 +325,14 @@ impl RunOptions {
                 "--resume",
                 resume.display(),
                 "cannot be used with --init (the saved run has its parameters)",
+            )?;
+        }
+        if let Some(torch) = &self.init_torch {
+            check(
+                self.init.is_none() && self.resume.is_none(),
+                "--init-torch",
+                torch.display(),
+                "cannot be used with --init or --resume",
             )?;
         }
         if let Some(threads) = self.threads {

@@ -8,6 +8,7 @@ use constnet::data::{DataSplits, SyntheticConfig, add_label_noise, load_cifar100
 use constnet::models::ResNet20;
 use constnet::plot::{confusion_png, curves_png, feature_maps_png, filters_png, samples_png};
 use constnet::report::{EpochRow, Figure, Report};
+use constnet::torch::{load_state_dict, save_state_dict};
 use constnet::train::{
     CheckpointInfo, ConfusionMatrix, CosineWarmup, GradientSync, OptimizerKind, Samples, Schedule,
     SoftmaxCrossEntropy, StepDecay, TrainConfig, TrainObserver, TrainSession, evaluate,
@@ -220,6 +221,9 @@ impl Prepared<'_, '_> {
         if let Some(init) = &options.init {
             load_checkpoint(&mut net, init)?;
         }
+        if let Some(torch) = &options.init_torch {
+            load_state_dict(&mut net, torch)?;
+        }
         // The saved run's parameters go into the network; the rest continues the run.
         let resume = match &options.resume {
             Some(file) => Some(load_train_state(&mut net, file)?),
@@ -362,10 +366,11 @@ impl Prepared<'_, '_> {
             reg_lambda: options.reg_lambda,
             shuffle: options.shuffle,
             noisy_labels: self.noisy_labels,
-            init: options
-                .init
-                .as_ref()
-                .map_or_else(|| "he".to_string(), |p| p.display().to_string()),
+            init: match (&options.init, &options.init_torch) {
+                (Some(p), _) => p.display().to_string(),
+                (None, Some(p)) => format!("pytorch:{}", p.display()),
+                (None, None) => "he".to_string(),
+            },
             weight_decay: (options.optimizer == OptimizerKind::AdamW)
                 .then_some(config.weight_decay),
             schedule: options.schedule.to_string(),
@@ -404,6 +409,9 @@ impl Prepared<'_, '_> {
             normalization: Some(data.normalization.clone()),
         };
         save_checkpoint_with_info(&net, &info, written("model.safetensors"))?;
+        if let Some(torch) = &options.export_torch {
+            save_state_dict(&net, torch)?;
+        }
         let json = serde_json::to_string_pretty(&metrics)
             .map_err(|e| AppError::Internal(format!("cannot encode metrics.json: {e}")))?;
         write_file(&written("metrics.json"), json + "\n")?;
@@ -568,9 +576,10 @@ impl Prepared<'_, '_> {
                 hyper("label noise", options.label_noise.to_string()),
                 hyper(
                     "initialisation",
-                    match &options.init {
-                        Some(p) => format!("from {}", p.display()),
-                        None => format!("He normal, seed {}", options.seed),
+                    match (&options.init, &options.init_torch) {
+                        (Some(p), _) => format!("from {}", p.display()),
+                        (None, Some(p)) => format!("from PyTorch state_dict {}", p.display()),
+                        (None, None) => format!("He normal, seed {}", options.seed),
                     },
                 ),
                 hyper("seed", options.seed.to_string()),
