@@ -37,7 +37,7 @@
 //! `state_dict`, whose convolution weights are `[OUT][IN][K][K]` and linear weights `[OUT][IN]`.
 //! Comparing shapes is not enough to tell (a square `Linear<N, N>` has the same shape in both
 //! layouts and would load transposed), so the tag is required; PyTorch files are read by
-//! `constnet::torch::load_state_dict`, which converts the layouts. A stored `input` that differs
+//! [`crate::torch::load_state_dict`], which converts the layouts. A stored `input` that differs
 //! from the network's is [`CheckpointError::Input`].
 //!
 //! ```
