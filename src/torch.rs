@@ -341,9 +341,8 @@ pub fn torch_params<T: Float, N: Network<T> + ?Sized>(
             return;
         }
         let name = layer.param_name(p.name);
-        let row = rows
-            .iter()
-            .position(|r| !r.container && r.name == layer.to_string());
+        let layer = layer.to_string();
+        let row = rows.iter().position(|r| !r.container && r.name == layer);
         let signature = row.map_or("?", |i| rows[i].signature.as_str());
         let kind = signature.split('<').next().unwrap_or("");
         let layout = match (p.shape, kind) {
