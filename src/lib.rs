@@ -40,7 +40,7 @@
 //! ## Cargo features
 //!
 //! The core (`default-features = false`) has the shapes, layers, `net!`, kernels, training,
-//! safetensors checkpoints and the synthetic data set; its dependencies are `rand`,
+//! safetensors checkpoints, PyTorch weights in and out, and the synthetic data set; its dependencies are `rand`,
 //! `rand_distr`, `rayon`, `thiserror` and `const_panic`. The default features add:
 //!
 //! | feature | what | crates |
@@ -82,8 +82,11 @@
 //!   `SmallCnnBn`, and `LeNet5` and `ResNet20<CLASSES>` (with its blocks).
 //! * [`Tensor`]: a batch of samples of a compile-time shape, the network's input type.
 //! * [`grad_check`]: numerical gradients and `rel_error`, as the notebook's `grad_check`.
-//! * [`train`]: the loss, optimisers, the training loop, checkpoints and metrics.
+//! * [`train`]: the loss, optimisers, the training loop, checkpoints (tagged with their layout
+//!   and carrying the model name, class names and normalisation) and metrics.
 //! * [`safetensors`]: a small, strict reader and writer of the safetensors format (checkpoints).
+//! * [`torch`]: PyTorch `state_dict`s in and out: weights converted between PyTorch's layouts
+//!   (NCHW, `[OUT][IN][K][K]`) and constnet's, names matched one to one.
 //! * [`data`]: datasets of any image shape, loaders for MNIST IDX, CIFAR-10/100 (binary, and
 //!   Matlab with feature `mat`) and PNG folders (feature `image-folder`), a synthetic stand-in;
 //!   split, normalised, augmented, batched.
@@ -136,6 +139,7 @@ pub mod report;
 pub mod safetensors;
 pub mod shape;
 pub mod tensor;
+pub mod torch;
 pub mod train;
 
 #[doc(hidden)]

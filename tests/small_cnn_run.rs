@@ -8,7 +8,7 @@ mod common;
 
 use common::{AppError, RunOptions, SmallCnn, SmallCnnBn, run};
 use constnet::data::mat_writer::{Compression, MatVar, write_mat_file};
-use constnet::train::{Samples, evaluate, load_checkpoint};
+use constnet::train::{Samples, evaluate, load_checkpoint, read_checkpoint_info};
 use constnet::{Network, plot};
 use std::path::Path;
 
@@ -163,6 +163,11 @@ fn a_synthetic_run_writes_every_file() {
     .unwrap();
     let acc = constnet::train::accuracy(&predicted, &data.test.labels);
     assert!((acc - m.test_acc).abs() < 1e-12, "{acc} vs {}", m.test_acc);
+    // Its metadata: the model as --model spells it, the class names, the normalisation.
+    let info = read_checkpoint_info(out.join("model.safetensors")).unwrap();
+    assert_eq!(info.model.as_deref(), Some("small-cnn"));
+    assert_eq!(info.class_names, data.label_names);
+    assert_eq!(info.normalization.as_ref(), Some(&data.normalization));
 
     // report.html: one file with every section and the pictures embedded.
     let html = std::fs::read_to_string(out.join("report.html")).unwrap();
@@ -329,6 +334,12 @@ fn resnet20_trains_on_cifar100_mat_files() {
     }
     let mut net = constnet::models::ResNet20::<20>::new(0);
     load_checkpoint(&mut net, out.join("model.safetensors")).unwrap();
+    let info = read_checkpoint_info(out.join("model.safetensors")).unwrap();
+    assert_eq!(info.model.as_deref(), Some("resnet20"));
+    assert_eq!(info.class_names.len(), 20);
+    assert_eq!(info.class_names, m.label_names);
+    let norm = info.normalization.unwrap();
+    assert_eq!(norm.mean_f32(), m.channel_mean.to_vec());
 }
 
 #[test]

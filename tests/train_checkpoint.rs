@@ -1,7 +1,12 @@
 //! Safetensors checkpoints: round trip, architecture mismatches, damaged files, atomic writes.
 
+use constnet::data::Normalization;
 use constnet::layers::{BatchNorm2d, Conv2d, Flatten, Linear, MaxPool2d, Relu};
-use constnet::train::{CheckpointError, load_checkpoint, save_checkpoint};
+use constnet::safetensors::{Dtype, TensorView, serialize};
+use constnet::train::{
+    CheckpointError, CheckpointInfo, load_checkpoint, load_checkpoint_with_info,
+    read_checkpoint_info, save_checkpoint, save_checkpoint_with_info,
+};
 use constnet::{Image, Mode, Network, Tensor, net};
 
 net! {
@@ -257,4 +262,151 @@ fn a_failed_write_names_the_path_and_leaves_no_temporary_file() {
     let mut loaded = Cnn::<f32>::new(6);
     load_checkpoint(&mut loaded, &path).unwrap();
     assert_eq!(all_params(&loaded), all_params(&net));
+}
+
+net! {
+    /// A square linear layer: the same shape in PyTorch's layout and ours.
+    struct Square {
+        input: Image<1, 1, 3>,
+        fc: Linear<3, 3>,
+    }
+}
+
+#[test]
+fn metadata_round_trips_and_a_plain_checkpoint_has_none() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("model.safetensors");
+    let info = CheckpointInfo {
+        model: Some("small-cnn".into()),
+        // Commas, a line feed, backslashes (also before an n), an empty name, non-ASCII.
+        class_names: vec![
+            "aquatic mammals, fish".into(),
+            "two\nlines".into(),
+            "back\\slash \\n".into(),
+            String::new(),
+            "Größe \"quoted\"".into(),
+        ],
+        normalization: Some(
+            Normalization::new(vec![0.1 + 0.2, 1e-300, 0.5], vec![1.0 / 3.0, 0.25, 7.0]).unwrap(),
+        ),
+    };
+    let saved = trained_cnn();
+    save_checkpoint_with_info(&saved, &info, &path).unwrap();
+    assert_eq!(read_checkpoint_info(&path).unwrap(), info);
+    let mut loaded = Cnn::<f32>::new(1);
+    assert_eq!(load_checkpoint_with_info(&mut loaded, &path).unwrap(), info);
+    assert_eq!(all_params(&loaded), all_params(&saved));
+
+    // The keys as documented, readable by the reference implementation.
+    let bytes = std::fs::read(&path).unwrap();
+    let (_, meta) = safetensors::SafeTensors::read_metadata(&bytes).unwrap();
+    let meta = meta.metadata().clone().unwrap();
+    assert_eq!(meta["layout"], "constnet-nhwc");
+    assert_eq!(meta["input"], "4,4,2");
+    assert_eq!(meta["model"], "small-cnn");
+    assert_eq!(meta["normalization_mean"], "0.30000000000000004,1e-300,0.5");
+    assert_eq!(
+        meta["class_names"],
+        "aquatic mammals, fish\ntwo\\nlines\nback\\\\slash \\\\n\n\nGröße \"quoted\""
+    );
+
+    save_checkpoint(&saved, &path).unwrap();
+    assert_eq!(
+        read_checkpoint_info(&path).unwrap(),
+        CheckpointInfo::default()
+    );
+}
+
+#[test]
+fn a_file_without_the_layout_tag_is_an_error_even_for_a_square_linear() {
+    // A PyTorch state_dict of nn.Linear(3, 3): weight [OUT][IN], the shape ours has too.
+    let weight: Vec<u8> = (0..9).flat_map(|i| (i as f32).to_le_bytes()).collect();
+    let bias: Vec<u8> = [0.5f32; 3].iter().flat_map(|v| v.to_le_bytes()).collect();
+    let tensors = || {
+        [
+            TensorView {
+                name: "fc.weight",
+                dtype: Dtype::F32,
+                shape: &[3, 3],
+                data: &weight,
+            },
+            TensorView {
+                name: "fc.bias",
+                dtype: Dtype::F32,
+                shape: &[3],
+                data: &bias,
+            },
+        ]
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let untagged = dir.path().join("torch.safetensors");
+    std::fs::write(&untagged, serialize(tensors(), &[]).unwrap()).unwrap();
+    let other = dir.path().join("other.safetensors");
+    std::fs::write(&other, serialize(tensors(), &[("layout", "nchw")]).unwrap()).unwrap();
+
+    let mut net = Square::<f32>::new(1);
+    let before = all_params(&net);
+    let err = load_checkpoint(&mut net, &untagged).unwrap_err();
+    assert!(
+        matches!(&err, CheckpointError::Layout { found: None, .. }),
+        "{err:?}"
+    );
+    let message = err.to_string();
+    for part in [
+        "torch.safetensors",
+        "no \"layout\": \"constnet-nhwc\" tag",
+        "constnet::torch::load_state_dict",
+        "--init-torch",
+    ] {
+        assert!(message.contains(part), "{part:?} not in {message}");
+    }
+    assert_eq!(all_params(&net), before);
+    assert!(matches!(
+        read_checkpoint_info(&untagged),
+        Err(CheckpointError::Layout { found: None, .. })
+    ));
+
+    let err = load_checkpoint(&mut net, &other).unwrap_err();
+    assert!(
+        matches!(&err, CheckpointError::Layout { found: Some(f), .. } if f == "nchw"),
+        "{err:?}"
+    );
+    assert!(
+        err.to_string().contains("says \"layout\": \"nchw\""),
+        "{err}"
+    );
+    assert_eq!(all_params(&net), before);
+}
+
+net! {
+    /// `Square` on another input shape, with the same parameters.
+    struct SquareWide {
+        input: Image<1, 3, 1>,
+        fc: Linear<3, 3>,
+    }
+}
+
+#[test]
+fn another_input_shape_is_an_error_naming_both() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("model.safetensors");
+    save_checkpoint(&Square::<f32>::new(1), &path).unwrap();
+    let mut net = SquareWide::<f32>::new(2);
+    let err = load_checkpoint(&mut net, &path).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            CheckpointError::Input {
+                expected: [1, 3, 1],
+                found: [1, 1, 3],
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(
+        err.to_string()
+            .contains("the checkpoint is for 1x1x3 inputs, but the network takes 1x3x1"),
+        "{err}"
+    );
 }

@@ -9,9 +9,9 @@ use constnet::models::ResNet20;
 use constnet::plot::{confusion_png, curves_png, feature_maps_png, filters_png, samples_png};
 use constnet::report::{EpochRow, Figure, Report};
 use constnet::train::{
-    ConfusionMatrix, CosineWarmup, GradientSync, OptimizerKind, Samples, Schedule,
+    CheckpointInfo, ConfusionMatrix, CosineWarmup, GradientSync, OptimizerKind, Samples, Schedule,
     SoftmaxCrossEntropy, StepDecay, TrainConfig, TrainObserver, TrainSession, evaluate,
-    load_checkpoint, load_train_state, save_checkpoint, train_session,
+    load_checkpoint, load_train_state, save_checkpoint_with_info, train_session,
 };
 use constnet::{Image, Layer, Mode, Network, Tensor, Workspace};
 use std::path::{Path, PathBuf};
@@ -396,7 +396,14 @@ impl Prepared<'_, '_> {
             path
         };
 
-        save_checkpoint(&net, written("model.safetensors"))?;
+        // The metadata that `predict` reads: model (as --model spells it), class names and
+        // normalisation.
+        let info = CheckpointInfo {
+            model: Some(model_tag(options.model()).to_string()),
+            class_names: data.label_names.clone(),
+            normalization: Some(data.normalization.clone()),
+        };
+        save_checkpoint_with_info(&net, &info, written("model.safetensors"))?;
         let json = serde_json::to_string_pretty(&metrics)
             .map_err(|e| AppError::Internal(format!("cannot encode metrics.json: {e}")))?;
         write_file(&written("metrics.json"), json + "\n")?;
@@ -681,6 +688,15 @@ fn maps_caption(net: &impl Network<f32>) -> String {
         "conv1 output, before BatchNorm".into()
     } else {
         "conv1 output".into()
+    }
+}
+
+/// The model's name in checkpoint metadata: its `--model` value.
+fn model_tag(model: Model) -> &'static str {
+    match model {
+        Model::SmallCnn => "small-cnn",
+        Model::SmallCnnBn => "small-cnn-bn",
+        Model::ResNet20 => "resnet20",
     }
 }
 

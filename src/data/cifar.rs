@@ -47,13 +47,29 @@ const BLOCK: usize = 64;
 /// Every problem with the folder or the files is a [`DataError`] naming the
 /// file and what is wrong; this function does not panic on any input.
 ///
-/// ```no_run
+/// ```
 /// use constnet::data::{load_cifar100, DataSplits};
-///
-/// let splits: DataSplits = load_cifar100("data/cifar100")?;
+/// # use constnet::data::mat_writer::{write_mat_file, Compression, MatVar};
+/// # let tmp = std::env::temp_dir().join(format!("constnet-doc-mat-{}", std::process::id()));
+/// # std::fs::create_dir_all(&tmp).unwrap();
+/// # for (file, n) in [("train.mat", 50), ("test.mat", 10)] {
+/// #     let data: Vec<u8> = (0..n * 3072).map(|j| (j % 251) as u8).collect();
+/// #     let coarse: Vec<f64> = (0..n).map(|i| (i % 20) as f64).collect();
+/// #     let fine: Vec<f64> = (0..n).map(|i| (i % 100) as f64).collect();
+/// #     write_mat_file(&tmp.join(file), &[
+/// #         MatVar::new("fine_labels", n, 1, &fine[..]),
+/// #         MatVar::new("coarse_labels", n, 1, &coarse[..]),
+/// #         MatVar::new("data", n, 3072, &data[..]),
+/// #     ], Compression::None).unwrap();
+/// # }
+/// # let dir = tmp.as_path();
+/// // `dir` holds train.mat and test.mat (50 and 10 images here).
+/// let splits: DataSplits = load_cifar100(dir)?;
+/// assert_eq!((splits.train.len(), splits.val.len(), splits.test.len()), (40, 10, 10));
 /// println!("{}: {} train / {} val / {} test images", splits.source,
 ///     splits.train.len(), splits.val.len(), splits.test.len());
 /// println!("mean {:?}, std {:?}", splits.normalization.mean, splits.normalization.std);
+/// # std::fs::remove_dir_all(&tmp).unwrap();
 /// # Ok::<(), constnet::data::DataError>(())
 /// ```
 pub fn load_cifar100<S: Shape>(dir: impl AsRef<Path>) -> Result<DataSplits<S>, DataError> {

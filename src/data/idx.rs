@@ -38,12 +38,18 @@ const MAX_DECOMPRESSED: u64 = 1 << 31;
 /// Every problem (missing file, bad magic number, truncated file, extra bytes, label count or
 /// range) is a [`DataError`] naming the file; nothing panics.
 ///
-/// ```no_run
+/// ```
 /// use constnet::data::{load_idx, DataSplits};
 /// use constnet::Image;
-///
-/// let mnist: DataSplits<Image<28, 28, 1>> = load_idx("data/mnist")?;
+/// # let tmp = std::env::temp_dir().join(format!("constnet-doc-idx-{}", std::process::id()));
+/// # constnet::data::fixtures::write_mnist(&tmp, 50, 10, 10, false).unwrap();
+/// # let dir = tmp.as_path();
+/// // `dir` holds train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte
+/// // and t10k-labels-idx1-ubyte (50 and 10 images here).
+/// let mnist: DataSplits<Image<28, 28, 1>> = load_idx(dir)?;
+/// assert_eq!((mnist.train.len(), mnist.val.len(), mnist.test.len()), (40, 10, 10));
 /// println!("{}", mnist.summary());
+/// # std::fs::remove_dir_all(&tmp).unwrap();
 /// # Ok::<(), constnet::data::DataError>(())
 /// ```
 pub fn load_idx<S: Shape>(dir: impl AsRef<Path>) -> Result<DataSplits<S>, DataError> {

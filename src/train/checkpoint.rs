@@ -12,10 +12,58 @@
 //! architecture, e.g. a BatchNorm variant). Everything is checked before anything is assigned,
 //! so on error the network is unchanged. Both `F32` and `F64` tensors are accepted (converted to
 //! the network's type).
+//!
+//! # Metadata and the layout tag
+//!
+//! The file's `__metadata__` (string values only) says what the tensors are:
+//!
+//! | key | value | written |
+//! |---|---|---|
+//! | `layout` | [`LAYOUT`], `constnet-nhwc`: the tensors are in constnet's layouts | always |
+//! | `input` | the network's input shape `H,W,C`, e.g. `32,32,3` | always |
+//! | `model` | the model's name, e.g. `small-cnn` | if [`CheckpointInfo::model`] is set |
+//! | `class_names` | the class names, one per line (see below) | if there are class names |
+//! | `normalization_mean` | per-channel means, comma-separated, e.g. `0.5071,0.4865,0.4409` | if [`CheckpointInfo::normalization`] is set |
+//! | `normalization_std` | per-channel standard deviations, the same way | with `normalization_mean` |
+//!
+//! `class_names` holds the names separated by a line feed (`\n`); within a name, a backslash is
+//! written `\\` and a line feed `\n` (two characters each), so any name survives. Numbers are
+//! written with Rust's shortest round-trip formatting, so they read back exactly.
+//! [`save_checkpoint_with_info`] writes the optional keys, [`read_checkpoint_info`] and
+//! [`load_checkpoint_with_info`] read them back as a [`CheckpointInfo`].
+//!
+//! [`load_checkpoint`] refuses a file without the layout tag (or with another layout) with
+//! [`CheckpointError::Layout`]: such a file was not written by constnet — most likely a PyTorch
+//! `state_dict`, whose convolution weights are `[OUT][IN][K][K]` and linear weights `[OUT][IN]`.
+//! Comparing shapes is not enough to tell (a square `Linear<N, N>` has the same shape in both
+//! layouts and would load transposed), so the tag is required; PyTorch files are read by
+//! `constnet::torch::load_state_dict`, which converts the layouts. A stored `input` that differs
+//! from the network's is [`CheckpointError::Input`].
+//!
+//! ```
+//! use constnet::data::Normalization;
+//! use constnet::layers::Linear;
+//! use constnet::train::{CheckpointInfo, read_checkpoint_info, save_checkpoint_with_info};
+//! use constnet::{Image, net};
+//! net! { struct Tiny { input: Image<1, 1, 2>, fc: Linear<2, 2> } }
+//! let dir = std::env::temp_dir().join(format!("constnet-doc-info-{}", std::process::id()));
+//! std::fs::create_dir_all(&dir).unwrap();
+//! let path = dir.join("tiny.safetensors");
+//! let info = CheckpointInfo {
+//!     model: Some("tiny".into()),
+//!     class_names: vec!["cat".into(), "dog".into()],
+//!     normalization: Some(Normalization::new(vec![0.5, 0.25], vec![0.2, 0.1])?),
+//! };
+//! save_checkpoint_with_info(&Tiny::<f32>::new(1), &info, &path)?;
+//! assert_eq!(read_checkpoint_info(&path)?, info);
+//! std::fs::remove_dir_all(&dir).unwrap();
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 use super::{EpochStats, History, OptimizerState, TrainState};
+use crate::data::Normalization;
 use crate::safetensors::{Dtype, SafeTensors, TensorView};
-use crate::{Float, Network, ParamKind};
+use crate::{Float, Network, ParamKind, Shape};
 use std::collections::HashMap;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -103,6 +151,264 @@ pub enum CheckpointError {
         /// What the safetensors writer said.
         message: String,
     },
+    /// The file lacks constnet's layout tag (metadata `"layout": "constnet-nhwc"`) or names
+    /// another layout: it was not written by constnet, and its tensors may be laid out
+    /// differently (a PyTorch `state_dict` is). See the [module docs](self#metadata-and-the-layout-tag).
+    #[error(
+        "{}: {}, so it is not a constnet checkpoint and its tensors may be in another layout \
+         (PyTorch's conv weights are [OUT][IN][K][K], ours [K][K][IN][OUT]); a PyTorch \
+         state_dict is loaded with constnet::torch::load_state_dict (small_cnn --init-torch FILE)",
+        path.display(),
+        match found {
+            None => format!("the metadata has no \"{LAYOUT_KEY}\": \"{LAYOUT}\" tag"),
+            Some(other) => format!("the metadata says \"{LAYOUT_KEY}\": \"{other}\", not \"{LAYOUT}\""),
+        }
+    )]
+    Layout {
+        /// The file.
+        path: PathBuf,
+        /// The layout the file names, if any.
+        found: Option<String>,
+    },
+    /// The file was saved from a network with another input shape.
+    #[error("{}: the checkpoint is for {}x{}x{} inputs, but the network takes {}x{}x{}", path.display(), found[0], found[1], found[2], expected[0], expected[1], expected[2])]
+    Input {
+        /// The file.
+        path: PathBuf,
+        /// The network's input shape `[H, W, C]`.
+        expected: [usize; 3],
+        /// The file's.
+        found: [usize; 3],
+    },
+    /// A metadata value cannot be decoded.
+    #[error("{}: metadata '{key}' is not valid: {message}", path.display())]
+    Metadata {
+        /// The file.
+        path: PathBuf,
+        /// The metadata key.
+        key: String,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+/// The metadata key of the layout tag.
+pub const LAYOUT_KEY: &str = "layout";
+
+/// The layout tag of constnet's files: NHWC activations, convolution weights
+/// `[K][K][IN][OUT]`, linear weights `[IN][OUT]` (each layer's [`Param::shape`](crate::Param::shape)).
+pub const LAYOUT: &str = "constnet-nhwc";
+
+/// The metadata key of the network's input shape (`H,W,C`).
+const INPUT_KEY: &str = "input";
+/// The metadata key of the model name.
+const MODEL_KEY: &str = "model";
+/// The metadata key of the class names.
+const CLASS_NAMES_KEY: &str = "class_names";
+/// The metadata key of the normalisation's means.
+const MEAN_KEY: &str = "normalization_mean";
+/// The metadata key of the normalisation's standard deviations.
+const STD_KEY: &str = "normalization_std";
+
+/// What a checkpoint says about its model besides the parameters: stored in the file's
+/// metadata by [`save_checkpoint_with_info`], read back by [`read_checkpoint_info`] or
+/// [`load_checkpoint_with_info`] (keys and encoding in the
+/// [module docs](self#metadata-and-the-layout-tag)). Everything is optional: a file saved
+/// with [`save_checkpoint`] gives `CheckpointInfo::default()`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct CheckpointInfo {
+    /// The model's name (e.g. `"small-cnn"`), so that a program can pick the architecture.
+    pub model: Option<String>,
+    /// The name of each class, by index (empty: not stored).
+    pub class_names: Vec<String>,
+    /// The normalisation the network was trained with, to apply to new images.
+    pub normalization: Option<Normalization>,
+}
+
+impl CheckpointInfo {
+    /// The metadata pairs of this info (without the layout tag and the input shape).
+    fn to_metadata(&self) -> Vec<(String, String)> {
+        let mut pairs = Vec::new();
+        if let Some(model) = &self.model {
+            pairs.push((MODEL_KEY.to_string(), model.clone()));
+        }
+        if !self.class_names.is_empty() {
+            pairs.push((
+                CLASS_NAMES_KEY.to_string(),
+                encode_class_names(&self.class_names),
+            ));
+        }
+        if let Some(norm) = &self.normalization {
+            pairs.push((MEAN_KEY.to_string(), encode_numbers(&norm.mean)));
+            pairs.push((STD_KEY.to_string(), encode_numbers(&norm.std)));
+        }
+        pairs
+    }
+
+    /// Decodes the info from `file`'s metadata.
+    fn from_file(path: &Path, file: &SafeTensors<'_>) -> Result<Self, CheckpointError> {
+        let bad = |key: &str, message: String| CheckpointError::Metadata {
+            path: path.to_path_buf(),
+            key: key.to_string(),
+            message,
+        };
+        let numbers = |key: &str| -> Result<Option<Vec<f64>>, CheckpointError> {
+            file.metadata(key)
+                .map(|text| decode_numbers(text).map_err(|m| bad(key, m)))
+                .transpose()
+        };
+        let normalization = match (numbers(MEAN_KEY)?, numbers(STD_KEY)?) {
+            (None, None) => None,
+            (Some(mean), Some(std)) => {
+                Some(Normalization::new(mean, std).map_err(|e| bad(MEAN_KEY, e.to_string()))?)
+            }
+            (Some(_), None) => {
+                return Err(bad(STD_KEY, format!("missing, but {MEAN_KEY} is there")));
+            }
+            (None, Some(_)) => {
+                return Err(bad(MEAN_KEY, format!("missing, but {STD_KEY} is there")));
+            }
+        };
+        Ok(CheckpointInfo {
+            model: file.metadata(MODEL_KEY).map(str::to_string),
+            class_names: file
+                .metadata(CLASS_NAMES_KEY)
+                .map(decode_class_names)
+                .unwrap_or_default(),
+            normalization,
+        })
+    }
+}
+
+/// The class names, one per line, `\` and line feeds escaped.
+fn encode_class_names(names: &[String]) -> String {
+    names
+        .iter()
+        .map(|name| name.replace('\\', "\\\\").replace('\n', "\\n"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// The inverse of [`encode_class_names`]; an unknown escape keeps its two characters.
+fn decode_class_names(text: &str) -> Vec<String> {
+    text.split('\n')
+        .map(|line| {
+            let mut name = String::with_capacity(line.len());
+            let mut chars = line.chars();
+            while let Some(c) = chars.next() {
+                if c != '\\' {
+                    name.push(c);
+                    continue;
+                }
+                match chars.next() {
+                    Some('n') => name.push('\n'),
+                    Some('\\') => name.push('\\'),
+                    Some(other) => {
+                        name.push('\\');
+                        name.push(other);
+                    }
+                    None => name.push('\\'),
+                }
+            }
+            name
+        })
+        .collect()
+}
+
+/// Comma-separated numbers in Rust's shortest round-trip form (`Debug`: `1.0`, `1e-300`).
+fn encode_numbers<V: std::fmt::Debug>(values: &[V]) -> String {
+    values
+        .iter()
+        .map(|v| format!("{v:?}"))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// The inverse of [`encode_numbers`].
+fn decode_numbers<V: std::str::FromStr>(text: &str) -> Result<Vec<V>, String> {
+    text.split(',')
+        .map(|part| {
+            part.trim()
+                .parse()
+                .map_err(|_| format!("'{part}' in '{text}' is not a number"))
+        })
+        .collect()
+}
+
+/// The `[H, W, C]` of a network's input.
+fn input_shape<T: Float, N: Network<T> + ?Sized>() -> [usize; 3] {
+    [
+        <N::Input as Shape>::H,
+        <N::Input as Shape>::W,
+        <N::Input as Shape>::C,
+    ]
+}
+
+/// Checks `file`'s layout tag and, if stored, its input shape against `N`'s.
+fn check_layout<T: Float, N: Network<T> + ?Sized>(
+    path: &Path,
+    file: &SafeTensors<'_>,
+) -> Result<(), CheckpointError> {
+    match file.metadata(LAYOUT_KEY) {
+        Some(LAYOUT) => {}
+        other => {
+            return Err(CheckpointError::Layout {
+                path: path.to_path_buf(),
+                found: other.map(str::to_string),
+            });
+        }
+    }
+    if let Some(text) = file.metadata(INPUT_KEY) {
+        let found: [usize; 3] = decode_numbers::<usize>(text)
+            .ok()
+            .and_then(|v| v.try_into().ok())
+            .ok_or_else(|| CheckpointError::Metadata {
+                path: path.to_path_buf(),
+                key: INPUT_KEY.to_string(),
+                message: format!("'{text}' is not H,W,C"),
+            })?;
+        let expected = input_shape::<T, N>();
+        if found != expected {
+            return Err(CheckpointError::Input {
+                path: path.to_path_buf(),
+                expected,
+                found,
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Reads and parses the file at `path`, keeping the bytes alive in `bytes`.
+fn read_file(path: &Path) -> Result<Vec<u8>, CheckpointError> {
+    std::fs::read(path).map_err(|source| CheckpointError::Read {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+/// Parses `bytes` read from `path`.
+fn parse<'a>(path: &Path, bytes: &'a [u8]) -> Result<SafeTensors<'a>, CheckpointError> {
+    SafeTensors::parse(bytes).map_err(|e| CheckpointError::Format {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    })
+}
+
+/// Reads the [`CheckpointInfo`] of a constnet checkpoint without loading its parameters (e.g.
+/// the model name, to choose the network to load it into). A file without the layout tag is
+/// [`CheckpointError::Layout`]; see the [module docs](self#metadata-and-the-layout-tag).
+pub fn read_checkpoint_info(path: impl AsRef<Path>) -> Result<CheckpointInfo, CheckpointError> {
+    let path = path.as_ref();
+    let bytes = read_file(path)?;
+    let file = parse(path, &bytes)?;
+    if file.metadata(LAYOUT_KEY) != Some(LAYOUT) {
+        return Err(CheckpointError::Layout {
+            path: path.to_path_buf(),
+            found: file.metadata(LAYOUT_KEY).map(str::to_string),
+        });
+    }
+    CheckpointInfo::from_file(path, &file)
 }
 
 /// Saves every parameter of `net` (buffers included) to `path` as safetensors; see the
@@ -127,37 +433,38 @@ pub fn save_checkpoint<T: Float, N: Network<T> + ?Sized>(
     net: &N,
     path: impl AsRef<Path>,
 ) -> Result<(), CheckpointError> {
+    save_checkpoint_with_info(net, &CheckpointInfo::default(), path)
+}
+
+/// As [`save_checkpoint`], with the model's name, class names and normalisation in the file's
+/// metadata (see the [module docs](self#metadata-and-the-layout-tag)).
+pub fn save_checkpoint_with_info<T: Float, N: Network<T> + ?Sized>(
+    net: &N,
+    info: &CheckpointInfo,
+    path: impl AsRef<Path>,
+) -> Result<(), CheckpointError> {
     let path = path.as_ref();
-    let is_f64 = T::NAME == "f64";
-    let dtype = if is_f64 { Dtype::F64 } else { Dtype::F32 };
-    let mut tensors: Vec<(String, Vec<usize>, Vec<u8>)> = Vec::new();
+    let wide = T::NAME == "f64";
+    let mut tensors: Tensors = Vec::new();
     net.params(&mut |layer, p| {
-        let mut bytes = Vec::with_capacity(p.value.len() * if is_f64 { 8 } else { 4 });
-        for &v in p.value {
-            if is_f64 {
-                bytes.extend_from_slice(&v.to_f64().to_le_bytes());
-            } else {
-                bytes.extend_from_slice(&(v.to_f64() as f32).to_le_bytes());
-            }
-        }
-        tensors.push((format!("{layer}.{}", p.name), p.shape.to_vec(), bytes));
+        tensors.push((
+            format!("{layer}.{}", p.name),
+            p.shape.to_vec(),
+            to_bytes(p.value, wide),
+        ));
     });
-    let views = tensors.iter().map(|(name, shape, bytes)| TensorView {
-        name,
-        dtype,
-        shape,
-        data: bytes,
-    });
-    let bytes = crate::safetensors::serialize(views, &[]).map_err(|e| CheckpointError::Encode {
-        path: path.to_path_buf(),
-        message: e.to_string(),
-    })?;
-    write_atomically(path, &bytes)
+    let mut metadata: HashMap<String, String> = info.to_metadata().into_iter().collect();
+    metadata.insert(LAYOUT_KEY.to_string(), LAYOUT.to_string());
+    metadata.insert(
+        INPUT_KEY.to_string(),
+        encode_numbers(&input_shape::<T, N>()),
+    );
+    write_tensors(path, &tensors, |_| wide, Some(metadata))
 }
 
 /// Writes `bytes` to a temporary file in `path`'s directory, flushes it to disk, and renames it
 /// to `path`. On error the temporary file is removed.
-fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), CheckpointError> {
+pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), CheckpointError> {
     let write_error = |source| CheckpointError::Write {
         path: path.to_path_buf(),
         source,
@@ -185,20 +492,26 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), CheckpointError> {
 }
 
 /// Loads the parameters of `net` from the safetensors file at `path`; see the
-/// [module docs](self) for what must match. On error, `net` is unchanged.
+/// [module docs](self) for what must match. A file without constnet's layout tag (e.g. a
+/// PyTorch `state_dict`) is [`CheckpointError::Layout`]. On error, `net` is unchanged.
 pub fn load_checkpoint<T: Float, N: Network<T> + ?Sized>(
     net: &mut N,
     path: impl AsRef<Path>,
 ) -> Result<(), CheckpointError> {
+    load_checkpoint_with_info(net, path).map(|_| ())
+}
+
+/// As [`load_checkpoint`], and returns what the file's metadata says about the model (its
+/// [`CheckpointInfo`]). On error, `net` is unchanged.
+pub fn load_checkpoint_with_info<T: Float, N: Network<T> + ?Sized>(
+    net: &mut N,
+    path: impl AsRef<Path>,
+) -> Result<CheckpointInfo, CheckpointError> {
     let path = path.as_ref();
-    let bytes = std::fs::read(path).map_err(|source| CheckpointError::Read {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    let file = SafeTensors::parse(&bytes).map_err(|e| CheckpointError::Format {
-        path: path.to_path_buf(),
-        message: e.to_string(),
-    })?;
+    let bytes = read_file(path)?;
+    let file = parse(path, &bytes)?;
+    check_layout::<T, N>(path, &file)?;
+    let info = CheckpointInfo::from_file(path, &file)?;
 
     // Validate and decode everything first.
     let mut wanted: Vec<(String, Vec<usize>, usize)> = Vec::new();
@@ -271,7 +584,7 @@ pub fn load_checkpoint<T: Float, N: Network<T> + ?Sized>(
         }
         index += 1;
     });
-    Ok(())
+    Ok(info)
 }
 
 /// The tensors of a file to write: name, shape, little-endian bytes.
@@ -418,6 +731,7 @@ pub fn save_train_state<T: Float, N: Network<T> + ?Sized>(
     ));
     let metadata: HashMap<String, String> = [
         ("format", STATE_FORMAT.to_string()),
+        (LAYOUT_KEY, LAYOUT.to_string()),
         ("dtype", T::NAME.to_string()),
         ("epoch", state.epoch.to_string()),
         ("seed", state.seed.to_string()),

@@ -85,7 +85,9 @@ pub mod state;
 pub mod trainer;
 
 pub use checkpoint::{
-    CheckpointError, load_checkpoint, load_train_state, save_checkpoint, save_train_state,
+    CheckpointError, CheckpointInfo, LAYOUT, LAYOUT_KEY, load_checkpoint,
+    load_checkpoint_with_info, load_train_state, read_checkpoint_info, save_checkpoint,
+    save_checkpoint_with_info, save_train_state,
 };
 pub use clip::clip_grad_norm;
 pub use loss::{LossError, SoftmaxCrossEntropy, softmax_cross_entropy};
