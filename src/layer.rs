@@ -100,7 +100,12 @@ pub struct ParamMut<'a, T> {
 ///
 /// `backward` *overwrites* the parameter gradients (it does not accumulate), so there is no
 /// `zero_grad`.
-pub trait Layer<In: Shape, T: Float>: Default + Send {
+///
+/// [`Layer::infer`] evaluates through `&self` (the evaluation-mode [`Layer::forward`], bit for
+/// bit), with its working memory in a caller-owned `scratch` slice of
+/// [`Layer::infer_scratch`] values, so a trained layer (or network) can serve several threads at
+/// once; hence `Sync`.
+pub trait Layer<In: Shape, T: Float>: Default + Send + Sync {
     /// The output shape for input `In`.
     type Out: Shape;
 
@@ -117,6 +122,40 @@ pub trait Layer<In: Shape, T: Float>: Default + Send {
 
     /// Computes `output` (`batch * Out::LEN` values) from `input` (`batch * In::LEN`).
     fn forward(&mut self, input: &[T], output: &mut [T], batch: usize, mode: Mode);
+
+    /// Computes `output` (`batch * Out::LEN` values) from `input` (`batch * In::LEN`) in
+    /// evaluation mode, without changing the layer: the same values, bit for bit, as
+    /// [`Layer::forward`] with [`Mode::Eval`]. `scratch` holds at least
+    /// [`Layer::infer_scratch`]`(batch)` values of working memory (their contents on entry do
+    /// not matter).
+    fn infer(&self, input: &[T], output: &mut [T], batch: usize, scratch: &mut [T]);
+
+    /// The length of the `scratch` slice that [`Layer::infer`] needs for `batch` samples,
+    /// the needs of the layers inside it included: the intermediate outputs of a container.
+    /// 0 for a layer that needs none (the default).
+    fn infer_scratch(batch: usize) -> usize {
+        let _ = batch;
+        0
+    }
+
+    /// As [`Layer::infer`], and calls `tap(path, values)` with the output of each layer inside
+    /// this one (at its dotted path below `path`), then with this layer's own output at `path`:
+    /// how [`Network::activation`](crate::Network::activation) reads a named layer's output.
+    /// Layers without inner layers keep the default (`infer`, then `tap` at `path`);
+    /// containers push each inner layer's name onto `path` around its call, as in
+    /// [`Layer::visit_params`].
+    fn infer_tapped(
+        &self,
+        input: &[T],
+        output: &mut [T],
+        batch: usize,
+        scratch: &mut [T],
+        path: &mut NamePath,
+        tap: &mut Tap<'_, T>,
+    ) {
+        self.infer(input, output, batch, scratch);
+        tap(path, output);
+    }
 
     /// From the gradient of the loss with respect to `output`, computes the gradients of the
     /// parameters and, if `grad_input` is given, of the input. `input` and `output` are those of
@@ -178,6 +217,9 @@ pub trait Layer<In: Shape, T: Float>: Default + Send {
         });
     }
 }
+
+/// The callback of [`Layer::infer_tapped`]: called with a layer's path and its output.
+pub type Tap<'a, T> = dyn FnMut(&NamePath, &[T]) + 'a;
 
 /// The same layer with another element type: `Conv2d<3, 16, 3, 1, 1>` (f32 by default) becomes
 /// `Conv2d<3, 16, 3, 1, 1, f64>` as `<Conv2d<3, 16, 3, 1, 1> as WithFloat<f64>>::Layer`. This
@@ -250,6 +292,38 @@ impl NamePath {
     /// Whether this is the root path.
     pub fn is_empty(&self) -> bool {
         self.len == 0
+    }
+
+    /// Whether this path, written with dots, is `dotted` (`"layer2.0.conv1"`), without
+    /// allocating.
+    ///
+    /// ```
+    /// use constnet::layer::{NamePath, Segment};
+    /// let mut path = NamePath::root();
+    /// path.push(Segment::Name("layer2"));
+    /// path.push(Segment::Index(0));
+    /// assert!(path.matches("layer2.0"));
+    /// assert!(!path.matches("layer2") && !path.matches("layer2.1"));
+    /// ```
+    pub fn matches(&self, dotted: &str) -> bool {
+        let mut parts = dotted.split('.');
+        for segment in self.segments() {
+            let Some(part) = parts.next() else {
+                return false;
+            };
+            let same = match segment {
+                Segment::Name(name) => *name == part,
+                Segment::Index(index) => {
+                    part.parse::<usize>().ok() == Some(*index)
+                        && !part.starts_with('+')
+                        && (part == "0" || !part.starts_with('0'))
+                }
+            };
+            if !same {
+                return false;
+            }
+        }
+        parts.next().is_none() && !self.is_empty()
     }
 
     /// The full name of the parameter `param` of the layer at this path:

@@ -125,6 +125,7 @@ pub mod data;
 pub mod distributed;
 pub mod float;
 pub mod grad_check;
+pub mod infer;
 pub mod kernels;
 pub mod layer;
 pub mod layers;
@@ -144,10 +145,11 @@ pub mod train;
 #[doc(hidden)]
 pub use constnet_macros::net as __net_proc_macro;
 pub use float::Float;
+pub use infer::{Activation, InferError, Prediction, Predictions, Ranked, Workspace};
 pub use layer::{Init, Layer, Mode, NamePath, Param, ParamKind, ParamMut, WithFloat};
 pub use network::{LayerInfo, Network, ParamError, Summary};
 pub use shape::{Image, Misfit, Shape};
-pub use tensor::Tensor;
+pub use tensor::{Tensor, TensorView};
 
 /// The README's code, compiled and run as a doctest so that it stays true.
 #[doc = include_str!("../README.md")]

@@ -6,7 +6,7 @@ use crate::layers::{
     AvgPool2d, BatchNorm2d, Conv2d, Conv2dNoBias, Flatten, Gelu, GlobalAvgPool2d, Linear,
     MaxPool2d, Relu, Repeat, Residual, ResidualProj, Tanh,
 };
-use crate::{Float, Image, Init, net};
+use crate::{Image, Init, net};
 
 net! {
     /// The notebook's TestCNN: conv-maxpool-flatten-fc on 8x8 RGB images, 5 classes, no activation.
@@ -219,38 +219,6 @@ net! {
 
 // `cargo check` evaluates the fit of the ResNet-20 that the programs train.
 const _: () = ResNet20::<20>::CHECK;
-
-/// A network whose first layer is `conv1`, a 3x3 convolution from 32x32x3 to 32x32x16: the
-/// programs draw its filters and its output (feature maps).
-pub trait FirstConv<T: Float> {
-    /// What the maps are, for a picture's caption (`"conv1 output, before GELU"`).
-    const MAPS_CAPTION: &'static str;
-
-    /// conv1's output (32x32x16, NHWC) for one 32x32x3 image.
-    fn conv1_maps(&mut self, image: &[T], maps: &mut [T]);
-}
-
-macro_rules! first_conv {
-    ($net:ty, $caption:expr, [$($param:tt)*]) => {
-        impl<$($param)* T: Float> FirstConv<T> for $net {
-            const MAPS_CAPTION: &'static str = $caption;
-
-            fn conv1_maps(&mut self, image: &[T], maps: &mut [T]) {
-                crate::Layer::<Image<32, 32, 3>, T>::forward(
-                    &mut self.conv1,
-                    image,
-                    maps,
-                    1,
-                    crate::Mode::Eval,
-                );
-            }
-        }
-    };
-}
-
-first_conv!(SmallCnn<T>, "conv1 output, before GELU", []);
-first_conv!(SmallCnnBn<T>, "conv1 output, before BatchNorm", []);
-first_conv!(ResNet20<CLASSES, T>, "conv1 output, before BatchNorm", [const CLASSES: usize,]);
 
 #[cfg(test)]
 mod tests {

@@ -1,7 +1,9 @@
 //! The [`Network`] trait that [`net!`](crate::net!) implements: forward, backward, parameters by
 //! name, and a summary.
 
-use crate::layer::NamePath;
+use crate::infer::{Activation, InferError, Prediction, Predictions, Workspace};
+use crate::layer::{NamePath, Tap};
+use crate::tensor::TensorView;
 use crate::{Float, Init, Mode, Param, ParamKind, ParamMut, Shape, Tensor};
 use rand::SeedableRng;
 pub use rand::rngs::StdRng;
@@ -36,7 +38,44 @@ pub enum ParamError {
 ///
 /// Parameters are addressed PyTorch-style by their dotted path, e.g. `"conv1.weight"` or, in
 /// nested networks, `"layer2.0.downsample.0.weight"`.
-pub trait Network<T: Float>: Send {
+///
+/// Training goes through `&mut self` ([`Network::forward`], [`Network::backward`]): the network
+/// keeps its activations for the backward pass. Inference goes through `&self`
+/// ([`Network::infer_batch`], [`Network::predict`], [`Network::predict_batch`],
+/// [`Network::activation`]), with the working memory in a [`Workspace`] that the caller keeps
+/// (one per thread), so a trained network can be shared by several threads at once:
+///
+/// ```
+/// use constnet::models::SmallCnn;
+/// use constnet::{Image, Mode, Network, Tensor, Workspace};
+///
+/// let net = SmallCnn::<f32>::new(7);
+/// let images = Tensor::<Image<32, 32, 3>>::from_vec(2, (0..2 * 3072).map(|i| (i % 7) as f32 / 7.0).collect())?;
+/// let mut ws = Workspace::new();
+///
+/// // The class scores, typed: 1x1x20 per sample.
+/// let scores = net.infer_batch(&images, &mut ws);
+/// assert_eq!(scores.dims(), [2, 1, 1, 20]);
+///
+/// // Class indices and softmax probabilities.
+/// let predictions = net.predict_batch(&images, &mut ws);
+/// let first = predictions.get(0).unwrap();
+/// assert!((first.probabilities.iter().sum::<f32>() - 1.0).abs() < 1e-5);
+/// assert_eq!(first.top(3)[0].class, first.class);
+///
+/// // A named layer's output.
+/// let maps = net.activation("conv1", &images, &mut ws)?;
+/// assert_eq!((maps.batch, maps.shape), (2, [32, 32, 16]));
+///
+/// // Shared by two threads, each with its own workspace.
+/// std::thread::scope(|s| {
+///     for _ in 0..2 {
+///         s.spawn(|| net.predict(images.sample(1), &mut Workspace::new()).map(|p| p.class));
+///     }
+/// });
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub trait Network<T: Float>: Send + Sync {
     /// The shape of one input sample.
     type Input: Shape;
     /// The shape of one output sample.
@@ -60,6 +99,107 @@ pub trait Network<T: Float>: Send {
 
     /// As [`Network::backward`], and also returns the gradient with respect to the input.
     fn backward_with_input_grad(&mut self, grad_output: &[T]) -> &[T];
+
+    /// The length of the scratch slice that [`Network::infer_into`] needs for `batch` samples
+    /// (what a [`Workspace`] holds).
+    fn infer_scratch_len(&self, batch: usize) -> usize;
+
+    /// The evaluation of `batch` samples through `&self`, on flat NHWC slices: `input` holds
+    /// `batch * Input::LEN` values, `output` receives `batch * Output::LEN`, and `scratch` is
+    /// working memory of [`Network::infer_scratch_len`] values. With `tap`, calls
+    /// `tap(layer_path, values)` with the output of every layer, inner layers before the layer
+    /// holding them (see [`Layer::infer_tapped`](crate::Layer::infer_tapped)). The same
+    /// values, bit for bit, as [`Network::forward`] in [`Mode::Eval`].
+    ///
+    /// The building block of [`Network::infer_batch`], which most callers want instead.
+    ///
+    /// # Panics
+    /// If a slice is shorter than stated.
+    fn infer_into(
+        &self,
+        input: &[T],
+        output: &mut [T],
+        batch: usize,
+        scratch: &mut [T],
+        tap: Option<&mut Tap<'_, T>>,
+    );
+
+    /// Runs the network on a batch in evaluation mode through `&self` and returns the outputs,
+    /// typed ([`TensorView`] of [`Network::Output`]); the same values, bit for bit, as
+    /// `forward(input, Mode::Eval)`. The buffers are `ws`'s: after the first call with the
+    /// largest batch, it does not allocate. Runs on a pool thread, as `forward`.
+    fn infer_batch<'w>(
+        &self,
+        input: &Tensor<Self::Input, T>,
+        ws: &'w mut Workspace<T>,
+    ) -> TensorView<'w, Self::Output, T> {
+        let output = crate::infer::run(self, input.as_slice(), input.batch(), ws);
+        TensorView::new(input.batch(), output)
+    }
+
+    /// The class scores of a batch (a row of `Output::LEN` scores per sample), with each
+    /// sample's predicted class (the largest score, the first on ties, as
+    /// [`train::predictions`](crate::train::predictions)) and softmax probabilities.
+    /// Does not allocate after the first call with the largest batch.
+    fn predict_batch<'w>(
+        &self,
+        images: &Tensor<Self::Input, T>,
+        ws: &'w mut Workspace<T>,
+    ) -> Predictions<'w, T> {
+        crate::infer::predict(self, images.as_slice(), images.batch(), ws)
+    }
+
+    /// The prediction for one sample (`Input::LEN` values, NHWC); see
+    /// [`Network::predict_batch`]. A slice of another length is an [`InferError::Input`].
+    fn predict<'w>(
+        &self,
+        image: &[T],
+        ws: &'w mut Workspace<T>,
+    ) -> Result<Prediction<'w, T>, InferError> {
+        let len = <Self::Input as Shape>::LEN;
+        if image.len() != len {
+            return Err(InferError::Input(crate::tensor::TensorLengthError {
+                batch: 1,
+                h: Self::Input::H,
+                w: Self::Input::W,
+                c: Self::Input::C,
+                expected: len,
+                got: image.len(),
+            }));
+        }
+        Ok(crate::infer::predict(self, image, 1, ws).row(0))
+    }
+
+    /// The output of the layer `name` (its dotted path, as in [`Network::summary`]:
+    /// `"conv1"`, `"layer2.0.conv1"`, `"layer2.0"` for a whole block) for a batch, in evaluation
+    /// mode. An unknown name is an [`InferError::UnknownLayer`] listing the names. Evaluates the
+    /// whole network; the values stay in `ws` until its next use.
+    fn activation<'w>(
+        &self,
+        name: &str,
+        input: &Tensor<Self::Input, T>,
+        ws: &'w mut Workspace<T>,
+    ) -> Result<Activation<'w, T>, InferError> {
+        let layers = self.layers();
+        let Some(layer) = layers.iter().find(|l| l.name == name) else {
+            return Err(InferError::UnknownLayer {
+                name: name.to_string(),
+                known: layers
+                    .iter()
+                    .map(|l| l.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            });
+        };
+        crate::infer::activation(
+            self,
+            name,
+            layer.output,
+            input.as_slice(),
+            input.batch(),
+            ws,
+        )
+    }
 
     /// Calls `f(layer_path, param)` on every parameter, layer by layer in order; the full name is
     /// `layer_path.param_name(param.name)`.

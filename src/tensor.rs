@@ -136,6 +136,84 @@ impl<S: Shape, T: Float> Tensor<S, T> {
     }
 }
 
+/// A borrowed batch of samples of shape `S` (NHWC): what
+/// [`Network::infer_batch`](crate::Network::infer_batch) returns, a view of its workspace.
+///
+/// ```
+/// use constnet::{Image, Tensor};
+/// let x = Tensor::<Image<1, 1, 2>>::from_vec(2, vec![1.0, 2.0, 3.0, 4.0])?;
+/// let view = x.view();
+/// assert_eq!(view.dims(), [2, 1, 1, 2]);
+/// assert_eq!(view.sample(1), [3.0, 4.0]);
+/// assert_eq!(view.to_tensor(), x);
+/// # Ok::<(), constnet::tensor::TensorLengthError>(())
+/// ```
+#[derive(Debug, PartialEq)]
+pub struct TensorView<'a, S: Shape, T: Float = f32> {
+    data: &'a [T],
+    batch: usize,
+    shape: PhantomData<fn() -> S>,
+}
+
+impl<S: Shape, T: Float> Clone for TensorView<'_, S, T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<S: Shape, T: Float> Copy for TensorView<'_, S, T> {}
+
+impl<'a, S: Shape, T: Float> TensorView<'a, S, T> {
+    /// `batch` samples in `data`, whose length must be `batch * S::LEN`.
+    ///
+    /// # Panics
+    /// If the length is not `batch * S::LEN` (the callers are the library's own).
+    pub(crate) fn new(batch: usize, data: &'a [T]) -> Self {
+        assert_eq!(data.len(), batch * S::LEN, "TensorView: wrong length");
+        TensorView {
+            data,
+            batch,
+            shape: PhantomData,
+        }
+    }
+
+    /// Number of samples.
+    pub fn batch(&self) -> usize {
+        self.batch
+    }
+
+    /// `[batch, H, W, C]`.
+    pub fn dims(&self) -> [usize; 4] {
+        [self.batch, S::H, S::W, S::C]
+    }
+
+    /// All values, NHWC.
+    pub fn as_slice(&self) -> &'a [T] {
+        self.data
+    }
+
+    /// Sample `i`'s values (panics if `i >= batch`).
+    pub fn sample(&self, i: usize) -> &'a [T] {
+        &self.data[i * S::LEN..(i + 1) * S::LEN]
+    }
+
+    /// An owned copy.
+    pub fn to_tensor(&self) -> Tensor<S, T> {
+        Tensor {
+            data: self.data.to_vec(),
+            batch: self.batch,
+            shape: PhantomData,
+        }
+    }
+}
+
+impl<S: Shape, T: Float> Tensor<S, T> {
+    /// A borrowed view of the whole batch.
+    pub fn view(&self) -> TensorView<'_, S, T> {
+        TensorView::new(self.batch, &self.data)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -395,6 +395,75 @@ impl NetDef {
             )
         };
 
+        // infer through `&self`: two buffers of the widest intermediate output, used in turn,
+        // then the children's scratch (one layer runs at a time, so they share it).
+        let stage_len = |k: usize| {
+            let s = &stages[k];
+            quote!(<<#this as #stages_trait<#in_ty>>::#s as #krate::Shape>::LEN)
+        };
+        let widest = {
+            let lens: Vec<Tokens> = (0..n - 1).map(stage_len).collect();
+            quote! {{
+                let mut widest = 0usize;
+                #(if #lens > widest { widest = #lens; })*
+                widest
+            }}
+        };
+        let child_scratch = (0..n).map(|k| {
+            let c = call(k);
+            quote!(inner = ::core::cmp::Ord::max(inner, #c::infer_scratch(batch));)
+        });
+        let infer_scratch_body = quote! {
+            let mut inner = 0usize;
+            #(#child_scratch)*
+            2 * batch * #widest + inner
+        };
+        let infer_tapped_body = if n == 1 {
+            let (c, f) = (call(0), fields[0]);
+            let step = named(
+                0,
+                quote!(#c::infer_tapped(&self.#f, input, output, batch, scratch, path, tap);),
+            );
+            quote! {
+                #step
+                tap(path, output);
+            }
+        } else {
+            let buffer = |k: usize| {
+                if k.is_multiple_of(2) {
+                    quote!(__a)
+                } else {
+                    quote!(__b)
+                }
+            };
+            let steps = (0..n).map(|k| {
+                let (c, f) = (call(k), fields[k]);
+                let x = if k == 0 {
+                    quote!(input)
+                } else {
+                    let (buf, len) = (buffer(k - 1), stage_len(k - 1));
+                    quote!(&#buf[..batch * #len])
+                };
+                let y = if k == n - 1 {
+                    quote!(output)
+                } else {
+                    let (buf, len) = (buffer(k), stage_len(k));
+                    quote!(&mut #buf[..batch * #len])
+                };
+                named(
+                    k,
+                    quote!(#c::infer_tapped(&self.#f, #x, #y, batch, __inner, path, tap);),
+                )
+            });
+            quote! {
+                let __widest = batch * #widest;
+                let (__a, __rest) = scratch.split_at_mut(__widest);
+                let (__b, __inner) = __rest.split_at_mut(__widest);
+                #(#steps)*
+                tap(path, output);
+            }
+        };
+
         let mut out = quote! {
             #(#attrs)*
             #vis struct #name<#(#declared,)* T: #krate::Float = f32> {
@@ -469,6 +538,29 @@ impl NetDef {
                     batch: usize,
                 ) {
                     #backward_body
+                }
+
+                fn infer(&self, input: &[T], output: &mut [T], batch: usize, scratch: &mut [T]) {
+                    let mut path = #krate::layer::NamePath::root();
+                    <Self as #krate::Layer<#in_ty, T>>::infer_tapped(
+                        self, input, output, batch, scratch, &mut path, &mut |_, _| {},
+                    );
+                }
+
+                fn infer_scratch(batch: usize) -> usize {
+                    #infer_scratch_body
+                }
+
+                fn infer_tapped(
+                    &self,
+                    input: &[T],
+                    output: &mut [T],
+                    batch: usize,
+                    scratch: &mut [T],
+                    path: &mut #krate::layer::NamePath,
+                    tap: &mut #krate::layer::Tap<'_, T>,
+                ) {
+                    #infer_tapped_body
                 }
 
                 fn visit_params<'a>(
@@ -599,6 +691,31 @@ impl NetDef {
                         fn backward_with_input_grad(&mut self, grad_output: &[T]) -> &[T] {
                             #krate::network::run_backward::<#shape, T, Self>(self, grad_output, true);
                             &self.__net.top().grad_input
+                        }
+
+                        fn infer_scratch_len(&self, batch: usize) -> usize {
+                            <Self as #krate::Layer<#shape, T>>::infer_scratch(batch)
+                        }
+
+                        fn infer_into(
+                            &self,
+                            input: &[T],
+                            output: &mut [T],
+                            batch: usize,
+                            scratch: &mut [T],
+                            tap: ::core::option::Option<&mut #krate::layer::Tap<'_, T>>,
+                        ) {
+                            let mut path = #krate::layer::NamePath::root();
+                            match tap {
+                                ::core::option::Option::Some(tap) => {
+                                    <Self as #krate::Layer<#shape, T>>::infer_tapped(
+                                        self, input, output, batch, scratch, &mut path, tap,
+                                    )
+                                }
+                                ::core::option::Option::None => {
+                                    <Self as #krate::Layer<#shape, T>>::infer(self, input, output, batch, scratch)
+                                }
+                            }
                         }
 
                         fn params<'a>(

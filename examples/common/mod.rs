@@ -19,7 +19,7 @@ mod progress;
 mod replica;
 mod run;
 
-pub use constnet::models::{FirstConv, SmallCnn, SmallCnnBn};
+pub use constnet::models::{SmallCnn, SmallCnnBn};
 pub use error::AppError;
 pub use metrics::{EpochRecord, Metrics};
 pub use options::{Model, OptionError, RunOptions, ScheduleName};

@@ -1,7 +1,7 @@
 //! [`run`]: one `small_cnn` run from options to files.
 
 use super::{
-    AppError, EpochRecord, Fingerprint, FirstConv, Metrics, Model, Progress, Replica, RunOptions,
+    AppError, EpochRecord, Fingerprint, Metrics, Model, Progress, Replica, RunOptions,
     ScheduleName, SmallCnn, SmallCnnBn,
 };
 use constnet::data::{DataSplits, SyntheticConfig, add_label_noise, load_cifar100, synthetic};
@@ -14,7 +14,7 @@ use constnet::train::{
     SoftmaxCrossEntropy, StepDecay, TrainConfig, TrainObserver, TrainSession, evaluate,
     load_checkpoint, load_train_state, save_checkpoint_with_info, train_session,
 };
-use constnet::{Image, Layer, Mode, Network};
+use constnet::{Image, Layer, Mode, Network, Tensor, Workspace};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -214,7 +214,7 @@ fn create_out_dir(dir: &Path) -> Result<(), AppError> {
 impl Prepared<'_, '_> {
     fn train<N>(mut self, mut net: N) -> Result<RunOutcome, AppError>
     where
-        N: Network<f32, Input = Image<32, 32, 3>> + FirstConv<f32>,
+        N: Network<f32, Input = Image<32, 32, 3>>,
     {
         let options = self.options;
         let data = &self.data;
@@ -430,8 +430,7 @@ impl Prepared<'_, '_> {
         filters_png(&written("filters.png"), &weights, 3, 3, 16)?;
 
         let image = data.train.image(0).to_vec();
-        let mut maps = vec![0.0f32; 32 * 32 * 16];
-        net.conv1_maps(&image, &mut maps);
+        let (maps, [map_h, map_w, map_c]) = conv1_maps(&net, &image)?;
         let first_label = self.sample_labels.first().copied().unwrap_or(0);
         feature_maps_png(
             &written("feature_maps.png"),
@@ -441,8 +440,8 @@ impl Prepared<'_, '_> {
             rgb(data.channel_std()),
             data.label_names.get(first_label).map_or("", String::as_str),
             &maps,
-            (32, 32, 16),
-            N::MAPS_CAPTION,
+            (map_h, map_w, map_c),
+            &maps_caption(&net),
         )?;
         samples_png(
             &written("samples.png"),
@@ -667,6 +666,37 @@ impl Prepared<'_, '_> {
                 ),
             ],
         }
+    }
+}
+
+/// The output of `net`'s layer `conv1` (its feature maps) for one image, and its shape.
+fn conv1_maps(
+    net: &impl Network<f32, Input = Image<32, 32, 3>>,
+    image: &[f32],
+) -> Result<(Vec<f32>, [usize; 3]), AppError> {
+    let internal = |e: &dyn std::fmt::Display| AppError::Internal(format!("feature maps: {e}"));
+    let image = Tensor::from_slice(image).map_err(|e| internal(&e))?;
+    let mut workspace = Workspace::new();
+    let maps = net
+        .activation("conv1", &image, &mut workspace)
+        .map_err(|e| internal(&e))?;
+    Ok((maps.values.to_vec(), maps.shape))
+}
+
+/// The feature maps' caption: conv1's output, before the layer that follows it.
+fn maps_caption(net: &impl Network<f32>) -> String {
+    let layers = net.layers();
+    let next = layers
+        .iter()
+        .skip_while(|l| l.name != "conv1")
+        .nth(1)
+        .map_or("", |l| l.signature.as_str());
+    if next.starts_with("Gelu") {
+        "conv1 output, before GELU".into()
+    } else if next.starts_with("BatchNorm") {
+        "conv1 output, before BatchNorm".into()
+    } else {
+        "conv1 output".into()
     }
 }
 

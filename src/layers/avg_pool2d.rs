@@ -28,6 +28,10 @@ impl<In: Shape, T: Float, const K: usize, const S: usize> Layer<In, T> for AvgPo
         avg_pool::forward_batch(Self::dims::<In>(), batch, input, output);
     }
 
+    fn infer(&self, input: &[T], output: &mut [T], batch: usize, _scratch: &mut [T]) {
+        avg_pool::forward_batch(Self::dims::<In>(), batch, input, output);
+    }
+
     fn backward(
         &mut self,
         _input: &[T],

@@ -160,6 +160,21 @@ impl<In: Shape, T: Float, const C: usize> Layer<In, T> for BatchNorm2d<C, T> {
         }
     }
 
+    /// With the running statistics, as evaluation-mode `forward`.
+    fn infer(&self, input: &[T], output: &mut [T], _batch: usize, _scratch: &mut [T]) {
+        let eps = T::from_f64(self.eps);
+        let mut inv_std = [T::ONE; C];
+        for (s, &v) in inv_std.iter_mut().zip(&self.running_var) {
+            *s = T::ONE / (v + eps).sqrt();
+        }
+        let mean = &self.running_mean;
+        for (y, x) in output.chunks_exact_mut(C).zip(input.chunks_exact(C)) {
+            for c in 0..C {
+                y[c] = self.weight[c] * (x[c] - mean[c]) * inv_std[c] + self.bias[c];
+            }
+        }
+    }
+
     fn backward(
         &mut self,
         input: &[T],

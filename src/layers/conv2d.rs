@@ -144,6 +144,18 @@ where
         );
     }
 
+    fn infer(&self, input: &[T], output: &mut [T], batch: usize, _scratch: &mut [T]) {
+        let d = dims::<In, Self::Out>();
+        conv::forward_batch::<T, IN_C, OUT_C, K, S, P>(
+            d,
+            batch,
+            input,
+            &self.weight,
+            &self.bias,
+            output,
+        );
+    }
+
     fn backward(
         &mut self,
         input: &[T],

@@ -105,6 +105,11 @@ impl<In: Shape, T: Float> Layer<In, T> for Dropout<T> {
         }
     }
 
+    /// The identity, as evaluation-mode `forward`.
+    fn infer(&self, input: &[T], output: &mut [T], _batch: usize, _scratch: &mut [T]) {
+        output.copy_from_slice(input);
+    }
+
     fn backward(
         &mut self,
         _: &[T],

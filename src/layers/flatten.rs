@@ -22,6 +22,10 @@ impl<In: Shape, T: Float> Layer<In, T> for Flatten<T> {
         output.copy_from_slice(input);
     }
 
+    fn infer(&self, input: &[T], output: &mut [T], _batch: usize, _scratch: &mut [T]) {
+        output.copy_from_slice(input);
+    }
+
     fn backward(
         &mut self,
         _: &[T],

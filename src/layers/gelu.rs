@@ -95,6 +95,14 @@ impl<In: Shape, T: Float> Layer<In, T> for Gelu<T> {
         }
     }
 
+    fn infer(&self, input: &[T], output: &mut [T], _batch: usize, _scratch: &mut [T]) {
+        if size_of::<T>() == 4 {
+            kernels::gelu::forward(input, output);
+        } else {
+            map_forward(input, output, gelu);
+        }
+    }
+
     fn backward(
         &mut self,
         input: &[T],

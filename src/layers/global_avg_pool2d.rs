@@ -27,6 +27,10 @@ impl<In: Shape, T: Float> Layer<In, T> for GlobalAvgPool2d<T> {
         avg_pool::global_forward_batch(In::H * In::W, In::C, batch, input, output);
     }
 
+    fn infer(&self, input: &[T], output: &mut [T], batch: usize, _scratch: &mut [T]) {
+        avg_pool::global_forward_batch(In::H * In::W, In::C, batch, input, output);
+    }
+
     fn backward(
         &mut self,
         _input: &[T],

@@ -52,6 +52,11 @@ impl<In: Shape, T: Float> Layer<In, T> for LeakyRelu<T> {
         map_forward(input, output, |x| if x > T::ZERO { x } else { slope * x });
     }
 
+    fn infer(&self, input: &[T], output: &mut [T], _batch: usize, _scratch: &mut [T]) {
+        let slope = self.slope;
+        map_forward(input, output, |x| if x > T::ZERO { x } else { slope * x });
+    }
+
     fn backward(
         &mut self,
         input: &[T],

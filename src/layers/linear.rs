@@ -86,6 +86,10 @@ impl<In: Shape, T: Float, const IN: usize, const OUT: usize> Layer<In, T> for Li
         linear::forward_batch::<T, IN, OUT>(batch, input, &self.weight, &self.bias, output);
     }
 
+    fn infer(&self, input: &[T], output: &mut [T], batch: usize, _scratch: &mut [T]) {
+        linear::forward_batch::<T, IN, OUT>(batch, input, &self.weight, &self.bias, output);
+    }
+
     fn backward(
         &mut self,
         input: &[T],

@@ -31,6 +31,10 @@ impl<In: Shape, T: Float, const POOL: usize, const S: usize> Layer<In, T>
         pool::forward_batch(Self::dims::<In>(), batch, input, output);
     }
 
+    fn infer(&self, input: &[T], output: &mut [T], batch: usize, _scratch: &mut [T]) {
+        pool::forward_batch(Self::dims::<In>(), batch, input, output);
+    }
+
     fn backward(
         &mut self,
         input: &[T],

@@ -23,6 +23,10 @@ impl<In: Shape, T: Float> Layer<In, T> for Relu<T> {
         map_forward(input, output, |x| if x < T::ZERO { T::ZERO } else { x });
     }
 
+    fn infer(&self, input: &[T], output: &mut [T], _batch: usize, _scratch: &mut [T]) {
+        map_forward(input, output, |x| if x < T::ZERO { T::ZERO } else { x });
+    }
+
     fn backward(
         &mut self,
         input: &[T],

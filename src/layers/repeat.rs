@@ -111,6 +111,53 @@ where
         last.forward(state.last_input(), output, batch, mode);
     }
 
+    fn infer(&self, input: &[T], output: &mut [T], batch: usize, scratch: &mut [T]) {
+        self.infer_tapped(
+            input,
+            output,
+            batch,
+            scratch,
+            &mut NamePath::root(),
+            &mut |_, _| {},
+        );
+    }
+
+    /// Two buffers of the input's size, used in turn by the blocks, then a block's scratch.
+    fn infer_scratch(batch: usize) -> usize {
+        let between = if N > 1 { 2 * batch * In::LEN } else { 0 };
+        between + B::infer_scratch(batch)
+    }
+
+    fn infer_tapped(
+        &self,
+        input: &[T],
+        output: &mut [T],
+        batch: usize,
+        scratch: &mut [T],
+        path: &mut NamePath,
+        tap: &mut crate::layer::Tap<'_, T>,
+    ) {
+        let len = if N > 1 { batch * In::LEN } else { 0 };
+        let (a, rest) = scratch.split_at_mut(len);
+        let (b, inner) = rest.split_at_mut(len);
+        for (i, block) in self.blocks.iter().enumerate() {
+            // Block i reads what block i - 1 wrote: the input, then `a` and `b` in turn, and
+            // the last block writes `output`.
+            let (x, y): (&[T], &mut [T]) = match (i, i + 1 == N, i % 2) {
+                (0, true, _) => (input, &mut *output),
+                (0, false, _) => (input, &mut *a),
+                (_, true, 1) => (&*a, &mut *output),
+                (_, true, _) => (&*b, &mut *output),
+                (_, false, 1) => (&*a, &mut *b),
+                (_, false, _) => (&*b, &mut *a),
+            };
+            path.push(Segment::Index(i));
+            block.infer_tapped(x, y, batch, inner, path, tap);
+            path.pop();
+        }
+        tap(path, output);
+    }
+
     fn backward(
         &mut self,
         input: &[T],

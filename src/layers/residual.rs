@@ -98,6 +98,40 @@ where
         self.post.forward(&self.sum, output, batch, mode);
     }
 
+    fn infer(&self, input: &[T], output: &mut [T], batch: usize, scratch: &mut [T]) {
+        self.infer_tapped(
+            input,
+            output,
+            batch,
+            scratch,
+            &mut NamePath::root(),
+            &mut |_, _| {},
+        );
+    }
+
+    /// The branch's output (which then becomes the sum), then the children's scratch.
+    fn infer_scratch(batch: usize) -> usize {
+        batch * F::Out::LEN + F::infer_scratch(batch).max(A::infer_scratch(batch))
+    }
+
+    fn infer_tapped(
+        &self,
+        input: &[T],
+        output: &mut [T],
+        batch: usize,
+        scratch: &mut [T],
+        path: &mut NamePath,
+        tap: &mut crate::layer::Tap<'_, T>,
+    ) {
+        let (sum, inner) = scratch.split_at_mut(batch * F::Out::LEN);
+        self.branch
+            .infer_tapped(input, sum, batch, inner, path, tap);
+        // `branch + input`, in the order of `forward`'s `add_into`.
+        add_assign(sum, input);
+        self.post.infer_tapped(sum, output, batch, inner, path, tap);
+        tap(path, output);
+    }
+
     fn backward(
         &mut self,
         input: &[T],

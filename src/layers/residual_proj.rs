@@ -114,6 +114,50 @@ where
         self.post.forward(&self.sum, output, batch, mode);
     }
 
+    fn infer(&self, input: &[T], output: &mut [T], batch: usize, scratch: &mut [T]) {
+        self.infer_tapped(
+            input,
+            output,
+            batch,
+            scratch,
+            &mut NamePath::root(),
+            &mut |_, _| {},
+        );
+    }
+
+    /// The branch's output (which then becomes the sum) and the shortcut's, then the
+    /// children's scratch.
+    fn infer_scratch(batch: usize) -> usize {
+        2 * batch * F::Out::LEN
+            + F::infer_scratch(batch)
+                .max(P::infer_scratch(batch))
+                .max(A::infer_scratch(batch))
+    }
+
+    fn infer_tapped(
+        &self,
+        input: &[T],
+        output: &mut [T],
+        batch: usize,
+        scratch: &mut [T],
+        path: &mut NamePath,
+        tap: &mut crate::layer::Tap<'_, T>,
+    ) {
+        let len = batch * F::Out::LEN;
+        let (sum, rest) = scratch.split_at_mut(len);
+        let (shortcut, inner) = rest.split_at_mut(len);
+        self.branch
+            .infer_tapped(input, sum, batch, inner, path, tap);
+        path.push(Segment::Name(SHORTCUT));
+        self.shortcut
+            .infer_tapped(input, shortcut, batch, inner, path, tap);
+        path.pop();
+        // `branch + shortcut`, in the order of `forward`'s `add_into`.
+        add_assign(sum, shortcut);
+        self.post.infer_tapped(sum, output, batch, inner, path, tap);
+        tap(path, output);
+    }
+
     fn backward(
         &mut self,
         input: &[T],

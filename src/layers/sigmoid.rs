@@ -38,6 +38,10 @@ impl<In: Shape, T: Float> Layer<In, T> for Sigmoid<T> {
         map_forward(input, output, sigmoid);
     }
 
+    fn infer(&self, input: &[T], output: &mut [T], _batch: usize, _scratch: &mut [T]) {
+        map_forward(input, output, sigmoid);
+    }
+
     fn backward(
         &mut self,
         _input: &[T],

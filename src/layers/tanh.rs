@@ -25,6 +25,10 @@ impl<In: Shape, T: Float> Layer<In, T> for Tanh<T> {
         map_forward(input, output, T::tanh);
     }
 
+    fn infer(&self, input: &[T], output: &mut [T], _batch: usize, _scratch: &mut [T]) {
+        map_forward(input, output, T::tanh);
+    }
+
     fn backward(
         &mut self,
         _input: &[T],
