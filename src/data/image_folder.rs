@@ -188,7 +188,10 @@ impl<S: Shape> Reader<'_, S> {
 }
 
 /// Decodes a PNG to 8-bit values: `(height, width, channels, values)`.
-fn decode_png(path: &Path, bytes: &[u8]) -> Result<(usize, usize, usize, Vec<u8>), DataError> {
+pub(super) fn decode_png(
+    path: &Path,
+    bytes: &[u8],
+) -> Result<(usize, usize, usize, Vec<u8>), DataError> {
     let bad = |detail: String| DataError::BadImage {
         path: path.to_path_buf(),
         detail,
@@ -232,7 +235,7 @@ fn decode_png(path: &Path, bytes: &[u8]) -> Result<(usize, usize, usize, Vec<u8>
 
 /// Converts interleaved pixels of `from` channels (1 grey, 2 grey+alpha, 3 RGB, 4 RGBA) to
 /// `to` channels.
-fn convert(data: &[u8], from: usize, to: usize) -> Vec<u8> {
+pub(super) fn convert(data: &[u8], from: usize, to: usize) -> Vec<u8> {
     if from == to {
         return data.to_vec();
     }

@@ -13,7 +13,8 @@
 //!   formats ([`DataFormat`]): MNIST / Fashion-MNIST IDX files
 //!   ([`load_idx`]), CIFAR-10 binary ([`load_cifar10`]), CIFAR-100 binary
 //!   ([`load_cifar100_binary`]), CIFAR-100 Matlab (`mat` feature) and an
-//!   image folder `ROOT/<class>/*.png` (`image-folder` feature).
+//!   image folder `ROOT/<class>/*.png` (`image-folder` feature), whose
+//!   decoder also reads a single image: `read_png`.
 //!   `data/README.md` says where to get each.
 //! - [`Augment`]: random crop with zero padding and horizontal flip of
 //!   training batches, seeded.
@@ -67,6 +68,8 @@ mod mat_read;
 #[cfg(feature = "mat")]
 pub mod mat_writer;
 mod normalize;
+#[cfg(feature = "image-folder")]
+mod png_image;
 mod splits;
 mod synthetic;
 
@@ -83,6 +86,8 @@ pub use idx::load_idx;
 #[cfg(feature = "image-folder")]
 pub use image_folder::load_image_folder;
 pub use normalize::Normalization;
+#[cfg(feature = "image-folder")]
+pub use png_image::{PngImage, read_png};
 pub use splits::{DataSource, DataSplits};
 pub use synthetic::{SYNTHETIC_CLASSES, SyntheticConfig, synthetic, synthetic_class_names};
 
