@@ -121,6 +121,12 @@ enum PredictError {
     Data(#[from] DataError),
     #[error(transparent)]
     Infer(#[from] InferError),
+    /// A file of the other layout: the loader's error and the option that takes the file.
+    #[error("{source}; {hint}")]
+    OtherLayout {
+        source: Box<PredictError>,
+        hint: &'static str,
+    },
     #[error("{}: {message}", path.display())]
     Model { path: PathBuf, message: String },
     #[error(
@@ -201,11 +207,25 @@ where
     let cli = match Cli::try_parse_from(args) {
         Ok(cli) => cli,
         // --help or --version.
-        Err(e) if !e.use_stderr() => return outcome(e.to_string(), String::new(), 0),
-        // clap's first line is `error: ...`; the rest is usage and tips.
+        Err(e) if !e.use_stderr() => {
+            let text = e.to_string();
+            let text = if text.ends_with('\n') {
+                text
+            } else {
+                text + "\n"
+            };
+            return outcome(text, String::new(), 0);
+        }
+        // clap's message is `error: ...` up to the first blank line (a list of missing
+        // arguments on the next lines); then usage and tips.
         Err(e) => {
-            let line = e.to_string().lines().next().unwrap_or("error").to_string();
-            return outcome(String::new(), line + "\n", 2);
+            let text = e.to_string();
+            let line: Vec<&str> = text
+                .lines()
+                .take_while(|l| !l.trim().is_empty())
+                .map(str::trim)
+                .collect();
+            return outcome(String::new(), line.join(" ") + "\n", 2);
         }
     };
     match run(&cli) {
@@ -273,7 +293,13 @@ fn source(cli: &Cli) -> Result<Source, PredictError> {
     }
     // clap requires --checkpoint when --torch is absent.
     let path = cli.checkpoint.clone().unwrap_or_default();
-    let info: CheckpointInfo = read_checkpoint_info(&path)?;
+    let info: CheckpointInfo = read_checkpoint_info(&path).map_err(|e| match e {
+        CheckpointError::Layout { .. } => PredictError::OtherLayout {
+            source: Box::new(e.into()),
+            hint: "give a PyTorch state_dict with --torch FILE --model NAME",
+        },
+        e => e.into(),
+    })?;
     let stored = info
         .model
         .as_deref()
@@ -347,7 +373,13 @@ fn predict<N: Network<f32>>(
     ];
     let classes = <N::Output as Shape>::LEN;
     if source.torch {
-        load_state_dict(&mut net, &source.path)?;
+        load_state_dict(&mut net, &source.path).map_err(|e| match e {
+            TorchError::ConstnetFile { .. } => PredictError::OtherLayout {
+                source: Box::new(e.into()),
+                hint: "give a constnet checkpoint with --checkpoint FILE",
+            },
+            e => e.into(),
+        })?;
     } else {
         load_checkpoint(&mut net, &source.path)?;
     }

@@ -126,7 +126,7 @@ pub enum TorchError {
     },
     /// The file is a constnet checkpoint (metadata `"layout": "constnet-nhwc"`), not a PyTorch
     /// `state_dict`.
-    #[error("{}: this is a constnet checkpoint (\"{LAYOUT_KEY}\": \"{LAYOUT}\"), not a PyTorch state_dict; load it with constnet::train::load_checkpoint (small_cnn --init FILE)", path.display())]
+    #[error("{}: this is a constnet checkpoint (\"{LAYOUT_KEY}\": \"{LAYOUT}\"), not a PyTorch state_dict; load it with constnet::train::load_checkpoint", path.display())]
     ConstnetFile {
         /// The file.
         path: PathBuf,

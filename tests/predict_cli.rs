@@ -411,12 +411,14 @@ fn pytorch_state_dicts_need_the_model_and_take_pixels_in_0_1_unless_normalised()
     // The PyTorch file is not a constnet checkpoint, and the other way round.
     let message = failure(run(&["--checkpoint", s(&fixture), s(&file)]), 1);
     assert!(message.contains("layout"), "{message}");
+    assert!(message.ends_with("--torch FILE --model NAME"), "{message}");
     let (checkpoint, _) = small_cnn_checkpoint(dir.path());
     let message = failure(
         run(&["--torch", s(&checkpoint), "--model", "small-cnn", s(&file)]),
         1,
     );
     assert!(message.contains("constnet checkpoint"), "{message}");
+    assert!(message.ends_with("--checkpoint FILE"), "{message}");
     // The wrong architecture names the first parameter that does not fit.
     let message = failure(
         run(&["--torch", s(&fixture), "--model", "lenet5", s(&file)]),
@@ -510,6 +512,9 @@ fn errors_are_one_line_with_exit_status_1_or_2_for_bad_options() {
         assert!(outcome.stderr.starts_with("error: "), "{outcome:?}");
         assert_eq!(outcome.stderr.lines().count(), 1, "{outcome:?}");
     }
+    // A missing option is named on the error's line.
+    let outcome = run(&["--torch", s(&checkpoint), s(&good)]);
+    assert!(outcome.stderr.contains("--model"), "{outcome:?}");
     let help = run(&["--help"]);
     assert_eq!(help.code, 0);
     assert!(help.stdout.contains("--checkpoint"));

@@ -356,7 +356,6 @@ fn a_file_without_the_layout_tag_is_an_error_even_for_a_square_linear() {
         "torch.safetensors",
         "no \"layout\": \"constnet-nhwc\" tag",
         "constnet::torch::load_state_dict",
-        "--init-torch",
     ] {
         assert!(message.contains(part), "{part:?} not in {message}");
     }

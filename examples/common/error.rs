@@ -24,6 +24,15 @@ pub enum AppError {
     /// `--init-torch` could not be loaded, or `--export-torch` written.
     #[error(transparent)]
     Torch(#[from] TorchError),
+    /// A weights file given to `--init` or `--init-torch` is of the other option's layout:
+    /// the loader's error and the option to use.
+    #[error("{source}; {hint}")]
+    OtherLayout {
+        /// The loader's error.
+        source: Box<AppError>,
+        /// Which option takes the file.
+        hint: &'static str,
+    },
     /// Training stopped.
     #[error(transparent)]
     Train(#[from] TrainError),

@@ -219,10 +219,22 @@ impl Prepared<'_, '_> {
         let options = self.options;
         let data = &self.data;
         if let Some(init) = &options.init {
-            load_checkpoint(&mut net, init)?;
+            load_checkpoint(&mut net, init).map_err(|e| match e {
+                constnet::train::CheckpointError::Layout { .. } => AppError::OtherLayout {
+                    source: Box::new(e.into()),
+                    hint: "give a PyTorch state_dict with --init-torch FILE",
+                },
+                e => e.into(),
+            })?;
         }
         if let Some(torch) = &options.init_torch {
-            load_state_dict(&mut net, torch)?;
+            load_state_dict(&mut net, torch).map_err(|e| match e {
+                constnet::torch::TorchError::ConstnetFile { .. } => AppError::OtherLayout {
+                    source: Box::new(e.into()),
+                    hint: "give a constnet checkpoint with --init FILE",
+                },
+                e => e.into(),
+            })?;
         }
         // The saved run's parameters go into the network; the rest continues the run.
         let resume = match &options.resume {

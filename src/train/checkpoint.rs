@@ -157,7 +157,7 @@ pub enum CheckpointError {
     #[error(
         "{}: {}, so it is not a constnet checkpoint and its tensors may be in another layout \
          (PyTorch's conv weights are [OUT][IN][K][K], ours [K][K][IN][OUT]); a PyTorch \
-         state_dict is loaded with constnet::torch::load_state_dict (small_cnn --init-torch FILE)",
+         state_dict is loaded with constnet::torch::load_state_dict",
         path.display(),
         match found {
             None => format!("the metadata has no \"{LAYOUT_KEY}\": \"{LAYOUT}\" tag"),
