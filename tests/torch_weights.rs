@@ -475,3 +475,66 @@ fn half_precision_loads_and_integers_do_not() {
         "{err:?}"
     );
 }
+
+/// The fixture's NCHW inputs of `model` through `Network::predict_batch`: each sample's scores
+/// and probabilities.
+fn predictions<N: Network<f32>>(net: &N, model: &str) -> Vec<(Vec<f32>, Vec<f32>)> {
+    let x = input::<N::Input, f32>(model);
+    let mut ws = constnet::Workspace::new();
+    let batch = net.predict_batch(&x, &mut ws);
+    batch
+        .iter()
+        .map(|p| (p.scores.to_vec(), p.probabilities.to_vec()))
+        .collect()
+}
+
+#[test]
+fn import_predict_export_reimport_predicts_the_same() {
+    let dir = tempfile::tempdir().unwrap();
+    // Import PyTorch's SmallCnn and predict its inputs: PyTorch's logits.
+    let mut net = SmallCnn::<f32>::new(1);
+    load_state_dict(&mut net, fixture("torch_small_cnn.safetensors")).unwrap();
+    let first = predictions(&net, "small_cnn");
+    let (_, logits) = io("small_cnn.logits");
+    let ours: Vec<f64> = first
+        .iter()
+        .flat_map(|(s, _)| s.iter().map(|&v| f64::from(v)))
+        .collect();
+    assert_eq!(ours.len(), logits.len());
+    let diff = ours
+        .iter()
+        .zip(&logits)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0, f64::max);
+    assert!(diff < 1e-5, "logits differ by {diff}");
+    for (_, p) in &first {
+        let sum: f32 = p.iter().sum();
+        assert!((sum - 1.0).abs() < 1e-5, "{sum}");
+    }
+
+    // Export, re-import into a network of another RNG seed: the same tensors, the same
+    // predictions, bit for bit.
+    let exported = dir.path().join("exported.safetensors");
+    save_state_dict(&net, &exported).unwrap();
+    let mut again = SmallCnn::<f32>::new(2);
+    assert_ne!(predictions(&again, "small_cnn"), first);
+    load_state_dict(&mut again, &exported).unwrap();
+    assert_eq!(all_params(&again), all_params(&net));
+    assert_eq!(predictions(&again, "small_cnn"), first);
+
+    // Through constnet's own checkpoint too (the layout tag written and checked).
+    let ours = dir.path().join("ours.safetensors");
+    save_checkpoint(&again, &ours).unwrap();
+    let mut third = SmallCnn::<f32>::new(3);
+    load_checkpoint(&mut third, &ours).unwrap();
+    assert_eq!(predictions(&third, "small_cnn"), first);
+
+    // The same with BatchNorm's running statistics (the tiny ResNet).
+    let mut net = TinyResNet::<f32>::new(1);
+    load_state_dict(&mut net, fixture("torch_tiny_resnet.safetensors")).unwrap();
+    let first = predictions(&net, "tiny_resnet");
+    save_state_dict(&net, &exported).unwrap();
+    let mut again = TinyResNet::<f32>::new(2);
+    load_state_dict(&mut again, &exported).unwrap();
+    assert_eq!(predictions(&again, "tiny_resnet"), first);
+}
