@@ -45,11 +45,11 @@
 //!
 //! | feature | what | crates |
 //! |---|---|---|
-//! | `plot` | [`plot`]: the run's PNG pictures, text in an embedded font | plotters, png, ab_glyph |
-//! | `report` | [`report`]: the run's self-contained HTML report (implies `plot`) | |
-//! | `mat` | [`data::load_cifar100`]: CIFAR-100's Matlab files, and a MAT writer for tests | matfile, flate2 |
+//! | `plot` | `constnet::plot`: the run's PNG pictures, text in an embedded font | plotters, png, ab_glyph |
+//! | `report` | `constnet::report`: the run's self-contained HTML report (implies `plot`) | |
+//! | `mat` | `constnet::data::load_cifar100`: CIFAR-100's Matlab files, and a MAT writer for tests | matfile, flate2 |
 //! | `gzip` | reading gzip-compressed data files | flate2 |
-//! | `image-folder` | decoding PNG images for an image-folder data set | png |
+//! | `image-folder` | decoding PNG images: the image-folder data set, `constnet::data::read_png` | png |
 //!
 //! ## Architecture in two minutes
 //!

@@ -16,9 +16,9 @@
 //!   ([`crate::Layer::FIT`], a `Result<(), Misfit>` constant).
 //! * The [`net!`](crate::net!) macro evaluates every layer's `FIT` in a non-generic
 //!   `const _: () = ...;` item. Such items are evaluated by `cargo check`, so a network whose
-//!   layers do not fit does not even pass `cargo check`, and [`Misfit::message`] formats the
+//!   layers do not fit does not even pass `cargo check`, and [`Misfit::report`] formats the
 //!   error (with `const_panic`) as, for example:
-//!   `` layer `fc1`: Linear<1567, 100> expects 1567 input features, but its input is 7x7x32 = 1568 ``.
+//!   `` layer `fc1`: Linear<1567, 100> expects 1567 input features, but its input is 1x1x1568 = 1568 ``.
 //! * A post-monomorphisation assert inside a generic function would not do: `cargo check` never
 //!   monomorphises, so it would only fail in `cargo build`.
 //!
@@ -128,7 +128,7 @@ pub const fn dims<S: Shape>() -> [usize; 3] {
 pub const MAX_DEPTH: usize = 12;
 
 /// Why a layer does not fit its input. Built by the layers' `FIT` constants and reported, at
-/// compile time, with [`Misfit::message`].
+/// compile time, with [`Misfit::report`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Misfit {
     /// Where the layer sits inside the layer that reports it, outermost first (e.g. `["0",
@@ -341,7 +341,7 @@ impl Misfit {
     }
 }
 
-/// Room for a [`Misfit::message`].
+/// Room for a [`Misfit::report`].
 pub const MESSAGE_CAPACITY: usize = 384;
 
 const fn num(n: usize) -> PanicVal<'static> {

@@ -56,7 +56,8 @@ pub(crate) fn rasterize(text: &str, size: f64) -> Option<(Vec<Coverage>, f32)> {
     Some((pixels, pen))
 }
 
-/// A `BitMapBackend` whose text is drawn by [`rasterize`]; see the [module docs](self).
+/// A `BitMapBackend` that draws text itself: each glyph at its sub-pixel position, with the
+/// font's kerning and side bearings. Everything else is the wrapped backend's.
 pub struct KernedBackend<'a>(pub BitMapBackend<'a>);
 
 type BackendError<'a> = DrawingErrorKind<<BitMapBackend<'a> as DrawingBackend>::ErrorType>;

@@ -324,7 +324,7 @@ pub fn train_net_with<'a, T: Float, N: Network<T>>(
 ///
 /// Every replica must be called with the same network initialisation, data, and `config`.
 /// Each visits the same global order of samples (from `config.seed`), trains on its contiguous
-/// slice of every global batch of `n` samples ([`replica_slice`](super::replica_slice)),
+/// slice of every global batch of `n` samples ([`replica_slice`]),
 /// scales its gradients by `local_n / n` (the loss is a mean over the global batch), and sums
 /// all trained gradients, the loss and an error flag over the replicas in one all-reduce of a
 /// flat buffer (allocated once); the regularisation gradient is then added, the gradients
