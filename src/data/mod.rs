@@ -70,7 +70,7 @@ mod normalize;
 mod splits;
 mod synthetic;
 
-pub use augment::Augment;
+pub use augment::{Augment, UnknownAugment};
 #[cfg(feature = "mat")]
 pub use cifar::load_cifar100;
 pub use cifar_bin::{
