@@ -1,8 +1,10 @@
 //! [`Augment`]: random crop with zero padding and horizontal flip of training batches.
 
+use std::fmt;
+
 use rand::Rng;
 
-use crate::Shape;
+use crate::{Float, Shape};
 
 /// Data augmentation for training batches (never for evaluation): each image is shifted by a
 /// random crop of the image padded with `pad` zeros on every side, then mirrored left-right
@@ -61,6 +63,16 @@ impl Augment {
     /// Augments a batch of NHWC images of shape `S` in place (`images.len() / S::LEN` images; a
     /// ragged tail is left alone), drawing from `rng`. No allocation.
     pub fn apply<S: Shape, R: Rng + ?Sized>(&self, images: &mut [f32], rng: &mut R) {
+        self.apply_to::<S, f32, R>(images, rng);
+    }
+
+    /// [`Augment::apply`] for images of any float type (the training loop's `T`): the same
+    /// draws, so the same moves.
+    pub(crate) fn apply_to<S: Shape, T: Float, R: Rng + ?Sized>(
+        &self,
+        images: &mut [T],
+        rng: &mut R,
+    ) {
         if self.is_off() || S::LEN == 0 {
             return;
         }
@@ -68,10 +80,10 @@ impl Augment {
             if self.pad > 0 {
                 let dy = rng.random_range(0..=2 * self.pad) as isize - self.pad as isize;
                 let dx = rng.random_range(0..=2 * self.pad) as isize - self.pad as isize;
-                shift::<S>(image, dy, dx);
+                shift::<S, T>(image, dy, dx);
             }
             if self.flip && rng.random_bool(0.5) {
-                mirror::<S>(image);
+                mirror::<S, T>(image);
             }
         }
     }
@@ -79,7 +91,7 @@ impl Augment {
 
 /// `out(y, x) = in(y + dy, x + dx)`, 0 outside the image; in place (the reads run ahead of
 /// the writes: forwards when the source is later in memory, backwards otherwise).
-fn shift<S: Shape>(image: &mut [f32], dy: isize, dx: isize) {
+fn shift<S: Shape, T: Float>(image: &mut [T], dy: isize, dx: isize) {
     let (h, w, c) = (S::H as isize, S::W as isize, S::C);
     let at = |y: isize, x: isize| (y * w + x) as usize * c;
     let mut move_pixel = |y: isize, x: isize| {
@@ -89,7 +101,7 @@ fn shift<S: Shape>(image: &mut [f32], dy: isize, dx: isize) {
             let src = at(sy, sx);
             image.copy_within(src..src + c, dst);
         } else {
-            image[dst..dst + c].fill(0.0);
+            image[dst..dst + c].fill(T::ZERO);
         }
     };
     if dy * w + dx >= 0 {
@@ -107,8 +119,48 @@ fn shift<S: Shape>(image: &mut [f32], dy: isize, dx: isize) {
     }
 }
 
+/// `none`, or `crop<pad>` (random crop with that zero padding) and `flip` joined by `+`:
+/// [`Augment::CIFAR`] is `crop4+flip`. [`FromStr`](std::str::FromStr) reads it back.
+impl fmt::Display for Augment {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (self.pad, self.flip) {
+            (0, false) => f.write_str("none"),
+            (0, true) => f.write_str("flip"),
+            (pad, false) => write!(f, "crop{pad}"),
+            (pad, true) => write!(f, "crop{pad}+flip"),
+        }
+    }
+}
+
+/// A text that is not an [`Augment`]'s display form.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("unknown augmentation '{0}' (expected none, flip, crop<N> or crop<N>+flip)")]
+pub struct UnknownAugment(pub String);
+
+impl std::str::FromStr for Augment {
+    type Err = UnknownAugment;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let bad = || UnknownAugment(s.to_string());
+        if s == "none" {
+            return Ok(Augment::NONE);
+        }
+        let mut augment = Augment::NONE;
+        for part in s.split('+') {
+            match part.strip_prefix("crop") {
+                Some(pad) if augment.pad == 0 => {
+                    augment.pad = pad.parse().map_err(|_| bad())?;
+                }
+                None if part == "flip" && !augment.flip => augment.flip = true,
+                _ => return Err(bad()),
+            }
+        }
+        Ok(augment)
+    }
+}
+
 /// Mirrors an image left-right in place.
-fn mirror<S: Shape>(image: &mut [f32]) {
+fn mirror<S: Shape, T: Copy>(image: &mut [T]) {
     let (w, c) = (S::W, S::C);
     for row in image.chunks_exact_mut(w * c) {
         for x in 0..w / 2 {
@@ -133,7 +185,7 @@ mod tests {
         for dy in -4..=4isize {
             for dx in -5..=5isize {
                 let mut got = original.clone();
-                shift::<S>(&mut got, dy, dx);
+                shift::<S, f32>(&mut got, dy, dx);
                 let mut want = vec![0.0; 24];
                 for y in 0..3isize {
                     for x in 0..4isize {
@@ -152,9 +204,27 @@ mod tests {
     }
 
     #[test]
+    fn display_reads_back() {
+        for a in [
+            Augment::NONE,
+            Augment::CIFAR,
+            Augment {
+                pad: 2,
+                flip: false,
+            },
+            Augment { pad: 0, flip: true },
+        ] {
+            assert_eq!(a.to_string().parse::<Augment>(), Ok(a));
+        }
+        assert_eq!(Augment::CIFAR.to_string(), "crop4+flip");
+        assert!("crop".parse::<Augment>().is_err());
+        assert!("flip+flip".parse::<Augment>().is_err());
+    }
+
+    #[test]
     fn mirror_swaps_columns_keeping_channels() {
         let mut img = vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0];
-        mirror::<Image<1, 3, 2>>(&mut img);
+        mirror::<Image<1, 3, 2>, f32>(&mut img);
         assert_eq!(img, vec![5.0, 6.0, 3.0, 4.0, 1.0, 2.0]);
     }
 }

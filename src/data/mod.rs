@@ -73,7 +73,7 @@ mod png_image;
 mod splits;
 mod synthetic;
 
-pub use augment::Augment;
+pub use augment::{Augment, UnknownAugment};
 #[cfg(feature = "mat")]
 pub use cifar::load_cifar100;
 pub use cifar_bin::{

@@ -35,11 +35,14 @@ pub fn unnormalize_to_rgb8(image: &[f32], mean: [f32; 3], std: [f32; 3]) -> Vec<
         .collect()
 }
 
-/// Draws `filters.png`: the first convolution's filters as RGB tiles, four per row.
+/// Draws `filters.png`: the first convolution's filters, one tile per filter, four per row.
 ///
-/// `weights` is the layer's weight in the crate's layout `[K][K][3][OUT_C]`; as the notebook does,
-/// all filters are normalised together to [0, 1] with the global minimum and maximum, and each
-/// filter pixel is drawn as a square so that a 3x3 filter is visible.
+/// `weights` is the layer's weight in the crate's layout `[K][K][IN_C][OUT_C]`; as the notebook
+/// does, all filters are normalised together to [0, 1] with the global minimum and maximum, and
+/// each filter pixel is drawn as a square so that a 3x3 filter is visible. How a filter is drawn
+/// depends on the channels it reads: with 3 (RGB images) as one RGB tile; with 1 (grey images)
+/// as one grey tile; with any other count as a row of grey tiles, one per input channel (a row
+/// per filter), since its channels are not colours.
 pub fn filters_png(
     path: &Path,
     weights: &[f32],
@@ -47,14 +50,8 @@ pub fn filters_png(
     in_channels: usize,
     out_channels: usize,
 ) -> Result<(), PlotError> {
-    if in_channels != 3 {
-        return Err(PlotError::input(
-            "filters",
-            format!("RGB tiles need 3 input channels, the layer has {in_channels}"),
-        ));
-    }
     let expected = kernel * kernel * in_channels * out_channels;
-    if kernel == 0 || out_channels == 0 || weights.len() != expected {
+    if kernel == 0 || in_channels == 0 || out_channels == 0 || weights.len() != expected {
         return Err(PlotError::input(
             "filters",
             format!(
@@ -64,17 +61,57 @@ pub fn filters_png(
         ));
     }
     let range = finite_range(weights.iter().map(|&w| f64::from(w)));
+    let level = |pixel: usize, c: usize, f: usize| {
+        let w = f64::from(weights[(pixel * in_channels + c) * out_channels + f]);
+        (normalize(w, range).clamp(0.0, 1.0) * 255.0).round() as u8
+    };
+    // (label, RGB pixels) of every tile, in drawing order, and tiles per row.
+    let mut tiles: Vec<(String, Vec<u8>)> = Vec::new();
+    let per_row = match in_channels {
+        1 | 3 => {
+            for f in 0..out_channels {
+                let rgb = (0..kernel * kernel)
+                    .flat_map(|p| std::array::from_fn::<u8, 3, _>(|c| level(p, c % in_channels, f)))
+                    .collect();
+                tiles.push((format!("filter {f}"), rgb));
+            }
+            out_channels.min(4)
+        }
+        _ => {
+            for f in 0..out_channels {
+                for c in 0..in_channels {
+                    let grey = (0..kernel * kernel)
+                        .flat_map(|p| [level(p, c, f); 3])
+                        .collect();
+                    tiles.push((format!("filter {f}, ch {c}"), grey));
+                }
+            }
+            in_channels
+        }
+    };
     let scale = (96 / kernel as u32).max(2);
     let tile = kernel as u32 * scale;
-    let cols = out_channels.min(4) as u32;
-    let rows = out_channels.div_ceil(4) as u32;
-    let cell_w = tile + PAD;
+    let cols = per_row as u32;
+    let rows = tiles.len().div_ceil(per_row) as u32;
+    // Labels such as "filter 12, ch 3" need a wider cell than the tile.
+    let cell_w = tile.max(if in_channels == 1 || in_channels == 3 {
+        0
+    } else {
+        110
+    }) + PAD;
     let cell_h = tile + LABEL_H + PAD;
     let width = (cols * cell_w + PAD).max(460);
     let height = TITLE_H + rows * cell_h + PAD;
     let mut canvas = Canvas::new("filters", width, height)?;
+    let drawn = match in_channels {
+        3 => "RGB",
+        1 => "grey",
+        _ => "grey, a tile per input channel",
+    };
     canvas.title(
-        &format!("First-layer filters ({kernel}x{kernel}x3, {out_channels} filters)"),
+        &format!(
+            "First-layer filters ({kernel}x{kernel}x{in_channels}, {out_channels} filters, {drawn})"
+        ),
         22,
     )?;
     canvas.text(
@@ -89,26 +126,19 @@ pub fn filters_png(
         GREY,
     )?;
     let x0 = (width - cols * cell_w + PAD) / 2;
-    for f in 0..out_channels {
-        let mut rgb = Vec::with_capacity(kernel * kernel * 3);
-        for pixel in 0..kernel * kernel {
-            for c in 0..3 {
-                let w = f64::from(weights[(pixel * 3 + c) * out_channels + f]);
-                rgb.push((normalize(w, range).clamp(0.0, 1.0) * 255.0).round() as u8);
-            }
-        }
-        let (col, row) = (f as u32 % 4, f as u32 / 4);
-        let x = x0 + col * cell_w;
+    for (i, (label, rgb)) in tiles.iter().enumerate() {
+        let (col, row) = ((i % per_row) as u32, (i / per_row) as u32);
+        let x = x0 + col * cell_w + (cell_w - PAD - tile) / 2;
         let y = TITLE_H + row * cell_h;
         canvas.text(
-            &format!("filter {f}"),
+            label,
             ((x + tile / 2) as i32, (y + LABEL_H / 2) as i32),
             14.0,
             Align::Center,
             false,
             BLACK,
         )?;
-        canvas.blit(x, y + LABEL_H, &rgb, kernel as u32, kernel as u32, scale);
+        canvas.blit(x, y + LABEL_H, rgb, kernel as u32, kernel as u32, scale);
         canvas.frame(
             x.saturating_sub(1),
             y + LABEL_H - 1,
@@ -361,7 +391,59 @@ mod tests {
         assert_eq!(centre(15), [255, 255, 255]);
         assert_eq!(centre(5), [85, 85, 85]);
         assert!(filters_png(&path, &w[1..], k, 3, oc).is_err());
-        assert!(filters_png(&path, &w, k, 1, oc * 3).is_err());
+        assert!(filters_png(&path, &w, k, 0, oc).is_err());
+    }
+
+    /// One grey tile per filter for grey images: filter f's value is f, so after global
+    /// normalisation filter 0 is black, filter 5 a third of white, filter 15 white.
+    #[test]
+    fn filters_png_draws_one_grey_tile_per_filter_of_grey_images() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("filters.png");
+        let (k, oc) = (5, 16);
+        let w: Vec<f32> = (0..k * k * oc).map(|i| (i % oc) as f32).collect();
+        filters_png(&path, &w, k, 1, oc).unwrap();
+        let png = crate::plot::Rgb::open(&path);
+        let scale = 96 / k as u32;
+        let tile = k as u32 * scale;
+        assert_eq!(png.height(), TITLE_H + 4 * (tile + LABEL_H + PAD) + PAD);
+        let x0 = (png.width() - 4 * (tile + PAD) + PAD) / 2;
+        let centre = |f: u32| {
+            let x = x0 + (f % 4) * (tile + PAD) + tile / 2;
+            let y = TITLE_H + (f / 4) * (tile + LABEL_H + PAD) + LABEL_H + tile / 2;
+            png.get_pixel(x, y)
+        };
+        assert_eq!(centre(0), [0, 0, 0]);
+        assert_eq!(centre(5), [85, 85, 85]);
+        assert_eq!(centre(15), [255, 255, 255]);
+    }
+
+    /// Two input channels: a row per filter, a grey tile per channel. Channel 0 of every filter
+    /// is the minimum (black), channel 1 the maximum (white).
+    #[test]
+    fn filters_png_draws_a_row_of_channel_tiles_per_filter_otherwise() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("filters.png");
+        let (k, ic, oc) = (3, 2, 4);
+        let w: Vec<f32> = (0..k * k * ic * oc)
+            .map(|i| ((i / oc) % ic) as f32)
+            .collect();
+        filters_png(&path, &w, k, ic, oc).unwrap();
+        let png = crate::plot::Rgb::open(&path);
+        let tile = k as u32 * (96 / k as u32);
+        let cell_w = 110 + PAD;
+        let cell_h = tile + LABEL_H + PAD;
+        assert_eq!(png.height(), TITLE_H + oc as u32 * cell_h + PAD);
+        let x0 = (png.width() - 2 * cell_w + PAD) / 2;
+        let centre = |f: u32, c: u32| {
+            let x = x0 + c * cell_w + (cell_w - PAD - tile) / 2 + tile / 2;
+            let y = TITLE_H + f * cell_h + LABEL_H + tile / 2;
+            png.get_pixel(x, y)
+        };
+        for f in 0..oc as u32 {
+            assert_eq!(centre(f, 0), [0, 0, 0], "filter {f}, channel 0");
+            assert_eq!(centre(f, 1), [255, 255, 255], "filter {f}, channel 1");
+        }
     }
 
     #[test]

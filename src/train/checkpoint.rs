@@ -737,6 +737,7 @@ pub fn save_train_state<T: Float, N: Network<T> + ?Sized>(
         ("seed", state.seed.to_string()),
         ("batch_size", state.batch_size.to_string()),
         ("train_len", state.train_len.to_string()),
+        ("augment", state.augment.to_string()),
         ("optimizer", state.optimizer.name.clone()),
         ("optimizer_steps", state.optimizer.steps.to_string()),
         (
@@ -911,6 +912,13 @@ pub fn load_train_state<T: Float, N: Network<T> + ?Sized>(
         seed: number("seed")?,
         batch_size: number("batch_size")? as usize,
         train_len: number("train_len")? as usize,
+        // Files from before augmentation existed have no key: their runs had none.
+        augment: match file.metadata("augment") {
+            None => crate::data::Augment::NONE,
+            Some(text) => text
+                .parse()
+                .map_err(|e: crate::data::UnknownAugment| bad(e.to_string()))?,
+        },
         history: History {
             loss_per_iteration,
             epochs,

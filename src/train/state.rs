@@ -1,6 +1,7 @@
 //! [`TrainState`]: where a training run stands after an epoch, to resume it exactly.
 
 use super::{History, OptimizerState};
+use crate::data::Augment;
 
 /// Everything besides the network's parameters that a run needs to go on from the end of an
 /// epoch as if it had never stopped: saved with the parameters by
@@ -24,6 +25,10 @@ pub struct TrainState<T> {
     pub batch_size: usize,
     /// Training samples of the run (a resumed run must train on the same data).
     pub train_len: usize,
+    /// The run's augmentation (a resumed run must use the same). Its draws are a function of
+    /// the seed, the epoch and the sample's place in the epoch, so there is no random state
+    /// to save for it.
+    pub augment: Augment,
     /// The history so far.
     pub history: History,
     /// The optimizer's state.

@@ -9,7 +9,7 @@ use super::{
     SamplesError, Schedule, SoftmaxCrossEntropy, SyncError, TrainState, clip_grad_norm,
     save_train_state,
 };
-use crate::data::fill_epoch_order;
+use crate::data::{Augment, fill_epoch_order};
 use crate::{Float, Mode, Network, ParamKind, Shape, Tensor};
 use rand::rngs::StdRng;
 use rand::seq::IndexedRandom;
@@ -54,6 +54,12 @@ pub struct TrainConfig {
     pub seed: u64,
     /// Shuffle the training data afresh each epoch (true); false keeps data-set order.
     pub shuffle: bool,
+    /// Augmentation of the training batches ([`Augment::NONE`], off); validation, test and the
+    /// training-accuracy subset are never augmented. Each image's draws come from a generator
+    /// of its own, seeded from `seed`, the epoch and the image's place in the epoch's order:
+    /// the same seed gives the same bits, whatever the thread count, the replicas of a
+    /// data-parallel run, or a resume.
+    pub augment: Augment,
     /// Training accuracy is measured on this many training samples, drawn once at random from
     /// `seed` and the same every epoch (1000, as the notebook's check); `None` uses the whole set.
     pub train_eval_samples: Option<usize>,
@@ -77,6 +83,7 @@ impl Default for TrainConfig {
             reg_lambda: 0.01,
             seed: 123,
             shuffle: true,
+            augment: Augment::NONE,
             train_eval_samples: Some(1000),
             eval_batch_size: 100,
         }
@@ -527,16 +534,24 @@ fn run<T: Float, N: Network<T>>(
         }
         for (it, global) in order.chunks(config.batch_size).enumerate() {
             let iteration = it + 1;
-            let indices = match &exchange {
-                Some(e) => &global[replica_slice(global.len(), e.sync.rank(), e.sync.replicas())],
-                None => global,
+            let slice = match &exchange {
+                Some(e) => replica_slice(global.len(), e.sync.rank(), e.sync.replicas()),
+                None => 0..global.len(),
             };
+            // Where this replica's first sample is in the epoch's order.
+            let first = it * config.batch_size + slice.start;
+            let indices = &global[slice];
             batch.set_batch(indices.len());
             labels.clear();
             for (j, &i) in indices.iter().enumerate() {
-                batch
-                    .sample_mut(j)
-                    .copy_from_slice(&train.images[i * sample_len..(i + 1) * sample_len]);
+                let sample = batch.sample_mut(j);
+                sample.copy_from_slice(&train.images[i * sample_len..(i + 1) * sample_len]);
+                if !config.augment.is_off() {
+                    let mut draws = augment_rng(config.seed, epoch, first + j);
+                    config
+                        .augment
+                        .apply_to::<N::Input, T, _>(sample, &mut draws);
+                }
                 labels.push(train.labels[i]);
             }
 
@@ -625,6 +640,7 @@ fn run<T: Float, N: Network<T>>(
                 seed: config.seed,
                 batch_size: config.batch_size,
                 train_len: train.len(),
+                augment: config.augment,
                 history: history.clone(),
                 optimizer: optimizer.state(),
                 best: best_params.clone(),
@@ -666,6 +682,13 @@ fn check_resume<T>(
             train_len.to_string(),
         );
     }
+    if state.augment != config.augment {
+        return differs(
+            "augmentation",
+            state.augment.to_string(),
+            config.augment.to_string(),
+        );
+    }
     if state.optimizer.name != config.optimizer.name() {
         return differs(
             "the optimizer",
@@ -680,6 +703,23 @@ fn check_resume<T>(
         )));
     }
     Ok(())
+}
+
+/// The generator of the augmentation draws of the sample at `position` in `epoch`'s order: a
+/// function of the three alone (not a stream), so that a replica's slice, a resumed run and a
+/// run that never stopped draw the same for every sample.
+fn augment_rng(seed: u64, epoch: usize, position: usize) -> StdRng {
+    // SplitMix64's finaliser mixes each input in, so nearby seeds, epochs and positions give
+    // unrelated generators.
+    fn mix(mut z: u64) -> u64 {
+        z = z.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+    // "augment" in ASCII: the augmentation's draws differ from the shuffles' of the same seed.
+    let salt = 0x0061_7567_6d65_6e74;
+    StdRng::seed_from_u64(mix(mix(mix(seed ^ salt) ^ epoch as u64) ^ position as u64))
 }
 
 /// A training step's batch, and where it is in the run (for error messages).
