@@ -113,12 +113,16 @@ impl std::str::FromStr for ModelName {
 /// Why `predict` failed; every message is one line.
 #[derive(Debug, thiserror::Error)]
 enum PredictError {
+    /// The checkpoint cannot be read or does not fit the model.
     #[error(transparent)]
     Checkpoint(#[from] CheckpointError),
+    /// The PyTorch state_dict cannot be read or does not fit the model.
     #[error(transparent)]
     Torch(#[from] TorchError),
+    /// An image cannot be read or decoded, or `--mean`/`--std` are not a normalisation.
     #[error(transparent)]
     Data(#[from] DataError),
+    /// The network refused the input (not expected: its size is checked first).
     #[error(transparent)]
     Infer(#[from] InferError),
     /// A file of the other layout: the loader's error and the option that takes the file.
@@ -127,8 +131,10 @@ enum PredictError {
         source: Box<PredictError>,
         hint: &'static str,
     },
+    /// The model cannot be chosen from the options and the file.
     #[error("{}: {message}", path.display())]
     Model { path: PathBuf, message: String },
+    /// An image is neither the model's input size nor an exact multiple of it.
     #[error(
         "{}: the image is {found_w}x{found_h} pixels, but the model takes {want_w}x{want_h} \
          (or an exact multiple of it, such as {}x{})",
@@ -143,8 +149,10 @@ enum PredictError {
         want_w: usize,
         want_h: usize,
     },
+    /// The normalisation does not have one value per input channel.
     #[error("the normalisation has {found} channels, but the model takes {expected}")]
     Channels { found: usize, expected: usize },
+    /// The checkpoint's class names do not match the model's class count.
     #[error("the model has {classes} classes, but {names} class names")]
     ClassNames { classes: usize, names: usize },
 }

@@ -81,6 +81,10 @@
 //! * [`models`]: networks written with `net!`: the notebook's `TestCnn`, `SmallCnn`,
 //!   `SmallCnnBn`, and `LeNet5` and `ResNet20<CLASSES>` (with its blocks).
 //! * [`Tensor`]: a batch of samples of a compile-time shape, the network's input type.
+//! * [`infer`]: inference through `&self` with a reusable [`Workspace`]:
+//!   [`Network::predict`] and [`Network::predict_batch`] (classes and softmax probabilities),
+//!   [`Network::activation`] (a named layer's output). The `predict` example uses them on PNG
+//!   files.
 //! * [`grad_check`]: numerical gradients and `rel_error`, as the notebook's `grad_check`.
 //! * [`train`]: the loss, optimisers, the training loop, checkpoints (tagged with their layout
 //!   and carrying the model name, class names and normalisation) and metrics.
@@ -88,8 +92,8 @@
 //! * [`torch`]: PyTorch `state_dict`s in and out: weights converted between PyTorch's layouts
 //!   (NCHW, `[OUT][IN][K][K]`) and constnet's, names matched one to one.
 //! * [`data`]: datasets of any image shape, loaders for MNIST IDX, CIFAR-10/100 (binary, and
-//!   Matlab with feature `mat`) and PNG folders (feature `image-folder`), a synthetic stand-in;
-//!   split, normalised, augmented, batched.
+//!   Matlab with feature `mat`) and PNG folders (feature `image-folder`, which also reads one
+//!   PNG image), a synthetic stand-in; split, normalised, augmented, batched.
 //! * `plot` (feature `plot`): the run's pictures (curves, filters, feature maps, samples,
 //!   confusion matrix) as PNG files, drawn with an embedded font.
 //! * `report` (feature `report`): the run's self-contained HTML report.

@@ -519,3 +519,53 @@ fn errors_are_one_line_with_exit_status_1_or_2_for_bad_options() {
     assert_eq!(help.code, 0);
     assert!(help.stdout.contains("--checkpoint"));
 }
+
+#[test]
+fn the_fixture_tiles_of_a_real_samples_png_give_the_prediction_of_their_32x32_image() {
+    // tests/fixtures/predict/*.png: 128x128 tiles cut out of the samples.png of
+    // `small_cnn --synthetic --epochs 2`, each a 32x32 training image drawn 4x.
+    let dir = tempfile::tempdir().unwrap();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    let torch = root.join("torch_small_cnn.safetensors");
+    let mut net = SmallCnn::<f32>::new(1);
+    load_state_dict(&mut net, &torch).unwrap();
+    let mut previous: Option<serde_json::Value> = None;
+    for name in [
+        "tile_rings_red.png",
+        "tile_rings_yellow.png",
+        "tile_vstripes_red.png",
+    ] {
+        let tile_file = root.join("predict").join(name);
+        let tile = read_png(&tile_file).unwrap();
+        assert_eq!((tile.width, tile.height, tile.channels), (128, 128, 3));
+        // Every 4x4 block is one colour: its top-left pixel is the 32x32 image's.
+        let at = |x: usize, y: usize, c: usize| tile.pixels[(y * 128 + x) * 3 + c];
+        let mut small = Vec::new();
+        for y in 0..32 {
+            for x in 0..32 {
+                for c in 0..3 {
+                    let v = at(4 * x, 4 * y, c);
+                    assert!((0..16).all(|i| at(4 * x + i % 4, 4 * y + i / 4, c) == v));
+                    small.push(v);
+                }
+            }
+        }
+        let small_file = dir.path().join(name);
+        write_png(&small_file, 32, 32, 3, &small);
+
+        let out = json(&run(&[
+            "--torch",
+            s(&torch),
+            "--model",
+            "small-cnn",
+            "--json",
+            s(&tile_file),
+            s(&small_file),
+        ]));
+        let unit: Vec<f32> = small.iter().map(|&v| f32::from(v) / 255.0).collect();
+        check(&out[0], &tile_file, &net, &unit, None);
+        assert_eq!(out[0]["probabilities"], out[1]["probabilities"]);
+        assert_ne!(Some(&out[0]["probabilities"]), previous.as_ref());
+        previous = Some(out[0]["probabilities"].clone());
+    }
+}
