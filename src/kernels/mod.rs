@@ -60,6 +60,7 @@
 pub mod reference;
 
 pub(crate) mod avg_pool;
+pub(crate) mod batch_norm;
 pub(crate) mod conv;
 pub(crate) mod gelu;
 pub(crate) mod linear;
