@@ -1,5 +1,6 @@
-//! Fast kernels for the layers that carry the work (convolution, linear, max pooling, GELU),
-//! with run-time CPU-feature dispatch, and the plain reference loops they are tested against.
+//! Fast kernels for the layers that carry the work (convolution, linear, max pooling, GELU,
+//! BatchNorm), with run-time CPU-feature dispatch, and the plain reference loops they are tested
+//! against.
 //!
 //! # How they are fast
 //!
@@ -60,6 +61,7 @@
 pub mod reference;
 
 pub(crate) mod avg_pool;
+pub(crate) mod batch_norm;
 pub(crate) mod conv;
 pub(crate) mod gelu;
 pub(crate) mod linear;

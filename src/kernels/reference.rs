@@ -258,3 +258,82 @@ pub fn pool_backward<T: Float>(d: PoolDims, x: &[T], dy: &[T], dx: &mut [T]) {
         }
     }
 }
+
+/// BatchNorm forward with the batch's statistics, the layer's original loops: per channel over
+/// all pixels of `x` (rows of `c` values), `mean = Σx / n`, `var = Σ(x - mean)² / n` (biased),
+/// `y = weight * (x - mean) / sqrt(var + eps) + bias`. Returns `(mean, var)`.
+pub fn batch_norm_forward<T: Float>(
+    c: usize,
+    x: &[T],
+    weight: &[T],
+    bias: &[T],
+    eps: T,
+    y: &mut [T],
+) -> (Vec<T>, Vec<T>) {
+    let n = T::from_f64((x.len() / c) as f64);
+    let mut mean = vec![T::ZERO; c];
+    for row in x.chunks_exact(c) {
+        for (m, &v) in mean.iter_mut().zip(row) {
+            *m += v;
+        }
+    }
+    mean.iter_mut().for_each(|m| *m /= n);
+    let mut var = vec![T::ZERO; c];
+    for row in x.chunks_exact(c) {
+        for ((v, &x), &m) in var.iter_mut().zip(row).zip(&mean) {
+            *v += (x - m) * (x - m);
+        }
+    }
+    var.iter_mut().for_each(|v| *v /= n);
+    for (yr, xr) in y.chunks_exact_mut(c).zip(x.chunks_exact(c)) {
+        for k in 0..c {
+            yr[k] = weight[k] * (xr[k] - mean[k]) / (var[k] + eps).sqrt() + bias[k];
+        }
+    }
+    (mean, var)
+}
+
+/// BatchNorm backward, the layer's original loops: `weight_grad = Σ dy * x̂`, `bias_grad = Σ dy`
+/// with `x̂ = (x - mean) * inv_std`, and, if `dx` is given, the input gradient: with the batch's
+/// statistics (`batch_statistics`) `weight * inv_std / n * (n dy - bias_grad - x̂ weight_grad)`,
+/// otherwise `weight * inv_std * dy`.
+#[allow(clippy::too_many_arguments)]
+pub fn batch_norm_backward<T: Float>(
+    c: usize,
+    x: &[T],
+    dy: &[T],
+    weight: &[T],
+    mean: &[T],
+    inv_std: &[T],
+    batch_statistics: bool,
+    weight_grad: &mut [T],
+    bias_grad: &mut [T],
+    dx: Option<&mut [T]>,
+) {
+    weight_grad.fill(T::ZERO);
+    bias_grad.fill(T::ZERO);
+    for (xr, gr) in x.chunks_exact(c).zip(dy.chunks_exact(c)) {
+        for k in 0..c {
+            let x_hat = (xr[k] - mean[k]) * inv_std[k];
+            weight_grad[k] += gr[k] * x_hat;
+            bias_grad[k] += gr[k];
+        }
+    }
+    let Some(dx) = dx else { return };
+    let n = T::from_f64((x.len() / c) as f64);
+    for ((dr, xr), gr) in dx
+        .chunks_exact_mut(c)
+        .zip(x.chunks_exact(c))
+        .zip(dy.chunks_exact(c))
+    {
+        for k in 0..c {
+            let scale = weight[k] * inv_std[k];
+            dr[k] = if batch_statistics {
+                let x_hat = (xr[k] - mean[k]) * inv_std[k];
+                scale / n * (n * gr[k] - bias_grad[k] - x_hat * weight_grad[k])
+            } else {
+                scale * gr[k]
+            };
+        }
+    }
+}

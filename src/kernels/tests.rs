@@ -1,6 +1,6 @@
 //! The fast kernels against the reference loops, under every instruction set this CPU runs.
 
-use super::{ConvDims, Isa, PoolDims, conv, gelu, linear, pool, reference, run_on};
+use super::{ConvDims, Isa, PoolDims, batch_norm, conv, gelu, linear, pool, reference, run_on};
 use crate::Float;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -850,4 +850,196 @@ fn instruction_sets_give_the_same_bits() {
             assert_eq!(got, portable, "{isa:?}");
         }
     }
+}
+
+/// BatchNorm with batch statistics, forward and backward, through the kernels' one-sample
+/// functions compiled for `isa` (no threads): `(mean, var, y, weight_grad, bias_grad, dx)`.
+#[allow(clippy::type_complexity)]
+fn batch_norm_serial<T: Float, const C: usize>(
+    isa: Isa,
+    x: &[T],
+    dy: &[T],
+    batch: usize,
+    weight: &[T],
+    bias: &[T],
+    batch_statistics: bool,
+) -> (Vec<T>, Vec<T>, Vec<T>, Vec<T>, Vec<T>, Vec<T>) {
+    let sample = x.len() / batch;
+    let eps = T::from_f64(1e-5);
+    run_on(
+        isa,
+        #[inline(always)]
+        || {
+            let mut stats = vec![T::ZERO; 2 * batch * C];
+            for (s, x) in stats.chunks_exact_mut(2 * C).zip(x.chunks_exact(sample)) {
+                batch_norm::sample_stats::<T, C>(x, s);
+            }
+            let (mut mean, mut var) = (vec![T::ZERO; C], vec![T::ZERO; C]);
+            batch_norm::combine_stats::<T, C>(&stats, sample / C, &mut mean, &mut var);
+            let mut inv_std = vec![T::ZERO; C];
+            batch_norm::inv_std(&var, eps, &mut inv_std);
+            let (scale, shift) = batch_norm::scale_shift::<T, C>(weight, bias, &mean, &inv_std);
+            let mut y = vec![T::ZERO; x.len()];
+            batch_norm::normalize::<T, C>(x, &mut y, &scale, &shift);
+            let mut m = [T::ZERO; C];
+            m.copy_from_slice(&mean);
+            let (mut sdy, mut sdyx) = ([T::ZERO; C], [T::ZERO; C]);
+            let mut sums = vec![T::ZERO; 2 * C];
+            for (x, dy) in x.chunks_exact(sample).zip(dy.chunks_exact(sample)) {
+                batch_norm::sample_grad_sums::<T, C>(x, dy, &m, &mut sums);
+                for c in 0..C {
+                    sdy[c] += sums[c];
+                    sdyx[c] += sums[C + c];
+                }
+            }
+            let bias_grad = sdy.to_vec();
+            let weight_grad: Vec<T> = (0..C).map(|c| sdyx[c] * inv_std[c]).collect();
+            let coef = batch_norm::input_grad_coefficients::<T, C>(
+                weight,
+                &mean,
+                &inv_std,
+                &weight_grad,
+                &bias_grad,
+                x.len() / C,
+                batch_statistics,
+            );
+            let mut dx = vec![T::ZERO; x.len()];
+            batch_norm::input_grad::<T, C>(x, dy, &mut dx, &coef);
+            (mean, var, y, weight_grad, bias_grad, dx)
+        },
+    )
+}
+
+/// The same through the batch drivers (threads, the detected instruction set).
+#[allow(clippy::type_complexity)]
+fn batch_norm_batched<T: Float, const C: usize>(
+    x: &[T],
+    dy: &[T],
+    batch: usize,
+    weight: &[T],
+    bias: &[T],
+    batch_statistics: bool,
+) -> (Vec<T>, Vec<T>, Vec<T>, Vec<T>, Vec<T>, Vec<T>) {
+    let eps = T::from_f64(1e-5);
+    let mut stats = vec![T::ZERO; 2 * batch * C];
+    let (mut mean, mut var) = (vec![T::ZERO; C], vec![T::ZERO; C]);
+    batch_norm::batch_stats::<T, C>(x, batch, &mut stats, &mut mean, &mut var);
+    let mut inv_std = vec![T::ZERO; C];
+    batch_norm::inv_std(&var, eps, &mut inv_std);
+    let (scale, shift) = batch_norm::scale_shift::<T, C>(weight, bias, &mean, &inv_std);
+    let mut y = vec![T::ZERO; x.len()];
+    batch_norm::normalize_batch::<T, C>(x, &mut y, &scale, &shift);
+    let (mut weight_grad, mut bias_grad) = (vec![T::ZERO; C], vec![T::ZERO; C]);
+    batch_norm::param_grads::<T, C>(
+        x,
+        dy,
+        batch,
+        &mean,
+        &inv_std,
+        &mut stats,
+        &mut weight_grad,
+        &mut bias_grad,
+    );
+    let coef = batch_norm::input_grad_coefficients::<T, C>(
+        weight,
+        &mean,
+        &inv_std,
+        &weight_grad,
+        &bias_grad,
+        x.len() / C,
+        batch_statistics,
+    );
+    let mut dx = vec![T::ZERO; x.len()];
+    batch_norm::input_grad_batch::<T, C>(x, dy, &mut dx, &coef);
+    (mean, var, y, weight_grad, bias_grad, dx)
+}
+
+/// BatchNorm kernels of `C` channels on `h x w` maps, `batch` samples: against the reference
+/// loops (tolerance), bit-identical under every instruction set and for 1, 2 and 3 threads.
+fn check_batch_norm<T: Float, const C: usize>(h: usize, w: usize, batch: usize, seed: u64) {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let len = batch * h * w * C;
+    // An offset, so that the variance is small against the mean's square.
+    let x: Vec<T> = random::<T>(len, &mut rng)
+        .into_iter()
+        .map(|v| v + T::from_f64(3.0))
+        .collect();
+    let dy = random::<T>(len, &mut rng);
+    let weight: Vec<T> = random::<T>(C, &mut rng)
+        .into_iter()
+        .map(|v| v + T::from_f64(1.5))
+        .collect();
+    let bias = random::<T>(C, &mut rng);
+    let eps = T::from_f64(1e-5);
+    let case = format!("C {C} {h}x{w} batch {batch}");
+    for batch_statistics in [true, false] {
+        let portable = batch_norm_serial::<T, C>(
+            Isa::Portable,
+            &x,
+            &dy,
+            batch,
+            &weight,
+            &bias,
+            batch_statistics,
+        );
+        let (mean, var, y, wg, bg, dx) = &portable;
+        let mut y_ref = vec![T::ZERO; len];
+        let (mean_ref, var_ref) =
+            reference::batch_norm_forward(C, &x, &weight, &bias, eps, &mut y_ref);
+        assert!(rel_diff(mean, &mean_ref) < tolerance::<T>(), "mean {case}");
+        assert!(rel_diff(var, &var_ref) < tolerance::<T>(), "var {case}");
+        assert!(rel_diff(y, &y_ref) < 4.0 * tolerance::<T>(), "y {case}");
+        let inv_std: Vec<T> = var.iter().map(|&v| T::ONE / (v + eps).sqrt()).collect();
+        let (mut wg_ref, mut bg_ref, mut dx_ref) =
+            (vec![T::ZERO; C], vec![T::ZERO; C], vec![T::ZERO; len]);
+        reference::batch_norm_backward(
+            C,
+            &x,
+            &dy,
+            &weight,
+            mean,
+            &inv_std,
+            batch_statistics,
+            &mut wg_ref,
+            &mut bg_ref,
+            Some(&mut dx_ref),
+        );
+        assert!(
+            rel_diff(wg, &wg_ref) < 4.0 * tolerance::<T>(),
+            "weight grad {case}"
+        );
+        assert!(rel_diff(bg, &bg_ref) < tolerance::<T>(), "bias grad {case}");
+        assert!(rel_diff(dx, &dx_ref) < 16.0 * tolerance::<T>(), "dx {case}");
+        for isa in Isa::available() {
+            let got =
+                batch_norm_serial::<T, C>(isa, &x, &dy, batch, &weight, &bias, batch_statistics);
+            assert!(got == portable, "{isa:?} {case}");
+        }
+        for threads in [1, 2, 3] {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .expect("a thread pool");
+            let got = pool.install(|| {
+                batch_norm_batched::<T, C>(&x, &dy, batch, &weight, &bias, batch_statistics)
+            });
+            assert!(got == portable, "{threads} threads {case}");
+        }
+    }
+}
+
+#[test]
+fn batch_norm_kernels_match_the_reference() {
+    // Channel counts that are and are not multiples of the vector width, odd maps, one pixel,
+    // one sample, pixel counts that are and are not multiples of 4, large enough for threads.
+    check_batch_norm::<f32, 16>(32, 32, 9, 1);
+    check_batch_norm::<f32, 3>(5, 7, 3, 2);
+    check_batch_norm::<f32, 17>(3, 5, 4, 3);
+    check_batch_norm::<f32, 64>(8, 8, 13, 4);
+    check_batch_norm::<f32, 32>(16, 16, 10, 5);
+    check_batch_norm::<f32, 5>(1, 1, 7, 6);
+    check_batch_norm::<f32, 8>(2, 2, 1, 7);
+    check_batch_norm::<f32, 24>(9, 11, 2, 8);
+    check_batch_norm::<f64, 16>(6, 6, 5, 9);
+    check_batch_norm::<f64, 3>(7, 3, 2, 10);
 }

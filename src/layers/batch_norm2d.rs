@@ -6,6 +6,7 @@
 //! Parameters as PyTorch names them: `weight` (scale), `bias` (shift), `running_mean`,
 //! `running_var`. PyTorch equivalent: `nn.BatchNorm2d(C)`.
 
+use crate::kernels::batch_norm;
 use crate::layer::{Init, Layer, Mode, Param, ParamKind, ParamMut};
 use crate::shape::{Misfit, Problem, dims, upstream_failed};
 use crate::{Float, Shape};
@@ -31,6 +32,8 @@ pub struct BatchNorm2d<const C: usize, T: Float = f32> {
     mean: Vec<T>,
     inv_std: Vec<T>,
     batch_statistics: bool,
+    /// Each sample's statistics or gradient sums (`2 * batch * C`), reused.
+    scratch: Vec<T>,
 }
 
 impl<const C: usize, T: Float> BatchNorm2d<C, T> {
@@ -80,6 +83,7 @@ impl<const C: usize, T: Float> Default for BatchNorm2d<C, T> {
             mean: vec![T::ZERO; C],
             inv_std: vec![T::ONE; C],
             batch_statistics: false,
+            scratch: Vec::new(),
         }
     }
 }
@@ -118,61 +122,49 @@ impl<In: Shape, T: Float, const C: usize> Layer<In, T> for BatchNorm2d<C, T> {
         };
     }
 
-    fn forward(&mut self, input: &[T], output: &mut [T], _batch: usize, mode: Mode) {
+    fn forward(&mut self, input: &[T], output: &mut [T], batch: usize, mode: Mode) {
         let eps = T::from_f64(self.eps);
         self.batch_statistics = mode == Mode::Train;
+        if input.is_empty() {
+            return;
+        }
         if self.batch_statistics {
             let count = input.len() / C;
             let n = T::from_f64(count as f64);
-            self.mean.fill(T::ZERO);
-            for pixel in input.chunks_exact(C) {
-                for (m, &x) in self.mean.iter_mut().zip(pixel) {
-                    *m += x;
-                }
-            }
-            self.mean.iter_mut().for_each(|m| *m /= n);
+            self.scratch.resize(2 * batch * C, T::ZERO);
             let mut var = [T::ZERO; C];
-            for pixel in input.chunks_exact(C) {
-                for ((v, &x), &m) in var.iter_mut().zip(pixel).zip(&self.mean) {
-                    *v += (x - m) * (x - m);
-                }
-            }
+            batch_norm::batch_stats::<T, C>(
+                input,
+                batch,
+                &mut self.scratch,
+                &mut self.mean,
+                &mut var,
+            );
+            batch_norm::inv_std(&var, eps, &mut self.inv_std);
             let momentum = T::from_f64(self.momentum);
             let unbias = if count > 1 { n / (n - T::ONE) } else { T::ONE };
             for c in 0..C {
-                let v = var[c] / n;
-                self.inv_std[c] = T::ONE / (v + eps).sqrt();
                 self.running_mean[c] =
                     (T::ONE - momentum) * self.running_mean[c] + momentum * self.mean[c];
                 self.running_var[c] =
-                    (T::ONE - momentum) * self.running_var[c] + momentum * v * unbias;
+                    (T::ONE - momentum) * self.running_var[c] + momentum * var[c] * unbias;
             }
         } else {
             self.mean.copy_from_slice(&self.running_mean);
-            for (s, &v) in self.inv_std.iter_mut().zip(&self.running_var) {
-                *s = T::ONE / (v + eps).sqrt();
-            }
+            batch_norm::inv_std(&self.running_var, eps, &mut self.inv_std);
         }
-        for (y, x) in output.chunks_exact_mut(C).zip(input.chunks_exact(C)) {
-            for c in 0..C {
-                y[c] = self.weight[c] * (x[c] - self.mean[c]) * self.inv_std[c] + self.bias[c];
-            }
-        }
+        let (scale, shift) =
+            batch_norm::scale_shift::<T, C>(&self.weight, &self.bias, &self.mean, &self.inv_std);
+        batch_norm::normalize_batch::<T, C>(input, output, &scale, &shift);
     }
 
-    /// With the running statistics, as evaluation-mode `forward`.
+    /// With the running statistics, as evaluation-mode `forward` (the same operations).
     fn infer(&self, input: &[T], output: &mut [T], _batch: usize, _scratch: &mut [T]) {
-        let eps = T::from_f64(self.eps);
         let mut inv_std = [T::ONE; C];
-        for (s, &v) in inv_std.iter_mut().zip(&self.running_var) {
-            *s = T::ONE / (v + eps).sqrt();
-        }
-        let mean = &self.running_mean;
-        for (y, x) in output.chunks_exact_mut(C).zip(input.chunks_exact(C)) {
-            for c in 0..C {
-                y[c] = self.weight[c] * (x[c] - mean[c]) * inv_std[c] + self.bias[c];
-            }
-        }
+        batch_norm::inv_std(&self.running_var, T::from_f64(self.eps), &mut inv_std);
+        let (scale, shift) =
+            batch_norm::scale_shift::<T, C>(&self.weight, &self.bias, &self.running_mean, &inv_std);
+        batch_norm::normalize_batch::<T, C>(input, output, &scale, &shift);
     }
 
     fn backward(
@@ -181,35 +173,35 @@ impl<In: Shape, T: Float, const C: usize> Layer<In, T> for BatchNorm2d<C, T> {
         _output: &[T],
         grad_output: &[T],
         grad_input: Option<&mut [T]>,
-        _batch: usize,
+        batch: usize,
     ) {
-        self.weight_grad.fill(T::ZERO);
-        self.bias_grad.fill(T::ZERO);
-        for (x, dy) in input.chunks_exact(C).zip(grad_output.chunks_exact(C)) {
-            for c in 0..C {
-                let x_hat = (x[c] - self.mean[c]) * self.inv_std[c];
-                self.weight_grad[c] += dy[c] * x_hat;
-                self.bias_grad[c] += dy[c];
-            }
+        if input.is_empty() {
+            self.weight_grad.fill(T::ZERO);
+            self.bias_grad.fill(T::ZERO);
+            return;
         }
+        self.scratch.resize(2 * batch * C, T::ZERO);
+        batch_norm::param_grads::<T, C>(
+            input,
+            grad_output,
+            batch,
+            &self.mean,
+            &self.inv_std,
+            &mut self.scratch,
+            &mut self.weight_grad,
+            &mut self.bias_grad,
+        );
         let Some(grad_input) = grad_input else { return };
-        let n = T::from_f64((input.len() / C) as f64);
-        for ((dx, x), dy) in grad_input
-            .chunks_exact_mut(C)
-            .zip(input.chunks_exact(C))
-            .zip(grad_output.chunks_exact(C))
-        {
-            for c in 0..C {
-                let scale = self.weight[c] * self.inv_std[c];
-                dx[c] = if self.batch_statistics {
-                    // The batch mean and variance depend on every input of the channel.
-                    let x_hat = (x[c] - self.mean[c]) * self.inv_std[c];
-                    scale / n * (n * dy[c] - self.bias_grad[c] - x_hat * self.weight_grad[c])
-                } else {
-                    scale * dy[c]
-                };
-            }
-        }
+        let coef = batch_norm::input_grad_coefficients::<T, C>(
+            &self.weight,
+            &self.mean,
+            &self.inv_std,
+            &self.weight_grad,
+            &self.bias_grad,
+            input.len() / C,
+            self.batch_statistics,
+        );
+        batch_norm::input_grad_batch::<T, C>(input, grad_output, grad_input, &coef);
     }
 
     fn params<'a>(&'a self, f: &mut dyn FnMut(Param<'a, T>)) {

@@ -9,7 +9,7 @@
 //! `forward`.
 
 use super::Identity;
-use super::sum::{add_assign, add_into};
+use super::sum::{add_assign, add_into, add_relu_into, is_relu, relu_grad_from_output};
 use crate::layer::{Init, Layer, Mode, NamePath, Param, ParamMut};
 use crate::network::{LayerInfo, container_row, describe_transparent};
 use crate::shape::{IfFits, Misfit, Problem, dims, same_dims, upstream_failed};
@@ -93,9 +93,14 @@ where
         self.branch_out.resize(batch * F::Out::LEN, T::ZERO);
         self.branch
             .forward(input, &mut self.branch_out, batch, mode);
-        self.sum.resize(input.len(), T::ZERO);
-        add_into(&self.branch_out, input, &mut self.sum);
-        self.post.forward(&self.sum, output, batch, mode);
+        if is_relu::<A, T>() {
+            // One pass, and no sum kept: ReLU's backward reads its output.
+            add_relu_into(&self.branch_out, input, output);
+        } else {
+            self.sum.resize(input.len(), T::ZERO);
+            add_into(&self.branch_out, input, &mut self.sum);
+            self.post.forward(&self.sum, output, batch, mode);
+        }
     }
 
     fn infer(&self, input: &[T], output: &mut [T], batch: usize, scratch: &mut [T]) {
@@ -140,14 +145,18 @@ where
         grad_input: Option<&mut [T]>,
         batch: usize,
     ) {
-        self.grad_sum.resize(self.sum.len(), T::ZERO);
-        self.post.backward(
-            &self.sum,
-            output,
-            grad_output,
-            Some(&mut self.grad_sum),
-            batch,
-        );
+        self.grad_sum.resize(output.len(), T::ZERO);
+        if is_relu::<A, T>() {
+            relu_grad_from_output(output, grad_output, &mut self.grad_sum);
+        } else {
+            self.post.backward(
+                &self.sum,
+                output,
+                grad_output,
+                Some(&mut self.grad_sum),
+                batch,
+            );
+        }
         match grad_input {
             Some(grad_input) => {
                 let grad = Some(&mut *grad_input);

@@ -10,7 +10,7 @@
 //! PyTorch equivalent: `F(x) + downsample(x)` in a module's `forward`.
 
 use super::Identity;
-use super::sum::{add_assign, add_into};
+use super::sum::{add_assign, add_into, add_relu_into, is_relu, relu_grad_from_output};
 use crate::layer::{Init, Layer, Mode, NamePath, Param, ParamMut, Segment};
 use crate::network::{LayerInfo, container_row, describe_transparent};
 use crate::shape::{IfFits, Misfit, Problem, dims, same_dims, upstream_failed};
@@ -109,9 +109,14 @@ where
         self.shortcut_out.resize(len, T::ZERO);
         self.shortcut
             .forward(input, &mut self.shortcut_out, batch, mode);
-        self.sum.resize(len, T::ZERO);
-        add_into(&self.branch_out, &self.shortcut_out, &mut self.sum);
-        self.post.forward(&self.sum, output, batch, mode);
+        if is_relu::<A, T>() {
+            // One pass, and no sum kept: ReLU's backward reads its output.
+            add_relu_into(&self.branch_out, &self.shortcut_out, output);
+        } else {
+            self.sum.resize(len, T::ZERO);
+            add_into(&self.branch_out, &self.shortcut_out, &mut self.sum);
+            self.post.forward(&self.sum, output, batch, mode);
+        }
     }
 
     fn infer(&self, input: &[T], output: &mut [T], batch: usize, scratch: &mut [T]) {
@@ -166,14 +171,18 @@ where
         grad_input: Option<&mut [T]>,
         batch: usize,
     ) {
-        self.grad_sum.resize(self.sum.len(), T::ZERO);
-        self.post.backward(
-            &self.sum,
-            output,
-            grad_output,
-            Some(&mut self.grad_sum),
-            batch,
-        );
+        self.grad_sum.resize(output.len(), T::ZERO);
+        if is_relu::<A, T>() {
+            relu_grad_from_output(output, grad_output, &mut self.grad_sum);
+        } else {
+            self.post.backward(
+                &self.sum,
+                output,
+                grad_output,
+                Some(&mut self.grad_sum),
+                batch,
+            );
+        }
         match grad_input {
             Some(grad_input) => {
                 self.branch.backward(

@@ -1,0 +1,374 @@
+//! BatchNorm kernels, vectorised over the channels (innermost in NHWC), `C` a const generic so
+//! that each per-channel accumulator is a fixed array the compiler keeps in vector registers.
+//!
+//! # Statistics in a fixed order
+//!
+//! Each sample's per-channel sum, then its sum of squared deviations from its own mean, are
+//! computed with four accumulators (pixels `p` with `p % 4 == j` go to accumulator `j`, the
+//! last `pixels % 4` pixels to accumulator 0, then `(a0 + a1) + (a2 + a3)`). The samples' figures
+//! are then combined in sample order (Chan et al.'s pairwise formula for the variance):
+//!
+//! * `mean = (Σ_i mean_i) / batch` (every sample has the same number of pixels)
+//! * `M2 = Σ_i (M2_i + pixels * (mean_i - mean)²)`, `var = M2 / n`
+//!
+//! The backward pass's sums (`Σ dy` and `Σ dy * (x - mean)`) are formed the same way. Every
+//! operation is per channel lane, so the vector width changes no bit; samples are split between
+//! threads in any way (each sample's figures are its own), so the thread count changes none
+//! either. Each sample's two passes read its values while they are still in the cache.
+//!
+//! The normalisation is `y = x * scale + shift` (one fused multiply-add) with
+//! `scale = weight * inv_std` and `shift = bias - mean * scale`, in training with the batch's
+//! statistics and in evaluation with the running ones: [`scale_shift`] computes both, so
+//! `forward` in evaluation mode and `infer` give the same bits.
+
+use crate::Float;
+use rayon::prelude::*;
+
+/// Per-channel sums of the rows (`C` values each) of `x`, with four interleaved accumulators
+/// combined as `(a0 + a1) + (a2 + a3)`; `f(row value, channel)` is the summand.
+#[inline(always)]
+fn sum_rows<T: Float, const C: usize>(x: &[T], f: impl Fn(T, usize) -> T) -> [T; C] {
+    let mut acc = [[T::ZERO; C]; 4];
+    let mut quads = x.chunks_exact(4 * C);
+    for quad in &mut quads {
+        for (a, row) in acc.iter_mut().zip(quad.chunks_exact(C)) {
+            for c in 0..C {
+                a[c] += f(row[c], c);
+            }
+        }
+    }
+    for row in quads.remainder().chunks_exact(C) {
+        for c in 0..C {
+            acc[0][c] += f(row[c], c);
+        }
+    }
+    let mut out = [T::ZERO; C];
+    for c in 0..C {
+        out[c] = (acc[0][c] + acc[1][c]) + (acc[2][c] + acc[3][c]);
+    }
+    out
+}
+
+/// Per-channel sums of products of the rows of `a` and `b`: `Σ g(a, b, c)` with four
+/// interleaved accumulators, as [`sum_rows`].
+#[inline(always)]
+fn sum_row_pairs<T: Float, const C: usize>(
+    a: &[T],
+    b: &[T],
+    f: impl Fn(T, T, usize, T) -> T,
+) -> [T; C] {
+    let mut acc = [[T::ZERO; C]; 4];
+    let mut qa = a.chunks_exact(4 * C);
+    let mut qb = b.chunks_exact(4 * C);
+    for (qa, qb) in (&mut qa).zip(&mut qb) {
+        for ((acc, ra), rb) in acc
+            .iter_mut()
+            .zip(qa.chunks_exact(C))
+            .zip(qb.chunks_exact(C))
+        {
+            for c in 0..C {
+                acc[c] = f(ra[c], rb[c], c, acc[c]);
+            }
+        }
+    }
+    for (ra, rb) in qa
+        .remainder()
+        .chunks_exact(C)
+        .zip(qb.remainder().chunks_exact(C))
+    {
+        for c in 0..C {
+            acc[0][c] = f(ra[c], rb[c], c, acc[0][c]);
+        }
+    }
+    let mut out = [T::ZERO; C];
+    for c in 0..C {
+        out[c] = (acc[0][c] + acc[1][c]) + (acc[2][c] + acc[3][c]);
+    }
+    out
+}
+
+/// One sample's statistics: `stats[..C]` its per-channel mean, `stats[C..2C]` its sum of
+/// squared deviations from that mean (`x`: `pixels x C`).
+#[inline(always)]
+pub(crate) fn sample_stats<T: Float, const C: usize>(x: &[T], stats: &mut [T]) {
+    let pixels = T::from_f64((x.len() / C) as f64);
+    let sum = sum_rows::<T, C>(x, |v, _| v);
+    let mut mean = [T::ZERO; C];
+    for c in 0..C {
+        mean[c] = sum[c] / pixels;
+    }
+    let m2 = sum_rows::<T, C>(x, |v, c| {
+        let d = v - mean[c];
+        d * d
+    });
+    stats[..C].copy_from_slice(&mean);
+    stats[C..2 * C].copy_from_slice(&m2);
+}
+
+/// The batch's per-channel mean and biased variance from the samples' [`sample_stats`]
+/// (`stats`: `batch x 2C`), combined in sample order; each sample has `pixels` pixels.
+pub(crate) fn combine_stats<T: Float, const C: usize>(
+    stats: &[T],
+    pixels: usize,
+    mean: &mut [T],
+    var: &mut [T],
+) {
+    let batch = stats.len() / (2 * C);
+    let n = T::from_f64((batch * pixels) as f64);
+    let p = T::from_f64(pixels as f64);
+    let mut total = [T::ZERO; C];
+    for s in stats.chunks_exact(2 * C) {
+        for c in 0..C {
+            total[c] += s[c];
+        }
+    }
+    let batch_t = T::from_f64(batch as f64);
+    let mut m = [T::ZERO; C];
+    for c in 0..C {
+        // Σ_i mean_i * pixels / (batch * pixels) = Σ_i mean_i / batch.
+        m[c] = total[c] / batch_t;
+    }
+    let mut m2 = [T::ZERO; C];
+    for s in stats.chunks_exact(2 * C) {
+        for c in 0..C {
+            let d = s[c] - m[c];
+            m2[c] += (p * d).mul_add(d, s[C + c]);
+        }
+    }
+    for c in 0..C {
+        mean[c] = m[c];
+        var[c] = m2[c] / n;
+    }
+}
+
+/// The batch statistics of `x` (`batch` samples of `pixels x C`): per-channel mean and biased
+/// variance. `stats` is scratch of `2 * batch * C` values. Samples are split between threads;
+/// the result does not depend on how.
+pub(crate) fn batch_stats<T: Float, const C: usize>(
+    x: &[T],
+    batch: usize,
+    stats: &mut [T],
+    mean: &mut [T],
+    var: &mut [T],
+) {
+    let sample = x.len() / batch.max(1);
+    let n = super::samples_per_task(batch, 2 * sample);
+    stats[..2 * batch * C]
+        .par_chunks_mut(n * 2 * C)
+        .zip(x.par_chunks(n * sample))
+        .for_each(|(stats, x)| {
+            super::run(
+                #[inline(always)]
+                || {
+                    for (s, x) in stats.chunks_exact_mut(2 * C).zip(x.chunks_exact(sample)) {
+                        sample_stats::<T, C>(x, s);
+                    }
+                },
+            )
+        });
+    combine_stats::<T, C>(&stats[..2 * batch * C], sample / C, mean, var);
+}
+
+/// `1 / sqrt(var + eps)` per channel.
+pub(crate) fn inv_std<T: Float>(var: &[T], eps: T, out: &mut [T]) {
+    for (s, &v) in out.iter_mut().zip(var) {
+        *s = T::ONE / (v + eps).sqrt();
+    }
+}
+
+/// The normalisation's per-channel `scale = weight * inv_std` and
+/// `shift = bias - mean * scale`.
+pub(crate) fn scale_shift<T: Float, const C: usize>(
+    weight: &[T],
+    bias: &[T],
+    mean: &[T],
+    inv_std: &[T],
+) -> ([T; C], [T; C]) {
+    let mut scale = [T::ZERO; C];
+    let mut shift = [T::ZERO; C];
+    for c in 0..C {
+        scale[c] = weight[c] * inv_std[c];
+        shift[c] = (-mean[c]).mul_add(scale[c], bias[c]);
+    }
+    (scale, shift)
+}
+
+/// The fewest pixels a thread takes in the element-wise passes.
+const CHUNK_PIXELS: usize = 1 << 10;
+
+/// `y = x * scale + shift` per channel (rows of `C`).
+#[inline(always)]
+pub(crate) fn normalize<T: Float, const C: usize>(
+    x: &[T],
+    y: &mut [T],
+    scale: &[T; C],
+    shift: &[T; C],
+) {
+    for (y, x) in y.chunks_exact_mut(C).zip(x.chunks_exact(C)) {
+        for c in 0..C {
+            y[c] = x[c].mul_add(scale[c], shift[c]);
+        }
+    }
+}
+
+/// [`normalize`] in parallel (blocks of pixels; element-wise, so the split changes no bit).
+pub(crate) fn normalize_batch<T: Float, const C: usize>(
+    x: &[T],
+    y: &mut [T],
+    scale: &[T; C],
+    shift: &[T; C],
+) {
+    let block = if super::tasks_for(x.len()) == 1 {
+        x.len().max(C)
+    } else {
+        (x.len() / C)
+            .div_ceil(rayon::current_num_threads())
+            .max(CHUNK_PIXELS)
+            * C
+    };
+    y.par_chunks_mut(block)
+        .zip(x.par_chunks(block))
+        .for_each(|(y, x)| {
+            super::run(
+                #[inline(always)]
+                || normalize::<T, C>(x, y, scale, shift),
+            )
+        });
+}
+
+/// One sample's backward sums: `sums[..C]` = `Σ dy`, `sums[C..2C]` = `Σ dy * (x - mean)`.
+#[inline(always)]
+pub(crate) fn sample_grad_sums<T: Float, const C: usize>(
+    x: &[T],
+    dy: &[T],
+    mean: &[T; C],
+    sums: &mut [T],
+) {
+    let sdy = sum_rows::<T, C>(dy, |g, _| g);
+    let sdyx = sum_row_pairs::<T, C>(x, dy, |x, g, c, acc| (x - mean[c]).mul_add(g, acc));
+    sums[..C].copy_from_slice(&sdy);
+    sums[C..2 * C].copy_from_slice(&sdyx);
+}
+
+/// The gradients of BatchNorm's `weight` and `bias` (set, not accumulated): `bias_grad = Σ dy`,
+/// `weight_grad = inv_std * Σ dy * (x - mean)`, per channel over the batch (samples' sums in
+/// sample order). `sums` is scratch of `2 * batch * C` values.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn param_grads<T: Float, const C: usize>(
+    x: &[T],
+    dy: &[T],
+    batch: usize,
+    mean: &[T],
+    inv_std: &[T],
+    sums: &mut [T],
+    weight_grad: &mut [T],
+    bias_grad: &mut [T],
+) {
+    let sample = x.len() / batch.max(1);
+    let mut m = [T::ZERO; C];
+    m.copy_from_slice(&mean[..C]);
+    let n = super::samples_per_task(batch, 2 * sample);
+    sums[..2 * batch * C]
+        .par_chunks_mut(n * 2 * C)
+        .zip(x.par_chunks(n * sample).zip(dy.par_chunks(n * sample)))
+        .for_each(|(sums, (x, dy))| {
+            super::run(
+                #[inline(always)]
+                || {
+                    for ((s, x), dy) in sums
+                        .chunks_exact_mut(2 * C)
+                        .zip(x.chunks_exact(sample))
+                        .zip(dy.chunks_exact(sample))
+                    {
+                        sample_grad_sums::<T, C>(x, dy, &m, s);
+                    }
+                },
+            )
+        });
+    let mut sdy = [T::ZERO; C];
+    let mut sdyx = [T::ZERO; C];
+    for s in sums[..2 * batch * C].chunks_exact(2 * C) {
+        for c in 0..C {
+            sdy[c] += s[c];
+            sdyx[c] += s[C + c];
+        }
+    }
+    for c in 0..C {
+        bias_grad[c] = sdy[c];
+        weight_grad[c] = sdyx[c] * inv_std[c];
+    }
+}
+
+/// The input gradient's per-channel coefficients: `dx = a * dy + (b * x + k)`.
+///
+/// With the batch's statistics (training), `dx = weight * inv_std * (dy - Σdy / n - x̂ Σ(dy x̂) / n)`
+/// with `x̂ = (x - mean) * inv_std`: `a = weight * inv_std`,
+/// `b = -a * inv_std * weight_grad / n`, `k = -a * bias_grad / n - b * mean`. With fixed
+/// (running) statistics, `dx = a * dy`: `b = k = 0`.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn input_grad_coefficients<T: Float, const C: usize>(
+    weight: &[T],
+    mean: &[T],
+    inv_std: &[T],
+    weight_grad: &[T],
+    bias_grad: &[T],
+    count: usize,
+    batch_statistics: bool,
+) -> [[T; C]; 3] {
+    let n = T::from_f64(count as f64);
+    let mut out = [[T::ZERO; C]; 3];
+    for c in 0..C {
+        let a = weight[c] * inv_std[c];
+        out[0][c] = a;
+        if batch_statistics {
+            let b = -(a * inv_std[c] * weight_grad[c] / n);
+            out[1][c] = b;
+            out[2][c] = (-b).mul_add(mean[c], -(a * bias_grad[c] / n));
+        }
+    }
+    out
+}
+
+/// `dx = a * dy + (b * x + k)` per channel (rows of `C`), with [`input_grad_coefficients`].
+#[inline(always)]
+pub(crate) fn input_grad<T: Float, const C: usize>(
+    x: &[T],
+    dy: &[T],
+    dx: &mut [T],
+    coef: &[[T; C]; 3],
+) {
+    for ((dx, x), dy) in dx
+        .chunks_exact_mut(C)
+        .zip(x.chunks_exact(C))
+        .zip(dy.chunks_exact(C))
+    {
+        for c in 0..C {
+            dx[c] = coef[0][c].mul_add(dy[c], coef[1][c].mul_add(x[c], coef[2][c]));
+        }
+    }
+}
+
+/// [`input_grad`] in parallel (blocks of pixels; element-wise, so the split changes no bit).
+pub(crate) fn input_grad_batch<T: Float, const C: usize>(
+    x: &[T],
+    dy: &[T],
+    dx: &mut [T],
+    coef: &[[T; C]; 3],
+) {
+    let block = if super::tasks_for(x.len()) == 1 {
+        x.len().max(C)
+    } else {
+        (x.len() / C)
+            .div_ceil(rayon::current_num_threads())
+            .max(CHUNK_PIXELS)
+            * C
+    };
+    dx.par_chunks_mut(block)
+        .zip(x.par_chunks(block).zip(dy.par_chunks(block)))
+        .for_each(|(dx, (x, dy))| {
+            super::run(
+                #[inline(always)]
+                || input_grad::<T, C>(x, dy, dx, coef),
+            )
+        });
+}
