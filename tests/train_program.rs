@@ -253,6 +253,9 @@ fn resnet20_trains_on_cifar10_binary_files() {
     assert_eq!(m["channel_mean"].as_array().unwrap().len(), 3);
 }
 
+/// A damaged copy of a fixture: its name, the file, the damage, a word of the expected message.
+type BadFile<'a> = (&'a str, &'a str, &'a dyn Fn(&mut Vec<u8>), &'a str);
+
 /// Each loader's bad inputs: one line naming the file and what is wrong, exit status 1.
 #[test]
 fn bad_files_are_one_line_errors_naming_the_file() {
@@ -278,7 +281,7 @@ fn bad_files_are_one_line_errors_naming_the_file() {
     };
 
     // MNIST: wrong magic, truncated, wrong size, label out of range.
-    let cases: [(&str, &str, &dyn Fn(&mut Vec<u8>), &str); 4] = [
+    let cases: [BadFile; 4] = [
         (
             "magic",
             "train-images-idx3-ubyte",
@@ -327,7 +330,7 @@ fn bad_files_are_one_line_errors_naming_the_file() {
             dir.display().to_string(),
         ]
     };
-    let cases: [(&str, &str, &dyn Fn(&mut Vec<u8>), &str); 2] = [
+    let cases: [BadFile; 2] = [
         (
             "size",
             "data_batch_2.bin",

@@ -763,10 +763,11 @@ impl<S: Shape> Prepared<'_, '_, S> {
 fn conv1_weight(net: &impl Network<f32>) -> Result<(Vec<f32>, [usize; 4]), AppError> {
     let mut found = None;
     net.params(&mut |layer, p| {
-        if p.name == "weight" && layer.to_string() == "conv1" {
-            if let [k, k2, i, o] = p.shape[..] {
-                found = Some((p.value.to_vec(), [k, k2, i, o]));
-            }
+        if p.name == "weight"
+            && layer.to_string() == "conv1"
+            && let [k, k2, i, o] = p.shape[..]
+        {
+            found = Some((p.value.to_vec(), [k, k2, i, o]));
         }
     });
     found.ok_or_else(|| AppError::Internal("the network has no conv1.weight to draw".into()))
