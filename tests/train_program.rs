@@ -562,3 +562,58 @@ fn two_epochs_resumed_to_four_equal_four_in_one_go() {
     let line = train_error(&other, &tmp.path().join("other"));
     assert!(line.contains("augmentation crop4+flip"), "{line}");
 }
+
+/// The command line, parsed in-process: its defaults and its own options; `--model` and
+/// `--data` are required.
+#[test]
+fn the_command_line_is_read() {
+    use constnet::data::{Cifar100Labels, DataFormat};
+    use train::common::{Model, Program};
+    let parse = |args: &[&str]| train::parse(std::iter::once("train").chain(args.iter().copied()));
+    let train::Parsed::Run(o) = parse(&["--model", "lenet5", "--data", "d"]) else {
+        panic!("not parsed");
+    };
+    assert_eq!((o.program, o.model()), (Program::Train, Model::LeNet5));
+    assert_eq!(o.data, Some("d".into()));
+    assert_eq!(o.format, None);
+    assert_eq!(o.out, std::path::PathBuf::from("runs/train"));
+    assert_eq!(o.cifar100_labels, Cifar100Labels::Coarse);
+    assert!(!o.augment && o.shuffle);
+    assert_eq!((o.epochs, o.batch_size, o.lr, o.seed), (5, 10, 0.001, 123));
+    let train::Parsed::Run(o) = parse(&[
+        "--model",
+        "resnet20",
+        "--data",
+        "d",
+        "--format",
+        "cifar100",
+        "--cifar100-labels",
+        "fine",
+        "--augment",
+        "--out",
+        "o",
+    ]) else {
+        panic!("not parsed");
+    };
+    assert_eq!(o.format, Some(DataFormat::Cifar100));
+    assert_eq!(o.cifar100_labels, Cifar100Labels::Fine);
+    assert!(o.augment);
+    assert_eq!(o.out, std::path::PathBuf::from("o"));
+    for args in [
+        &["--data", "d"][..],
+        &["--model", "lenet5"][..],
+        &["--model", "vgg", "--data", "d"][..],
+        &["--model", "lenet5", "--data", "d", "--format", "jpeg"][..],
+        &["--model", "lenet5", "--data", "d", "--cifar100-labels", "x"][..],
+        &["--model", "lenet5", "--data", "d", "--synthetic"][..],
+    ] {
+        let train::Parsed::Exit { message, code } = parse(args) else {
+            panic!("{args:?} accepted");
+        };
+        assert_eq!(code, 2, "{args:?}");
+        assert!(
+            message.starts_with("error: ") && !message.contains('\n'),
+            "{message}"
+        );
+    }
+}
