@@ -142,6 +142,29 @@ fn the_model_is_chosen_by_name() {
         assert_eq!(o.model(), model, "{args:?}");
     }
     assert_eq!(Model::ResNet20.name(), "ResNet20");
+    // LeNet-5 takes 28x28x1 images: the train program's, not the notebook's.
+    let Parsed::Exit { message, code } = parse_args(&["--model", "lenet5"]) else {
+        panic!("lenet5 accepted");
+    };
+    assert_eq!(code, 2);
+    assert_eq!(
+        message,
+        "error: invalid value 'lenet5' for '--model': small_cnn trains 32x32x3 networks \
+         (lenet5 takes 28x28x1 images: use the train program)"
+    );
+}
+
+#[test]
+fn augment_is_off_by_default_and_read() {
+    let Parsed::Run(o) = parse_args(&[]) else {
+        panic!("no options parsed");
+    };
+    assert!(!o.augment);
+    let Parsed::Run(o) = parse_args(&["--augment", "--epochs", "2"]) else {
+        panic!("no options parsed");
+    };
+    assert!(o.augment);
+    assert_eq!(o.epochs, 2);
 }
 
 #[test]

@@ -1,4 +1,4 @@
-//! [`AppError`]: why a `small_cnn` run failed, with the exit code the program should use.
+//! [`AppError`]: why a `small_cnn` or `train` run failed, with the exit code the program should use.
 
 use super::OptionError;
 use constnet::data::DataError;
@@ -66,6 +66,22 @@ pub enum AppError {
         batch_size: usize,
         /// The ranks of the MPI job.
         ranks: usize,
+    },
+    /// The network's class count does not fit the data set's: `LeNet5 has 10 outputs, but
+    /// image folder (data/x) holds 3 classes`.
+    #[error(
+        "{model} has {outputs} outputs, but {data} holds {classes} classes (see examples/README.md \
+         for the class counts of each model)"
+    )]
+    ClassCount {
+        /// The model's name.
+        model: &'static str,
+        /// Its output counts (`"10"`, or `"10, 20 or 100"`).
+        outputs: String,
+        /// The data set, as [`DataSource`](constnet::data::DataSource) displays it.
+        data: String,
+        /// The data set's classes.
+        classes: usize,
     },
     /// MPI could not start, or the ranks disagree (options, data).
     #[error("distributed run: {0}")]

@@ -7,7 +7,7 @@ use constnet::train::EpochStats;
 /// schema. The keys from `lr_decay` on add the remaining options of the run.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct Metrics {
-    /// `"cifar100"` or `"synthetic"`.
+    /// `"cifar100"`, `"cifar10"`, `"mnist"`, `"image-folder"` or `"synthetic"`.
     pub dataset: String,
     /// The CIFAR-100 folder, `null` for synthetic data.
     pub data_dir: Option<String>,
@@ -21,11 +21,12 @@ pub struct Metrics {
     pub num_classes: usize,
     /// Class names, in label order.
     pub label_names: Vec<String>,
-    /// Per-channel mean of the whole training split, in [0, 1] pixel units.
-    pub channel_mean: [f32; 3],
+    /// Per-channel mean of the whole training split, in [0, 1] pixel units (one value per
+    /// image channel).
+    pub channel_mean: Vec<f32>,
     /// Per-channel standard deviation of the whole training split, in [0, 1] pixel units.
-    pub channel_std: [f32; 3],
-    /// `"SmallCnn"` or `"SmallCnnBn"`.
+    pub channel_std: Vec<f32>,
+    /// `"LeNet5"`, `"SmallCnn"`, `"SmallCnnBn"` or `"ResNet20"`.
     pub model: String,
     /// Trained parameters (weights and biases).
     pub parameters: usize,
@@ -92,6 +93,8 @@ pub struct Metrics {
     /// Mean wall time per training step spent in the gradient all-reduce on rank 0 (waiting
     /// for slower ranks included); 0 for a single process.
     pub allreduce_seconds_per_step: f64,
+    /// The augmentation of the training batches: `"none"`, or `"crop4+flip"` with `--augment`.
+    pub augment: String,
 }
 
 /// One epoch in `metrics.json`'s `history`: [`EpochStats`], field for field.

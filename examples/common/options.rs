@@ -1,6 +1,7 @@
-//! [`RunOptions`]: the `small_cnn` command line (every option is listed in `examples/README.md`)
-//! as a plain struct, and its validation.
+//! [`RunOptions`]: the `small_cnn` and `train` command lines (every option is listed in
+//! `examples/README.md`) as a plain struct, and its validation.
 
+use constnet::data::{Cifar100Labels, DataFormat};
 use constnet::train::{Keep, OptimizerKind, Regularization};
 use std::fmt;
 use std::path::PathBuf;
@@ -37,22 +38,50 @@ impl fmt::Display for ScheduleName {
     }
 }
 
+/// The program a run belongs to: what it reads and how its files are titled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Program {
+    /// `small_cnn`, the notebook's job: CIFAR-100's Matlab files or the synthetic set, 32x32x3
+    /// models at 20 classes.
+    #[default]
+    SmallCnn,
+    /// `train`: any supported data format in `--data`, any model whose input shape and class
+    /// count fit the data.
+    Train,
+}
+
+impl Program {
+    /// `"small_cnn"` or `"train"`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Program::SmallCnn => "small_cnn",
+            Program::Train => "train",
+        }
+    }
+}
+
 /// Which network to train (`--model`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Model {
+    /// [`LeNet5`](constnet::models::LeNet5), 28x28x1 images, 10 classes: `lenet5` (`train`
+    /// only).
+    LeNet5,
     /// [`SmallCnn`](super::SmallCnn): `small-cnn`.
     #[default]
     SmallCnn,
     /// [`SmallCnnBn`](super::SmallCnnBn): `small-cnn-bn` (or `--batchnorm`).
     SmallCnnBn,
-    /// [`ResNet20`](constnet::models::ResNet20) with 20 classes: `resnet20`.
+    /// [`ResNet20`](constnet::models::ResNet20): `resnet20`, with 20 classes in `small_cnn`
+    /// and the data set's 10, 20 or 100 in `train`.
     ResNet20,
 }
 
 impl Model {
-    /// `"SmallCnn"`, `"SmallCnnBn"` or `"ResNet20"` (the `model` field of `metrics.json`).
+    /// `"LeNet5"`, `"SmallCnn"`, `"SmallCnnBn"` or `"ResNet20"` (the `model` field of
+    /// `metrics.json`).
     pub fn name(self) -> &'static str {
         match self {
+            Model::LeNet5 => "LeNet5",
             Model::SmallCnn => "SmallCnn",
             Model::SmallCnnBn => "SmallCnnBn",
             Model::ResNet20 => "ResNet20",
@@ -63,26 +92,36 @@ impl Model {
 impl std::str::FromStr for Model {
     type Err = String;
 
-    /// `small-cnn`, `small-cnn-bn` or `resnet20`.
+    /// `lenet5`, `small-cnn`, `small-cnn-bn` or `resnet20`.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         match s {
+            "lenet5" => Ok(Model::LeNet5),
             "small-cnn" => Ok(Model::SmallCnn),
             "small-cnn-bn" => Ok(Model::SmallCnnBn),
             "resnet20" => Ok(Model::ResNet20),
             other => Err(format!(
-                "unknown model '{other}' (expected small-cnn, small-cnn-bn or resnet20)"
+                "unknown model '{other}' (expected lenet5, small-cnn, small-cnn-bn or resnet20)"
             )),
         }
     }
 }
 
-/// The options of a `small_cnn` run; [`RunOptions::default`] gives the documented defaults
-/// (`examples/README.md`).
+/// The options of a `small_cnn` or `train` run; [`RunOptions::default`] gives `small_cnn`'s
+/// documented defaults (`examples/README.md`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct RunOptions {
-    /// `--data DIR`: `None` when not given. Then `data/cifar100` is used if it holds
-    /// `train.mat`, the synthetic data set (with a notice) otherwise.
+    /// The program: what `data` holds and how the files are titled.
+    pub program: Program,
+    /// `--data DIR`. `small_cnn`: CIFAR-100's Matlab files; `None` when not given, then
+    /// `data/cifar100` is used if it holds `train.mat`, the synthetic data set (with a notice)
+    /// otherwise. `train`: any supported format (required).
     pub data: Option<PathBuf>,
+    /// `train --format`: the data's format (`None`: told from the files).
+    pub format: Option<DataFormat>,
+    /// `train --cifar100-labels coarse|fine` (coarse): CIFAR-100 binary files' labels.
+    pub cifar100_labels: Cifar100Labels,
+    /// `--augment`: random crop (pad 4) and horizontal flip of the training batches.
+    pub augment: bool,
     /// `--synthetic`: use the synthetic data set.
     pub synthetic: bool,
     /// Train, validation and test sizes of the synthetic data set (4000, 1000, 1000); not a
@@ -155,7 +194,11 @@ pub struct RunOptions {
 impl Default for RunOptions {
     fn default() -> Self {
         RunOptions {
+            program: Program::SmallCnn,
             data: None,
+            format: None,
+            cifar100_labels: Cifar100Labels::Coarse,
+            augment: false,
             synthetic: false,
             synthetic_sizes: [4000, 1000, 1000],
             epochs: 5,
@@ -249,6 +292,18 @@ impl RunOptions {
     /// `invalid value '1' for '--label-noise': must be in [0, 1)` and exit status 2 (tested in
     /// `tests/small_cnn_cli.rs`).
     pub fn validate(&self) -> Result<(), OptionError> {
+        check(
+            self.program == Program::Train || self.model() != Model::LeNet5,
+            "--model",
+            "lenet5",
+            "small_cnn trains 32x32x3 networks (lenet5 takes 28x28x1 images: use the train program)",
+        )?;
+        check(
+            self.program == Program::SmallCnn || self.data.is_some(),
+            "--data",
+            "",
+            "the train program needs a data folder",
+        )?;
         check(
             self.epochs >= 1,
             "--epochs",
@@ -352,7 +407,7 @@ impl RunOptions {
             "--distributed",
             "true",
             "this program was built without MPI support; build it with \
-             `cargo build --release --features distributed --example small_cnn` (see the README, \
+             `cargo build --release --features distributed --example PROGRAM` (see the README, \
              Training on several machines)",
         )?;
         check(

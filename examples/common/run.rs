@@ -1,11 +1,14 @@
-//! [`run`]: one `small_cnn` run from options to files.
+//! [`run`]: one `small_cnn` or `train` run from options to files.
 
 use super::{
-    AppError, EpochRecord, Fingerprint, Metrics, Model, Progress, Replica, RunOptions,
+    AppError, EpochRecord, Fingerprint, Metrics, Model, Program, Progress, Replica, RunOptions,
     ScheduleName, SmallCnn, SmallCnnBn,
 };
-use constnet::data::{DataSplits, SyntheticConfig, add_label_noise, load_cifar100, synthetic};
-use constnet::models::ResNet20;
+use constnet::data::{
+    Augment, DataSplits, Dataset, LoadOptions, SyntheticConfig, add_label_noise, load,
+    load_cifar100, synthetic,
+};
+use constnet::models::{LeNet5, ResNet20};
 use constnet::plot::{confusion_png, curves_png, feature_maps_png, filters_png, samples_png};
 use constnet::report::{EpochRow, Figure, Report};
 use constnet::torch::{load_state_dict, save_state_dict};
@@ -14,7 +17,7 @@ use constnet::train::{
     SoftmaxCrossEntropy, StepDecay, TrainConfig, TrainObserver, TrainSession, evaluate,
     load_checkpoint, load_train_state, save_checkpoint_with_info, train_session,
 };
-use constnet::{Image, Layer, Mode, Network, Tensor, Workspace};
+use constnet::{Image, Layer, Mode, Network, Shape, Tensor, Workspace};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -40,7 +43,7 @@ pub struct RunOutcome {
     pub files: Vec<PathBuf>,
 }
 
-/// Runs `small_cnn` with `options` in a thread pool of `options.threads` threads (all cores by
+/// Runs `small_cnn` or `train` with `options` in a thread pool of `options.threads` threads (all cores by
 /// default): loads the data, trains, evaluates the best-validation parameters on the test set,
 /// and writes every file listed in `examples/README.md` into `options.out`. Progress goes to stdout (a
 /// line per epoch) and stderr (the progress bar, on a terminal).
@@ -80,28 +83,43 @@ pub fn run_with(options: &RunOptions, replica: Replica<'_>) -> Result<RunOutcome
     pool.install(|| run_in_pool(options, threads, replica))
 }
 
-/// Loads the data the options ask for; the second value is a notice to print when the
+/// Loads the data the options ask for as images of shape `S` (the model's input; another shape
+/// in the files is an error naming the model); the second value is a notice to print when the
 /// synthetic set replaces a missing CIFAR-100.
-fn load_data(options: &RunOptions) -> Result<(DataSplits, Option<String>), AppError> {
+fn load_data<S: Shape>(options: &RunOptions) -> Result<(DataSplits<S>, Option<String>), AppError> {
+    let model = options.model().name();
+    if options.program == Program::Train {
+        let dir = options
+            .data
+            .as_deref()
+            .unwrap_or(Path::new(DEFAULT_DATA_DIR));
+        let load_options = LoadOptions {
+            cifar100_labels: options.cifar100_labels,
+        };
+        let data =
+            load::<S>(dir, options.format, &load_options).map_err(|e| e.for_network(model))?;
+        return Ok((data, None));
+    }
     let [train, val, test] = options.synthetic_sizes;
     let synthetic_set = || {
-        synthetic(&SyntheticConfig {
+        as_shape::<S>(synthetic(&SyntheticConfig {
             train,
             val,
             test,
             ..SyntheticConfig::default()
-        })
+        }))
     };
+    let cifar100 = |dir: &Path| load_cifar100::<S>(dir).map_err(|e| e.for_network(model));
     if options.synthetic {
-        return Ok((synthetic_set(), None));
+        return Ok((synthetic_set()?, None));
     }
     match &options.data {
-        Some(dir) => Ok((load_cifar100(dir)?, None)),
+        Some(dir) => Ok((cifar100(dir)?, None)),
         None if Path::new(DEFAULT_DATA_DIR).join("train.mat").is_file() => {
-            Ok((load_cifar100(DEFAULT_DATA_DIR)?, None))
+            Ok((cifar100(Path::new(DEFAULT_DATA_DIR))?, None))
         }
         None => Ok((
-            synthetic_set(),
+            synthetic_set()?,
             Some(format!(
                 "notice: {DEFAULT_DATA_DIR}/train.mat not found, so this run uses the built-in \
                  synthetic data set (not CIFAR-100); to train on CIFAR-100, put train.mat and \
@@ -111,27 +129,76 @@ fn load_data(options: &RunOptions) -> Result<(DataSplits, Option<String>), AppEr
     }
 }
 
+/// The synthetic set (32x32x3) as a data set of shape `S`, which must be 32x32x3: `small_cnn`'s
+/// models all are.
+fn as_shape<S: Shape>(data: DataSplits) -> Result<DataSplits<S>, AppError> {
+    if [S::H, S::W, S::C] != [32, 32, 3] {
+        return Err(AppError::Internal(format!(
+            "the synthetic data set is 32x32x3, the network takes {}x{}x{}",
+            S::H,
+            S::W,
+            S::C
+        )));
+    }
+    let cast = |d: Dataset| Dataset::<S>::new(d.images, d.labels, d.num_classes);
+    Ok(DataSplits {
+        train: cast(data.train)?,
+        val: cast(data.val)?,
+        test: cast(data.test)?,
+        label_names: data.label_names,
+        normalization: data.normalization,
+        source: data.source,
+    })
+}
+
+/// Loads the data in the model's input shape and trains the model the options name. Each model
+/// has a fixed class count except ResNet-20, built for 10, 20 or 100 classes (CIFAR-10,
+/// CIFAR-100's superclasses and its classes) as the data set has.
 fn run_in_pool(
     options: &RunOptions,
     threads: usize,
-    mut replica: Replica<'_>,
+    replica: Replica<'_>,
 ) -> Result<RunOutcome, AppError> {
-    let (mut data, notice) = load_data(options)?;
+    let seed = options.seed;
+    match options.model() {
+        Model::LeNet5 => prepare(options, threads, replica)?.train(LeNet5::<f32>::new(seed)),
+        Model::SmallCnn => prepare(options, threads, replica)?.train(SmallCnn::<f32>::new(seed)),
+        Model::SmallCnnBn => {
+            prepare(options, threads, replica)?.train(SmallCnnBn::<f32>::new(seed))
+        }
+        Model::ResNet20 => {
+            let run = prepare::<Image<32, 32, 3>>(options, threads, replica)?;
+            match run.data.train.num_classes {
+                10 => run.train(ResNet20::<10, f32>::new(seed)),
+                20 => run.train(ResNet20::<20, f32>::new(seed)),
+                100 => run.train(ResNet20::<100, f32>::new(seed)),
+                classes => Err(AppError::ClassCount {
+                    model: Model::ResNet20.name(),
+                    outputs: "10, 20 or 100".into(),
+                    data: run.data.source.to_string(),
+                    classes,
+                }),
+            }
+        }
+    }
+}
+
+/// Loads the data as images of shape `S` and makes it ready to train on.
+fn prepare<'a, 'r, S: Shape>(
+    options: &'a RunOptions,
+    threads: usize,
+    mut replica: Replica<'r>,
+) -> Result<Prepared<'a, 'r, S>, AppError> {
+    let (mut data, notice) = load_data::<S>(options)?;
     if let (Some(notice), true) = (&notice, replica.leads()) {
         println!("{notice}");
     }
     if let Some(limit) = options.limit_train {
         data.train.truncate(limit);
     }
-    if data.train.num_classes != 20 {
-        return Err(AppError::Internal(format!(
-            "the data has {} classes, but the network has 20 outputs",
-            data.train.num_classes
-        )));
-    }
     // The sample pictures show the images with their true labels, before any label noise.
     let shown = SAMPLE_IMAGES.min(data.train.len());
-    let sample_images = data.train.images[..shown * 32 * 32 * 3].to_vec();
+    let sample_images = data.train.images[..shown * S::LEN].to_vec();
     let sample_labels = data.train.labels[..shown].to_vec();
     let noisy_labels = add_label_noise(&mut data.train, options.label_noise, options.seed);
     if let Some(sync) = replica.sync.as_deref_mut() {
@@ -149,7 +216,7 @@ fn run_in_pool(
     if super::distributed::fault_nan_data() {
         data.train.images.fill(f32::NAN);
     }
-    let run = Prepared {
+    Ok(Prepared {
         options,
         data,
         notice,
@@ -158,18 +225,13 @@ fn run_in_pool(
         sample_images,
         sample_labels,
         replica,
-    };
-    match options.model() {
-        Model::SmallCnn => run.train(SmallCnn::<f32>::new(options.seed)),
-        Model::SmallCnnBn => run.train(SmallCnnBn::<f32>::new(options.seed)),
-        Model::ResNet20 => run.train(ResNet20::<20, f32>::new(options.seed)),
-    }
+    })
 }
 
-/// A run with its data ready.
-struct Prepared<'a, 'r> {
+/// A run with its data (images of shape `S`) ready.
+struct Prepared<'a, 'r, S: Shape> {
     options: &'a RunOptions,
-    data: DataSplits,
+    data: DataSplits<S>,
     notice: Option<String>,
     threads: usize,
     noisy_labels: usize,
@@ -201,7 +263,7 @@ fn create_out_dir(dir: &Path) -> Result<(), AppError> {
         path: dir.to_path_buf(),
         source,
     })?;
-    let probe = dir.join(format!(".small_cnn-write-test-{}", std::process::id()));
+    let probe = dir.join(format!(".constnet-write-test-{}", std::process::id()));
     std::fs::write(&probe, b"")
         .and_then(|()| std::fs::remove_file(&probe))
         .map_err(|source| AppError::Io {
@@ -211,13 +273,22 @@ fn create_out_dir(dir: &Path) -> Result<(), AppError> {
         })
 }
 
-impl Prepared<'_, '_> {
+impl<S: Shape> Prepared<'_, '_, S> {
     fn train<N>(mut self, mut net: N) -> Result<RunOutcome, AppError>
     where
-        N: Network<f32, Input = Image<32, 32, 3>>,
+        N: Network<f32, Input = S>,
     {
         let options = self.options;
         let data = &self.data;
+        let outputs = <N::Output as Shape>::LEN;
+        if outputs != data.train.num_classes {
+            return Err(AppError::ClassCount {
+                model: options.model().name(),
+                outputs: outputs.to_string(),
+                data: data.source.to_string(),
+                classes: data.train.num_classes,
+            });
+        }
         if let Some(init) = &options.init {
             load_checkpoint(&mut net, init).map_err(|e| match e {
                 constnet::train::CheckpointError::Layout { .. } => AppError::OtherLayout {
@@ -299,6 +370,11 @@ impl Prepared<'_, '_> {
             reg_lambda: options.reg_lambda,
             seed: options.seed,
             shuffle: options.shuffle,
+            augment: if options.augment {
+                Augment::CIFAR
+            } else {
+                Augment::NONE
+            },
             ..TrainConfig::default()
         };
         let mut progress = Progress::new(options.epochs, options.quiet);
@@ -350,8 +426,8 @@ impl Prepared<'_, '_> {
             test_size: data.test.len(),
             num_classes: data.train.num_classes,
             label_names: data.label_names.clone(),
-            channel_mean: rgb(data.channel_mean()),
-            channel_std: rgb(data.channel_std()),
+            channel_mean: data.channel_mean(),
+            channel_std: data.channel_std(),
             model: options.model().name().to_string(),
             parameters: net.num_params(),
             optimizer: options.optimizer.to_string(),
@@ -393,6 +469,7 @@ impl Prepared<'_, '_> {
             resumed_from: options.resume.as_ref().map(|p| p.display().to_string()),
             ranks,
             allreduce_seconds_per_step,
+            augment: config.augment.to_string(),
         };
         if !leads {
             // Only replica 0 writes files and prints.
@@ -438,18 +515,25 @@ impl Prepared<'_, '_> {
             &history.train_acc(),
             &history.val_acc(),
         )?;
-        let weights = net.param("conv1.weight").unwrap_or(&[]).to_vec();
-        filters_png(&written("filters.png"), &weights, 3, 3, 16)?;
+        let (weights, [kernel, _, in_channels, out_channels]) = conv1_weight(&net)?;
+        filters_png(
+            &written("filters.png"),
+            &weights,
+            kernel,
+            in_channels,
+            out_channels,
+        )?;
 
         let image = data.train.image(0).to_vec();
         let (maps, [map_h, map_w, map_c]) = conv1_maps(&net, &image)?;
         let first_label = self.sample_labels.first().copied().unwrap_or(0);
+        let (mean, std) = (rgb(data.channel_mean()), rgb(data.channel_std()));
         feature_maps_png(
             &written("feature_maps.png"),
-            &image,
-            (32, 32),
-            rgb(data.channel_mean()),
-            rgb(data.channel_std()),
+            &to_rgb::<S>(&image),
+            (S::H, S::W),
+            mean,
+            std,
             data.label_names.get(first_label).map_or("", String::as_str),
             &maps,
             (map_h, map_w, map_c),
@@ -457,12 +541,12 @@ impl Prepared<'_, '_> {
         )?;
         samples_png(
             &written("samples.png"),
-            &self.sample_images,
-            (32, 32),
+            &to_rgb::<S>(&self.sample_images),
+            (S::H, S::W),
             &self.sample_labels,
             &data.label_names,
-            rgb(data.channel_mean()),
-            rgb(data.channel_std()),
+            mean,
+            std,
             &format!("Training images ({})", data.source.name()),
         )?;
         confusion_png(
@@ -537,12 +621,17 @@ impl Prepared<'_, '_> {
         }
         let hyper = |k: &str, v: String| (k.to_string(), v);
         Report {
-            title: format!("small_cnn: {} on {}", metrics.model, metrics.dataset),
+            title: format!(
+                "{}: {} on {}",
+                options.program.name(),
+                metrics.model,
+                metrics.dataset
+            ),
             data_description: format!(
                 "{}. Channel mean {:?}, std {:?} (training split, [0, 1] units).",
                 data.summary(),
-                rgb(data.channel_mean()),
-                rgb(data.channel_std())
+                data.channel_mean(),
+                data.channel_std()
             ),
             synthetic: data.source.is_synthetic(),
             notes,
@@ -584,6 +673,7 @@ impl Prepared<'_, '_> {
                 hyper("batch size", options.batch_size.to_string()),
                 hyper("epochs", options.epochs.to_string()),
                 hyper("shuffle", options.shuffle.to_string()),
+                hyper("augmentation", metrics.augment.clone()),
                 hyper("label noise", options.label_noise.to_string()),
                 hyper(
                     "initialisation",
@@ -631,12 +721,12 @@ impl Prepared<'_, '_> {
                 figure(
                     "First-layer filters",
                     "filters.png",
-                    "conv1's 16 filters (3x3, RGB) of the best-validation parameters, normalised together to [0, 1] with their global minimum and maximum, as in the notebook.",
+                    "conv1's filters of the kept parameters (RGB tiles for RGB images, grey tiles per input channel otherwise), normalised together to [0, 1] with their global minimum and maximum, as in the notebook.",
                 ),
                 figure(
                     "Feature maps",
                     "feature_maps.png",
-                    "The 16 outputs of conv1 (before GELU) for the first training image, each scaled to its own range.",
+                    "The outputs of conv1 for the first training image, each scaled to its own range.",
                 ),
                 figure(
                     "Training samples",
@@ -681,9 +771,23 @@ impl Prepared<'_, '_> {
     }
 }
 
+/// The weight of `net`'s layer `conv1` and its shape `[K, K, IN_C, OUT_C]`.
+fn conv1_weight(net: &impl Network<f32>) -> Result<(Vec<f32>, [usize; 4]), AppError> {
+    let mut found = None;
+    net.params(&mut |layer, p| {
+        if p.name == "weight"
+            && layer.to_string() == "conv1"
+            && let [k, k2, i, o] = p.shape[..]
+        {
+            found = Some((p.value.to_vec(), [k, k2, i, o]));
+        }
+    });
+    found.ok_or_else(|| AppError::Internal("the network has no conv1.weight to draw".into()))
+}
+
 /// The output of `net`'s layer `conv1` (its feature maps) for one image, and its shape.
-fn conv1_maps(
-    net: &impl Network<f32, Input = Image<32, 32, 3>>,
+fn conv1_maps<S: Shape>(
+    net: &impl Network<f32, Input = S>,
     image: &[f32],
 ) -> Result<(Vec<f32>, [usize; 3]), AppError> {
     let internal = |e: &dyn std::fmt::Display| AppError::Internal(format!("feature maps: {e}"));
@@ -707,6 +811,8 @@ fn maps_caption(net: &impl Network<f32>) -> String {
         "conv1 output, before GELU".into()
     } else if next.starts_with("BatchNorm") {
         "conv1 output, before BatchNorm".into()
+    } else if next.starts_with("Tanh") {
+        "conv1 output, before tanh".into()
     } else {
         "conv1 output".into()
     }
@@ -715,6 +821,7 @@ fn maps_caption(net: &impl Network<f32>) -> String {
 /// The model's name in checkpoint metadata: its `--model` value.
 fn model_tag(model: Model) -> &'static str {
     match model {
+        Model::LeNet5 => "lenet5",
         Model::SmallCnn => "small-cnn",
         Model::SmallCnnBn => "small-cnn-bn",
         Model::ResNet20 => "resnet20",
@@ -741,7 +848,20 @@ fn write_file(path: &Path, contents: String) -> Result<(), AppError> {
     })
 }
 
-/// The three channel values of the CIFAR-shaped data this program trains on.
+/// Three channel values for the pictures, which draw RGB: one grey channel's value three
+/// times, else the first three (the first repeated when there are two).
 fn rgb(values: Vec<f32>) -> [f32; 3] {
-    std::array::from_fn(|c| values.get(c).copied().unwrap_or(0.0))
+    std::array::from_fn(|c| values.get(c).or(values.first()).copied().unwrap_or(0.0))
+}
+
+/// NHWC images of shape `S` as RGB for the pictures, channel for channel as [`rgb`] picks them
+/// (a grey image becomes three equal channels).
+fn to_rgb<S: Shape>(images: &[f32]) -> Vec<f32> {
+    if S::C == 3 {
+        return images.to_vec();
+    }
+    images
+        .chunks_exact(S::C.max(1))
+        .flat_map(|px| std::array::from_fn::<f32, 3, _>(|c| *px.get(c).unwrap_or(&px[0])))
+        .collect()
 }

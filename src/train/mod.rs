@@ -39,7 +39,9 @@
 //!
 //! Each epoch visits the training samples in a fresh order (shuffled from [`TrainConfig::seed`],
 //! or in data-set order when `shuffle` is false), in mini-batches of `batch_size`; the last
-//! batch holds the remainder and is kept, as PyTorch's `DataLoader` does by default. A step is
+//! batch holds the remainder and is kept, as PyTorch's `DataLoader` does by default. Each
+//! batch's images are augmented if [`TrainConfig::augment`] asks for it (random crop and flip,
+//! [`Augment`](crate::data::Augment); off by default). A step is
 //! forward ([`Mode::Train`](crate::Mode)), the loss ([`SoftmaxCrossEntropy`], with optional
 //! label smoothing), backward, the [`Regularization`] gradient (weights only), optional
 //! clipping of the gradients' global norm ([`clip_grad_norm`]), and an [`Optimizer`] step; it
