@@ -294,11 +294,15 @@ fn bad_files_are_one_line_errors_naming_the_file() {
             &|b| b.truncate(b.len() - 100),
             "truncated",
         ),
+        // 49 labels (header and bytes) for 50 images.
         (
             "size",
             "train-labels-idx1-ubyte",
-            &|b| b.truncate(b.len() - 1),
-            "",
+            &|b| {
+                b[4..8].copy_from_slice(&49u32.to_be_bytes());
+                b.pop();
+            },
+            "49 labels, but ",
         ),
         // A test label that is not a training class (the classes are the training labels').
         (
