@@ -97,6 +97,12 @@
 //! * `plot` (feature `plot`): the run's pictures (curves, filters, feature maps, samples,
 //!   confusion matrix) as PNG files, drawn with an embedded font.
 //! * `report` (feature `report`): the run's self-contained HTML report.
+//! * `distributed` (feature `distributed`): data-parallel training over MPI, one replica per
+//!   rank, gradients summed in a fixed order: the same RNG seed and rank count give the same bits.
+//!
+//! The library prints nothing and never exits. The programs (`small_cnn`, `train`, `predict`,
+//! the benchmarks) live in `examples/`, with their shared code in `examples/common/`; their
+//! command lines and files are documented in `examples/README.md`.
 //!
 //! ## Conventions
 //!
