@@ -25,9 +25,10 @@ for line in open(log):
     if line.startswith("#"):
         notes.append(line[1:].strip())
         continue
-    if not line.strip():
+    parts = line.split(" ", 2)
+    if len(parts) < 3 or not parts[2].startswith("{"):
         continue
-    prog, _round, payload = line.split(" ", 2)
+    prog, _round, payload = parts
     rec = json.loads(payload)
     for bs, fig in rec["batch"].items():
         if bs not in batches:
