@@ -2,11 +2,7 @@
 //! in `examples/README.md` is checked (the `metrics.json` schema key by key), on synthetic data
 //! and on small CIFAR-100 MAT files.
 
-#[allow(dead_code, unused_imports)]
-#[path = "../examples/common/mod.rs"]
-mod common;
-
-use common::{AppError, RunOptions, SmallCnn, SmallCnnBn, run};
+use crate::common::{self, AppError, RunOptions, SmallCnn, SmallCnnBn, run};
 use constnet::data::mat_writer::{Compression, MatVar, write_mat_file};
 use constnet::train::{Samples, evaluate, load_checkpoint, read_checkpoint_info};
 use constnet::{Network, plot};

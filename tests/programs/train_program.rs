@@ -4,14 +4,12 @@
 //! and exact resume.
 //!
 //! The processes are this test binary itself: [`run_train`] starts `<this binary> --exact
-//! program` with the `train` command line in the environment variable [`ARGS_ENV`]; the
+//! train_program::program` with the `train` command line in the environment variable [`ARGS_ENV`]; the
 //! `program` test then runs the example's own parser and `common::run` (as its `main` does) and
 //! exits with the program's exit status. Run normally, `program` does nothing. This avoids
 //! building the example separately and tests the real stdout, stderr and exit status.
 
-#[allow(dead_code, unused_imports)]
-#[path = "../examples/train.rs"]
-mod train;
+use crate::train;
 
 use constnet::data::{CIFAR10_CLASSES, fixtures};
 use serde_json::Value;
@@ -51,7 +49,13 @@ fn run_train(args: &[&str]) -> Output {
     let mut all = args.to_vec();
     all.extend(["--threads", "2"]);
     Command::new(exe)
-        .args(["--exact", "program", "--nocapture", "--test-threads", "1"])
+        .args([
+            "--exact",
+            "train_program::program",
+            "--nocapture",
+            "--test-threads",
+            "1",
+        ])
         .env(ARGS_ENV, all.join("\n"))
         .output()
         .expect("the test binary starts")

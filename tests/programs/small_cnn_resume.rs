@@ -1,11 +1,7 @@
 //! `small_cnn --resume`: a run of 2 epochs resumed to 4 writes the same parameters, history and
 //! `model.safetensors` as 4 epochs in one go (in-process, on a tiny synthetic set).
 
-#[allow(dead_code, unused_imports)]
-#[path = "../examples/common/mod.rs"]
-mod common;
-
-use common::{AppError, RunOptions, run};
+use crate::common::{self, AppError, RunOptions, run};
 use std::path::Path;
 
 fn tiny(out: &Path, epochs: usize) -> RunOptions {
