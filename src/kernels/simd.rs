@@ -157,10 +157,10 @@ pub(crate) fn conv_forward<
     const OC: usize,
     const K: usize,
     const S: usize,
-    const P: usize,
 >(
     isa: Isa,
     d: ConvDims,
+    pad: usize,
     x: &[T],
     weight: &[T],
     bias: &[T],
@@ -188,8 +188,8 @@ pub(crate) fn conv_forward<
                 run_for::<$l>(
                     #[inline(always)]
                     || {
-                        conv_forward_f32::<$l, IC, OC, K, S, P, $pb, $pb2, $ov>(
-                            d, x, weight, bias, y,
+                        conv_forward_f32::<$l, IC, OC, K, S, $pb, $pb2, $ov>(
+                            d, pad, x, weight, bias, y,
                         )
                     },
                 )
@@ -232,12 +232,12 @@ unsafe fn conv_forward_f32<
     const OC: usize,
     const K: usize,
     const S: usize,
-    const P: usize,
     const PB: usize,
     const PB2: usize,
     const OV: usize,
 >(
     d: ConvDims,
+    pad: usize,
     x: &[f32],
     weight: &[f32],
     bias: &[f32],
@@ -248,25 +248,25 @@ unsafe fn conv_forward_f32<
     // SAFETY (the whole body): the caller's, for every `L` method.
     unsafe {
         let (in_len, out_len) = (d.in_len(IC), d.out_len(OC));
-        let (ow_lo, ow_hi) = interior(K, S, P, d.w, d.ow);
+        let (ow_lo, ow_hi) = interior(K, S, pad, d.w, d.ow);
         for (x, y) in x.chunks_exact(in_len).zip(y.chunks_exact_mut(out_len)) {
             for oh in 0..d.oh {
-                let (kh_lo, kh_hi) = valid_range_k(oh, K, S, P, d.h);
+                let (kh_lo, kh_hi) = valid_range_k(oh, K, S, pad, d.h);
                 let out_row = &mut y[oh * d.ow * OC..][..d.ow * OC];
                 let mut ow = 0;
                 while ow < d.ow {
                     if ow >= ow_lo && ow + PB <= ow_hi {
                         for oc0 in (0..OC).step_by(chunk) {
-                            forward_block::<L, IC, OC, K, S, P, PB, OV>(
-                                d, oh, ow, oc0, x, weight, bias, out_row,
+                            forward_block::<L, IC, OC, K, S, PB, OV>(
+                                d, pad, oh, ow, oc0, x, weight, bias, out_row,
                             );
                         }
                         ow += PB;
                     } else if ow >= ow_lo && ow + PB2 <= ow_hi {
                         // The rest of the interior in smaller blocks, not pixel by pixel.
                         for oc0 in (0..OC).step_by(chunk) {
-                            forward_block::<L, IC, OC, K, S, P, PB2, OV>(
-                                d, oh, ow, oc0, x, weight, bias, out_row,
+                            forward_block::<L, IC, OC, K, S, PB2, OV>(
+                                d, pad, oh, ow, oc0, x, weight, bias, out_row,
                             );
                         }
                         ow += PB2;
@@ -277,10 +277,10 @@ unsafe fn conv_forward_f32<
                                 acc[v] = L::load(&bias[oc0 + v * L::N..]);
                             }
                             for kh in kh_lo..kh_hi {
-                                let ih = oh * S + kh - P;
+                                let ih = oh * S + kh - pad;
                                 for kw in 0..K {
                                     let Some(iw) =
-                                        (ow * S + kw).checked_sub(P).filter(|&i| i < d.w)
+                                        (ow * S + kw).checked_sub(pad).filter(|&i| i < d.w)
                                     else {
                                         continue;
                                     };
@@ -643,11 +643,11 @@ unsafe fn forward_block<
     const OC: usize,
     const K: usize,
     const S: usize,
-    const P: usize,
     const PB: usize,
     const OV: usize,
 >(
     d: ConvDims,
+    pad: usize,
     oh: usize,
     ow: usize,
     oc0: usize,
@@ -656,7 +656,7 @@ unsafe fn forward_block<
     bias: &[f32],
     out_row: &mut [f32],
 ) {
-    let (kh_lo, kh_hi) = valid_range_k(oh, K, S, P, d.h);
+    let (kh_lo, kh_hi) = valid_range_k(oh, K, S, pad, d.h);
     // SAFETY (the whole body): the caller's, for every `L` method.
     unsafe {
         let mut bias_v = [L::zero(); OV];
@@ -665,10 +665,10 @@ unsafe fn forward_block<
         }
         let mut acc = [bias_v; PB];
         for kh in kh_lo..kh_hi {
-            let ih = oh * S + kh - P;
+            let ih = oh * S + kh - pad;
             let x_row = &x[ih * d.w * IC..][..d.w * IC];
             for kw in 0..K {
-                let first = (ow * S + kw - P) * IC;
+                let first = (ow * S + kw - pad) * IC;
                 let window = &x_row[first..][..(PB - 1) * S * IC + IC];
                 let rows = &weight[(kh * K + kw) * IC * OC..][..IC * OC];
                 for ic in 0..IC {
@@ -760,8 +760,8 @@ unsafe fn input_grad_block<
     }
 }
 
-/// [`super::conv::weight_grad_rows`] with `ICB` gradient rows per block, for `OC` a multiple
-/// of 8 and `ICB` 4 (dividing `IC`), on `isa`; `false` if it does not apply.
+/// [`super::conv::weight_grad_rows`] for `OC` a multiple of 8 and `ICB` 4 or 8 (dividing
+/// `IC`), on `isa`; `false` if it does not apply.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn conv_weight_grad_rows<
     T: Float,
@@ -786,14 +786,14 @@ pub(crate) fn conv_weight_grad_rows<
         return false;
     };
     macro_rules! go {
-        ($l:ty, $ov:literal) => {
+        ($l:ty, $mr:literal, $nv:literal) => {
             // SAFETY: `f32_isa` checked that this CPU runs `isa`, which includes the type's
             // instruction set (AVX-512 here implies AVX2 and FMA, see `Isa::is_supported`).
             unsafe {
                 run_for::<$l>(
                     #[inline(always)]
                     || {
-                        conv_weight_grad_rows_f32::<$l, IC, OC, K, S, P, ICB, $ov>(
+                        conv_weight_grad_rows_f32::<$l, IC, OC, K, S, P, $mr, $nv>(
                             d, first_row, x, dy, dw,
                         )
                     },
@@ -801,25 +801,32 @@ pub(crate) fn conv_weight_grad_rows<
             }
         };
     }
-    // Even and odd accumulators of `ICB` rows times `OV` registers: 16 of AVX-512's 32
-    // registers, 8 of AVX2's 16.
+    // Tiles of `MR` gradient rows by `NV` registers of output channels: at least 8 independent
+    // accumulators where the sizes allow (a fused multiply-add takes 4-5 cycles and two issue
+    // per cycle, so fewer chains leave the FMA units idle), within AVX2's 16 registers beside
+    // the `NV` output-gradient vectors and a broadcast.
     match isa {
-        _ if const { ICB != 4 || !IC.is_multiple_of(4) } => return false,
-        Isa::Avx512 if const { OC.is_multiple_of(32) } => go!(Avx512, 2),
-        Isa::Avx512 if const { OC.is_multiple_of(16) } => go!(Avx512, 1),
-        Isa::Avx512 | Isa::Avx2 if const { OC.is_multiple_of(8) } => go!(Avx2, 1),
+        _ if const { !(ICB == 4 || ICB == 8) || !IC.is_multiple_of(ICB) } => return false,
+        Isa::Avx512 if const { OC.is_multiple_of(64) } => go!(Avx512, 4, 4),
+        Isa::Avx512 if const { OC.is_multiple_of(32) } => go!(Avx512, 4, 2),
+        Isa::Avx512 if const { OC.is_multiple_of(16) && ICB == 8 } => go!(Avx512, 8, 1),
+        Isa::Avx512 | Isa::Avx2 if const { OC.is_multiple_of(16) } => go!(Avx2, 4, 2),
+        Isa::Avx512 | Isa::Avx2 if const { OC.is_multiple_of(8) && ICB == 8 } => go!(Avx2, 8, 1),
+        Isa::Avx512 | Isa::Avx2 if const { OC.is_multiple_of(8) } => go!(Avx2, 4, 1),
         _ => return false,
     }
     true
 }
 
-/// The weight gradient rows `first_row ..` of a task (see [`super::conv::weight_grad_rows`]),
-/// with each block of `ICB` rows times `OV` registers of output channels kept in registers
-/// across a run of samples: the samples are taken in runs whose inputs and output gradients
-/// fit in about 256 KB (L2), and for each run every block sweeps the run's rows and pixels
-/// with its gradients in registers, stored back once per run. The same sums in the same
-/// order as the generic kernel (samples, rows, then pixels, even and odd pixels into two
-/// accumulators added at the end of each row).
+/// The weight gradient rows `first_row ..` of a task (see [`super::conv::weight_grad_rows`]) as
+/// a matrix product `dw = x_windowsᵀ · dy` in register tiles of `MR` gradient rows by `NV`
+/// registers of output channels. The pixels are taken one sample at a time, in chunks of output
+/// rows whose inputs and output gradients fit in L1 (24 KB); for each chunk every tile of the
+/// task loads its gradients, sweeps the chunk's pixels and stores them back, so that each
+/// pixel's values come from L1 (the old kernel swept runs of samples sized for L2 once per
+/// tile: L2 bandwidth, not the FMA units, bounded it at ~35 GFLOP/s per core on AVX2). Each
+/// gradient value is one chain of fused multiply-adds over the samples, rows and pixels in
+/// order, as in the generic kernel.
 ///
 /// # Safety
 ///
@@ -832,8 +839,8 @@ unsafe fn conv_weight_grad_rows_f32<
     const K: usize,
     const S: usize,
     const P: usize,
-    const ICB: usize,
-    const OV: usize,
+    const MR: usize,
+    const NV: usize,
 >(
     d: ConvDims,
     first_row: usize,
@@ -841,74 +848,65 @@ unsafe fn conv_weight_grad_rows_f32<
     dy: &[f32],
     dw: &mut [f32],
 ) {
-    assert!(OC.is_multiple_of(OV * L::N) && IC.is_multiple_of(ICB));
-    let chunk = OV * L::N;
+    assert!(OC.is_multiple_of(NV * L::N) && IC.is_multiple_of(MR));
+    let chunk = NV * L::N;
     let (in_len, out_len) = (d.in_len(IC), d.out_len(OC));
-    let run = (64 * 1024 / (in_len + out_len)).max(1);
-    let blocks = dw.len() / OC / ICB;
+    let tiles = dw.len() / OC / MR;
+    // Output rows per chunk: their output gradients and the input rows they read within 24 KB
+    // (6,144 values), at least one.
+    let (dy_row_len, x_row_len) = (d.ow * OC, d.w * IC);
+    let fits = |r: usize| r * dy_row_len + ((r - 1) * S + K) * x_row_len <= 6 * 1024;
+    let mut rows_per_chunk = 1;
+    while rows_per_chunk < d.oh && fits(rows_per_chunk + 1) {
+        rows_per_chunk += 1;
+    }
     dw.fill(0.0);
     // SAFETY (the whole body): the caller's, for every `L` method.
     unsafe {
-        for (xs, dys) in x.chunks(run * in_len).zip(dy.chunks(run * out_len)) {
-            for b in 0..blocks {
-                let row = first_row + b * ICB;
-                let (tap, ic) = (row / IC, row % IC);
-                let (kh, kw) = (tap / K, tap % K);
-                let (oh_lo, oh_hi) = valid_range(kh, S, P, d.h, d.oh);
-                let (ow_lo, ow_hi) = valid_range(kw, S, P, d.w, d.ow);
-                let rows = &mut dw[b * ICB * OC..][..ICB * OC];
-                for oc0 in (0..OC).step_by(chunk) {
-                    let mut acc = [[L::zero(); OV]; ICB];
-                    for i in 0..ICB {
-                        for v in 0..OV {
-                            acc[i][v] = L::load(&rows[i * OC + oc0 + v * L::N..]);
-                        }
+        for (x, dy) in x.chunks_exact(in_len).zip(dy.chunks_exact(out_len)) {
+            for oh0 in (0..d.oh).step_by(rows_per_chunk) {
+                let oh1 = (oh0 + rows_per_chunk).min(d.oh);
+                for t in 0..tiles {
+                    let row = first_row + t * MR;
+                    let (tap, ic) = (row / IC, row % IC);
+                    let (kh, kw) = (tap / K, tap % K);
+                    let (oh_lo, oh_hi) = valid_range(kh, S, P, d.h, d.oh);
+                    let (oh_lo, oh_hi) = (oh_lo.max(oh0), oh_hi.min(oh1));
+                    if oh_lo >= oh_hi {
+                        continue;
                     }
-                    for (x, dy) in xs.chunks_exact(in_len).zip(dys.chunks_exact(out_len)) {
+                    let (ow_lo, ow_hi) = valid_range(kw, S, P, d.w, d.ow);
+                    let rows = &mut dw[t * MR * OC..][..MR * OC];
+                    for oc0 in (0..OC).step_by(chunk) {
+                        let mut acc = [[L::zero(); NV]; MR];
+                        for i in 0..MR {
+                            for v in 0..NV {
+                                acc[i][v] = L::load(&rows[i * OC + oc0 + v * L::N..]);
+                            }
+                        }
                         for oh in oh_lo..oh_hi {
                             let ih = oh * S + kh - P;
-                            let x_row = &x[ih * d.w * IC..][..d.w * IC];
-                            let dy_row = &dy[oh * d.ow * OC..][..d.ow * OC];
-                            let mut even = acc;
-                            let mut odd = [[L::zero(); OV]; ICB];
-                            let mut ow = ow_lo;
-                            while ow + 2 <= ow_hi {
-                                let xa = &x_row[(ow * S + kw - P) * IC + ic..][..ICB];
-                                let xb = &x_row[((ow + 1) * S + kw - P) * IC + ic..][..ICB];
-                                let mut da = [L::zero(); OV];
-                                let mut db = [L::zero(); OV];
-                                for v in 0..OV {
-                                    da[v] = L::load(&dy_row[ow * OC + oc0 + v * L::N..]);
-                                    db[v] = L::load(&dy_row[(ow + 1) * OC + oc0 + v * L::N..]);
+                            let x_row = &x[ih * x_row_len..][..x_row_len];
+                            let dy_row = &dy[oh * dy_row_len..][..dy_row_len];
+                            for ow in ow_lo..ow_hi {
+                                let xv = &x_row[(ow * S + kw - P) * IC + ic..][..MR];
+                                let dv = &dy_row[ow * OC + oc0..][..chunk];
+                                let mut g = [L::zero(); NV];
+                                for v in 0..NV {
+                                    g[v] = L::load(&dv[v * L::N..]);
                                 }
-                                for i in 0..ICB {
-                                    let (sa, sb) = (L::splat(xa[i]), L::splat(xb[i]));
-                                    for v in 0..OV {
-                                        even[i][v] = mul_add::<L>(even[i][v], sa, da[v]);
-                                        odd[i][v] = mul_add::<L>(odd[i][v], sb, db[v]);
+                                for i in 0..MR {
+                                    let xs = L::splat(xv[i]);
+                                    for v in 0..NV {
+                                        acc[i][v] = mul_add::<L>(acc[i][v], xs, g[v]);
                                     }
-                                }
-                                ow += 2;
-                            }
-                            if ow < ow_hi {
-                                let xa = &x_row[(ow * S + kw - P) * IC + ic..][..ICB];
-                                for v in 0..OV {
-                                    let da = L::load(&dy_row[ow * OC + oc0 + v * L::N..]);
-                                    for i in 0..ICB {
-                                        even[i][v] = mul_add::<L>(even[i][v], L::splat(xa[i]), da);
-                                    }
-                                }
-                            }
-                            for i in 0..ICB {
-                                for v in 0..OV {
-                                    acc[i][v] = L::add(even[i][v], odd[i][v]);
                                 }
                             }
                         }
-                    }
-                    for i in 0..ICB {
-                        for v in 0..OV {
-                            L::store(&mut rows[i * OC + oc0 + v * L::N..], acc[i][v]);
+                        for i in 0..MR {
+                            for v in 0..NV {
+                                L::store(&mut rows[i * OC + oc0 + v * L::N..], acc[i][v]);
+                            }
                         }
                     }
                 }

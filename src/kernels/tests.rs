@@ -132,7 +132,7 @@ fn check_conv<
                 ($($pb:literal)*) => {$(
                     y.fill(T::ZERO);
                     run_on(isa, #[inline(always)] || {
-                        conv::forward::<T, IC, OC, K, S, P, $pb>(d, &x, &weight, &bias, &mut y)
+                        conv::forward::<T, IC, OC, K, S, $pb>(d, P, &x, &weight, &bias, &mut y)
                     });
                     assert_eq!(y, y_ref, "forward PB {} {isa:?} {ctx}", $pb);
                 )*};
@@ -168,8 +168,8 @@ fn check_conv<
                     },
                 );
             }
-            let e = rel_diff(&dw, &dw_ref);
-            assert!(e < tolerance::<T>(), "weight grad {isa:?} {ctx}: {e}");
+            // One chain of fused multiply-adds per value in the reference's order.
+            assert_eq!(dw, dw_ref, "weight grad {isa:?} {ctx}");
 
             let mut dw = vec![T::ZERO; dw_ref.len()];
             run_on(
@@ -213,7 +213,7 @@ fn check_conv<
         );
         let mut dx = vec![T::ZERO; dx_ref.len()];
         let mut weight_t = vec![T::ZERO; weight.len()];
-        conv::transpose_taps::<T, IC, OC>(&weight, &mut weight_t);
+        conv::input_grad_weights::<T, IC, OC, K, S, P>(&weight, &mut weight_t);
         conv::input_grad_batch::<T, IC, OC, K, S, P>(d, batch, &dy, &weight_t, &mut dx);
         assert!(
             rel_diff(&dx, &dx_ref) < tolerance::<T>(),
@@ -553,7 +553,7 @@ fn results_do_not_depend_on_the_thread_count() {
             let mut partial = vec![0.0; w1.len()];
             conv::weight_grad_batch::<f32, 3, 16, 3, 1, 1>(d1, &x1, &dy1, &mut dw1, &mut partial);
             let mut weight_t = vec![0.0; weight.len()];
-            conv::transpose_taps::<f32, 16, 32>(&weight, &mut weight_t);
+            conv::input_grad_weights::<f32, 16, 32, 3, 2, 0>(&weight, &mut weight_t);
             conv::input_grad_batch::<f32, 16, 32, 3, 2, 0>(d, batch, &dy, &weight_t, &mut dx);
             let mut fdw = vec![0.0; fw.len()];
             let mut fdx = vec![0.0; fx.len()];
@@ -603,12 +603,12 @@ fn check_simd_conv<
         let ctx = format!("Conv2d<{IC},{OC},{K},{S},{P}> {d:?} batch {batch} {isa:?}");
 
         let mut y = vec![0.0; batch * d.out_len(OC)];
-        if simd::conv_forward::<f32, IC, OC, K, S, P>(isa, d, &x, &weight, &bias, &mut y) {
+        if simd::conv_forward::<f32, IC, OC, K, S>(isa, d, P, &x, &weight, &bias, &mut y) {
             let mut y_generic = vec![0.0; y.len()];
             run_on(
                 isa,
                 #[inline(always)]
-                || conv::forward::<f32, IC, OC, K, S, P, 4>(d, &x, &weight, &bias, &mut y_generic),
+                || conv::forward::<f32, IC, OC, K, S, 4>(d, P, &x, &weight, &bias, &mut y_generic),
             );
             assert_eq!(y, y_generic, "forward {ctx}");
         }
@@ -631,16 +631,27 @@ fn check_simd_conv<
             assert_eq!(dw, dw_generic, "weight grad window {ctx}");
         }
 
-        // Two tasks of whole 4-row blocks, as the batch driver splits them.
-        let mut dw = vec![0.0; weight.len()];
-        let half = (K * K * IC / 4).div_ceil(2) * 4;
-        let (first, second) = dw.split_at_mut(half.min(K * K * IC) * OC);
-        let ran = simd::conv_weight_grad_rows::<f32, IC, OC, K, S, P, 4>(isa, d, 0, &x, &dy, first)
-            && (second.is_empty()
-                || simd::conv_weight_grad_rows::<f32, IC, OC, K, S, P, 4>(
-                    isa, d, half, &x, &dy, second,
-                ));
-        if ran {
+        // Two tasks of whole 4-row blocks, as the batch driver splits them, then of 8-row
+        // blocks (the tiles of 8 rows) where `IC` allows.
+        for block in [4, 8] {
+            let mut dw = vec![0.0; weight.len()];
+            let half = (K * K * IC / block).div_ceil(2) * block;
+            let (first, second) = dw.split_at_mut(half.min(K * K * IC) * OC);
+            let task = |first_row: usize, dw: &mut [f32]| {
+                dw.is_empty()
+                    || if block == 4 {
+                        simd::conv_weight_grad_rows::<f32, IC, OC, K, S, P, 4>(
+                            isa, d, first_row, &x, &dy, dw,
+                        )
+                    } else {
+                        simd::conv_weight_grad_rows::<f32, IC, OC, K, S, P, 8>(
+                            isa, d, first_row, &x, &dy, dw,
+                        )
+                    }
+            };
+            if !(task(0, first) && task(half, second)) {
+                continue;
+            }
             let mut dw_generic = vec![0.0; weight.len()];
             run_on(
                 isa,
@@ -655,7 +666,7 @@ fn check_simd_conv<
                     )
                 },
             );
-            assert_eq!(dw, dw_generic, "weight grad rows {ctx}");
+            assert_eq!(dw, dw_generic, "weight grad rows, blocks of {block}, {ctx}");
         }
 
         let mut dx = vec![0.0; x.len()];
@@ -709,7 +720,7 @@ fn simd_kernels_match_the_generic_ones_bit_for_bit() {
     };
     let (dy2, w2, mut dx2) = (vec![0.0; 7200], vec![0.0; 4608], vec![0.0; 16384]);
     for isa in [Isa::Avx512, Isa::Avx2] {
-        let ran = simd::conv_forward::<f32, 3, 16, 3, 1, 1>(isa, d, &x, &w, &b, &mut y)
+        let ran = simd::conv_forward::<f32, 3, 16, 3, 1>(isa, d, 1, &x, &w, &b, &mut y)
             && simd::conv_input_grad::<f32, 16, 32, 3, 2, 0>(isa, d2, &dy2, &w2, &mut dx2);
         assert_eq!(ran, isa.is_supported(), "{isa:?}");
         // conv1's kernel row of gradients (9 x 16 values) fits AVX-512's registers only.
@@ -724,23 +735,26 @@ fn simd_kernels_match_the_generic_ones_bit_for_bit() {
         oh: 4,
         ow: 4,
     };
-    let falls_back = !simd::conv_forward::<f64, 3, 16, 3, 1, 1>(
+    let falls_back = !simd::conv_forward::<f64, 3, 16, 3, 1>(
         Isa::detected(),
         d,
+        1,
         &[0.0; 48],
         &[0.0; 432],
         &[0.0; 16],
         &mut [0.0; 256],
-    ) && !simd::conv_forward::<f32, 3, 20, 3, 1, 1>(
+    ) && !simd::conv_forward::<f32, 3, 20, 3, 1>(
         Isa::detected(),
         d,
+        1,
         &[0.0; 48],
         &[0.0; 540],
         &[0.0; 20],
         &mut [0.0; 320],
-    ) && !simd::conv_forward::<f32, 3, 16, 3, 1, 1>(
+    ) && !simd::conv_forward::<f32, 3, 16, 3, 1>(
         Isa::Portable,
         d,
+        1,
         &[0.0; 48],
         &[0.0; 432],
         &[0.0; 16],
@@ -771,11 +785,11 @@ fn instruction_sets_give_the_same_bits() {
         let mut weight_t = vec![0.0; weight.len()];
         conv::transpose_taps::<f32, IC, OC>(weight, &mut weight_t);
         let mut y = vec![0.0; dy.len()];
-        if !simd::conv_forward::<f32, IC, OC, K, S, P>(isa, d, x, weight, bias, &mut y) {
+        if !simd::conv_forward::<f32, IC, OC, K, S>(isa, d, P, x, weight, bias, &mut y) {
             run_on(
                 isa,
                 #[inline(always)]
-                || conv::forward::<f32, IC, OC, K, S, P, 4>(d, x, weight, bias, &mut y),
+                || conv::forward::<f32, IC, OC, K, S, 4>(d, P, x, weight, bias, &mut y),
             );
         }
         let mut dw = vec![0.0; weight.len()];

@@ -183,7 +183,10 @@ where
             &mut self.weight_grad_partial,
         );
         if let Some(grad_input) = grad_input {
-            conv::transpose_taps::<T, IN_C, OUT_C>(&self.weight, &mut self.weight_transposed);
+            conv::input_grad_weights::<T, IN_C, OUT_C, K, S, P>(
+                &self.weight,
+                &mut self.weight_transposed,
+            );
             conv::input_grad_batch::<T, IN_C, OUT_C, K, S, P>(
                 d,
                 batch,
