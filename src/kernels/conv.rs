@@ -43,10 +43,10 @@ pub(crate) fn forward<
     const OC: usize,
     const K: usize,
     const S: usize,
+    const P: usize,
     const PB: usize,
 >(
     d: ConvDims,
-    pad: usize,
     x: &[T],
     weight: &[T],
     bias: &[T],
@@ -55,21 +55,21 @@ pub(crate) fn forward<
     let (taps, _) = weight.as_chunks::<OC>();
     let bias: [T; OC] = bias.as_chunks::<OC>().0[0];
     let (in_len, out_len) = (d.in_len(IC), d.out_len(OC));
-    let (ow_lo, ow_hi) = interior(K, S, pad, d.w, d.ow);
+    let (ow_lo, ow_hi) = interior(K, S, P, d.w, d.ow);
     for (x, y) in x.chunks_exact(in_len).zip(y.chunks_exact_mut(out_len)) {
         let (out_px, _) = y.as_chunks_mut::<OC>();
         for oh in 0..d.oh {
-            let (kh_lo, kh_hi) = valid_range_k(oh, K, S, pad, d.h);
+            let (kh_lo, kh_hi) = valid_range_k(oh, K, S, P, d.h);
             let out_row = &mut out_px[oh * d.ow..][..d.ow];
             let mut ow = 0;
             while ow < d.ow {
                 if ow >= ow_lo && ow + PB <= ow_hi {
                     let mut acc = [bias; PB];
                     for kh in kh_lo..kh_hi {
-                        let ih = oh * S + kh - pad;
+                        let ih = oh * S + kh - P;
                         let x_row = &x[ih * d.w * IC..][..d.w * IC];
                         for kw in 0..K {
-                            let first = (ow * S + kw - pad) * IC;
+                            let first = (ow * S + kw - P) * IC;
                             let window = &x_row[first..][..(PB - 1) * S * IC + IC];
                             let rows = &taps[(kh * K + kw) * IC..][..IC];
                             for (ic, row) in rows.iter().enumerate() {
@@ -91,10 +91,9 @@ pub(crate) fn forward<
                 } else {
                     let mut acc = bias;
                     for kh in kh_lo..kh_hi {
-                        let ih = oh * S + kh - pad;
+                        let ih = oh * S + kh - P;
                         for kw in 0..K {
-                            let Some(iw) = (ow * S + kw).checked_sub(pad).filter(|&i| i < d.w)
-                            else {
+                            let Some(iw) = (ow * S + kw).checked_sub(P).filter(|&i| i < d.w) else {
                                 continue;
                             };
                             let px = &x[(ih * d.w + iw) * IC..][..IC];
@@ -416,7 +415,9 @@ pub(crate) fn bias_grad<T: Float, const OC: usize>(dy: &[T], db: &mut [T]) {
 }
 
 /// The whole forward pass of a batch: samples split into one run per thread, each run compiled
-/// for the CPU's best instruction set.
+/// for the CPU's best instruction set. The pixel block grows as `OC` shrinks, to keep the
+/// accumulators (`PB * OC` values) in registers; the blocks were measured on the SmallCnn
+/// (AVX-512, f32: 16 pixels for conv1, 8 for conv2).
 pub(crate) fn forward_batch<
     T: Float,
     const IC: usize,
@@ -432,32 +433,14 @@ pub(crate) fn forward_batch<
     bias: &[T],
     y: &mut [T],
 ) {
-    forward_padded::<T, IC, OC, K, S>(d, P, batch, x, weight, bias, y)
-}
-
-/// [`forward_batch`] with the padding a run-time value (the input gradient runs as a forward
-/// pass whose padding is `K - 1 - P`, which stable Rust cannot write as a const argument). The
-/// pixel block grows as `OC` shrinks, to keep the accumulators (`PB * OC` values) in registers;
-/// the blocks were measured on the SmallCnn (AVX-512, f32: 16 pixels for conv1, 8 for conv2).
-#[allow(clippy::too_many_arguments)]
-fn forward_padded<T: Float, const IC: usize, const OC: usize, const K: usize, const S: usize>(
-    d: ConvDims,
-    pad: usize,
-    batch: usize,
-    x: &[T],
-    weight: &[T],
-    bias: &[T],
-    y: &mut [T],
-) {
     let n = super::samples_per_task(batch, d.out_len(OC) * K * K * IC);
     y.par_chunks_mut(n * d.out_len(OC))
         .zip(x.par_chunks(n * d.in_len(IC)))
         .for_each(|(y, x)| {
             #[cfg(target_arch = "x86_64")]
-            if super::simd::conv_forward::<T, IC, OC, K, S>(
+            if super::simd::conv_forward::<T, IC, OC, K, S, P>(
                 super::Isa::detected(),
                 d,
-                pad,
                 x,
                 weight,
                 bias,
@@ -469,13 +452,13 @@ fn forward_padded<T: Float, const IC: usize, const OC: usize, const K: usize, co
                 #[inline(always)]
                 || {
                     if const { OC <= 16 } {
-                        forward::<T, IC, OC, K, S, 16>(d, pad, x, weight, bias, y)
+                        forward::<T, IC, OC, K, S, P, 16>(d, x, weight, bias, y)
                     } else if const { OC <= 32 } {
-                        forward::<T, IC, OC, K, S, 8>(d, pad, x, weight, bias, y)
+                        forward::<T, IC, OC, K, S, P, 8>(d, x, weight, bias, y)
                     } else if const { OC <= 64 } {
-                        forward::<T, IC, OC, K, S, 3>(d, pad, x, weight, bias, y)
+                        forward::<T, IC, OC, K, S, P, 3>(d, x, weight, bias, y)
                     } else {
-                        forward::<T, IC, OC, K, S, 1>(d, pad, x, weight, bias, y)
+                        forward::<T, IC, OC, K, S, P, 1>(d, x, weight, bias, y)
                     }
                 },
             )
@@ -610,13 +593,13 @@ fn weight_grad_blocks<
 }
 
 /// Whether the input gradient of a `Conv2d<IN_C, _, K, S, P>` runs as a forward convolution
-/// (see [`input_grad_batch`]): stride 1, a padding smaller than the kernel, and more than one
-/// input channel.
+/// (see [`input_grad_batch`]): stride 1, a padding smaller than the kernel (and `K - 1 - P` at
+/// most 6), and more than one input channel.
 pub(crate) const fn input_grad_as_forward(in_c: usize, k: usize, s: usize, p: usize) -> bool {
     // One input channel would make a forward pass with one output channel, which has nothing
     // to vectorise: LeNet's 1->8 5x5 input gradient took 4.6 ms per batch of 64 that way
     // against 2.5 ms with `input_grad` (AVX2, one thread).
-    s == 1 && p < k && in_c > 1
+    s == 1 && p < k && k - 1 - p <= 6 && in_c > 1
 }
 
 /// The weights [`input_grad_batch`] reads, written from `weight` (`[kh][kw][ic][oc]`): with
@@ -677,8 +660,20 @@ pub(crate) fn input_grad_batch<
             ow: d.w,
         };
         let no_bias = [T::ZERO; IC];
-        forward_padded::<T, OC, IC, K, 1>(turned, K - 1 - P, batch, dy, weight_t, &no_bias, dx);
-        return;
+        // The padding `K - 1 - P` as a const argument: stable Rust cannot compute one from
+        // `K` and `P`, so pick the literal (`input_grad_as_forward` keeps it within 0..=6).
+        // A run-time padding instead cost the forward kernels up to 18 % (3->16 @32x32 on
+        // AVX2).
+        macro_rules! turned_forward {
+            ($($pad:literal)*) => {$(
+                if const { (K - 1).saturating_sub(P) == $pad } {
+                    return forward_batch::<T, OC, IC, K, 1, $pad>(
+                        turned, batch, dy, weight_t, &no_bias, dx,
+                    );
+                }
+            )*};
+        }
+        turned_forward!(0 1 2 3 4 5 6);
     }
     let n = super::samples_per_task(batch, d.out_len(OC) * K * K * IC);
     dx.par_chunks_mut(n * d.in_len(IC))
