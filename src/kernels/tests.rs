@@ -238,6 +238,10 @@ fn check_convs<T: Float>() {
     check_conv::<T, 33, 100, 3, 1, 0>(11);
     check_conv::<T, 100, 3, 1, 2, 0>(12);
     check_conv::<T, 3, 1, 5, 2, 2>(13);
+    // Wide layers: the tap-by-tap forward kernel, also for the input gradient (the forward
+    // pass of the turned kernel: 64 -> 32 and 32 -> 64 channels).
+    check_conv::<T, 32, 64, 3, 1, 1>(14);
+    check_conv::<T, 64, 32, 5, 1, 2>(15);
 }
 
 /// The zoo's shapes (what networks users write are made of) against the reference: the
@@ -703,6 +707,9 @@ fn simd_kernels_match_the_generic_ones_bit_for_bit() {
         check_simd_conv::<1, 8, 5, 1, 0>(13, isa);
         check_simd_conv::<24, 8, 3, 1, 1>(14, isa);
         check_simd_conv::<4, 48, 3, 2, 2>(15, isa);
+        // The tap-by-tap forward kernel: stride 2, 5x5 with a padding of 2.
+        check_simd_conv::<32, 32, 3, 2, 1>(16, isa);
+        check_simd_conv::<64, 32, 5, 1, 2>(17, isa);
     }
     // The kernels run for the SmallCnn's layers on every vector instruction set this CPU has.
     let d = ConvDims {
