@@ -1,6 +1,7 @@
 //! A training step of ResNet-20 (forward in train mode with BatchNorm's batch statistics,
 //! softmax cross-entropy, backward through the residual blocks and an Adam update) allocates
-//! nothing once the first step has run: every buffer is sized by the first batch and reused.
+//! nothing once the first step has run: every buffer is sized by the first batch and reused;
+//! and the memory it holds is at most twice the activations that backward needs.
 
 #[path = "../benches/support/mod.rs"]
 mod support;
@@ -8,11 +9,17 @@ mod support;
 #[path = "support/counting_alloc.rs"]
 mod counting_alloc;
 
-use counting_alloc::allocations;
+use constnet::Network;
+use counting_alloc::{allocations, live_bytes, peak_bytes, reset_peak};
+use std::sync::Mutex;
 use support::{IMAGE, ResNet20, Trainer, random_data};
+
+/// The counters are the whole process's: the tests take turns.
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
 #[test]
 fn a_resnet20_training_step_allocates_nothing_after_the_first() {
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(2)
         .build()
@@ -47,5 +54,55 @@ fn a_resnet20_training_step_allocates_nothing_after_the_first() {
         let v = std::hint::black_box(vec![1u8; 10]);
         assert!(allocations() > after);
         drop(v);
+    });
+}
+
+/// The values a ResNet-20 training step must keep per 32x32x3 image for backward: every
+/// layer's output, as PyTorch's autograd keeps them. Input 3,072; stem (conv, BN, ReLU) 3 x
+/// 16,384; layer1, 3 blocks x 6 x 16,384 (conv, BN, ReLU, conv, BN, block output); layer2,
+/// 8 x 8,192 for the first block (with the projection's conv and BN) and 2 x 6 x 8,192;
+/// layer3 likewise at 4,096; pooling, flatten and classifier 148.
+const ACTIVATIONS_PER_IMAGE: usize = 3_072
+    + 3 * 16_384
+    + 3 * 6 * 16_384
+    + 8 * 8_192
+    + 2 * 6 * 8_192
+    + 8 * 4_096
+    + 2 * 6 * 4_096
+    + 148;
+
+#[test]
+fn a_resnet20_training_step_holds_at_most_twice_its_activations() {
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    assert_eq!(ACTIVATIONS_PER_IMAGE, 593_044);
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(2)
+        .build()
+        .expect("a thread pool");
+    let batch = 16;
+    let (images, labels) = random_data(batch, 2);
+    pool.install(|| {
+        reset_peak();
+        let start = live_bytes();
+        let mut trainer = Trainer::<ResNet20>::fresh();
+        let params = trainer.net.num_params();
+        // Parameters, their gradients and the convolutions' transposed copies, then Adam's
+        // two moments (allocated by the first step): memory for the weights, not activations.
+        let weights = live_bytes() - start + 2 * params * size_of::<f32>();
+        let loss = trainer.step(&images, &labels);
+        assert!(loss.is_finite());
+        let held = peak_bytes() - start - weights;
+        let activations = batch * ACTIVATIONS_PER_IMAGE * size_of::<f32>();
+        let ratio = held as f64 / activations as f64;
+        eprintln!(
+            "batch {batch}: {held} bytes held beside {weights} for the weights; \
+             activations {activations} bytes; ratio {ratio:.2}"
+        );
+        assert!(
+            ratio <= 2.0,
+            "{held} bytes held for {activations} of activations: {ratio:.2}x"
+        );
+        // The bound is not vacuous: the buffers hold more than the activations themselves.
+        assert!(ratio > 1.0, "ratio {ratio:.2}");
     });
 }

@@ -1,5 +1,5 @@
-//! A global allocator that counts allocations, for the tests that prove a training step
-//! allocates nothing. Include it with `#[path = "support/counting_alloc.rs"] mod counting_alloc;`:
+//! A global allocator that counts allocations and the bytes in use, for the tests that prove a
+//! training step allocates nothing and how much memory it holds. Include it with `#[path = "support/counting_alloc.rs"] mod counting_alloc;`:
 //! it installs itself as the test binary's global allocator.
 
 use std::alloc::{GlobalAlloc, Layout, System};
@@ -10,35 +10,67 @@ pub fn allocations() -> usize {
     ALLOCATIONS.load(Ordering::SeqCst)
 }
 
-/// The system allocator, counting every allocation (and reallocation).
+/// Bytes allocated and not yet freed.
+#[allow(dead_code)]
+pub fn live_bytes() -> usize {
+    LIVE.load(Ordering::SeqCst)
+}
+
+/// The most bytes in use at once since the last [`reset_peak`] (or the start).
+#[allow(dead_code)]
+pub fn peak_bytes() -> usize {
+    PEAK.load(Ordering::SeqCst)
+}
+
+/// Starts a new peak from the bytes in use now.
+#[allow(dead_code)]
+pub fn reset_peak() {
+    PEAK.store(LIVE.load(Ordering::SeqCst), Ordering::SeqCst);
+}
+
+/// The system allocator, counting every allocation (and reallocation) and the bytes in use.
 struct Counting;
 
 static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
+static LIVE: AtomicUsize = AtomicUsize::new(0);
+static PEAK: AtomicUsize = AtomicUsize::new(0);
+
+/// Records `size` more bytes in use (and a new peak if it is one).
+fn grow(size: usize) {
+    let live = LIVE.fetch_add(size, Ordering::Relaxed) + size;
+    PEAK.fetch_max(live, Ordering::Relaxed);
+}
 
 // SAFETY: every method forwards its arguments unchanged to `System`, which upholds the
-// `GlobalAlloc` contract; the only addition is a relaxed atomic increment, which neither
-// allocates nor unwinds, so the layout, alignment and ownership guarantees are System's own.
+// `GlobalAlloc` contract; the only additions are relaxed atomic updates, which neither
+// allocate nor unwind, so the layout, alignment and ownership guarantees are System's own.
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        grow(layout.size());
         // SAFETY: the caller's guarantees for `layout` are passed on unchanged.
         unsafe { System.alloc(layout) }
     }
 
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
         ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        grow(layout.size());
         // SAFETY: as above.
         unsafe { System.alloc_zeroed(layout) }
     }
 
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
         ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        // Counted as the new block in use beside the old one (as a move may hold both).
+        grow(new_size);
+        LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
         // SAFETY: `ptr` was allocated by `System` (every allocation goes through this wrapper)
         // with `layout`; the caller's guarantees are passed on unchanged.
         unsafe { System.realloc(ptr, layout, new_size) }
     }
 
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
         // SAFETY: `ptr` was allocated by `System` with `layout`, as above.
         unsafe { System.dealloc(ptr, layout) }
     }
