@@ -463,7 +463,11 @@ impl<T: Float> NetState<T> {
     /// [`NetState::last_backward`]).
     pub fn middle_backward(&mut self, i: usize) -> (&[T], &[T], &[T], &mut [T]) {
         let [even, odd] = &mut self.grads;
-        let (dy, dx) = if i.is_multiple_of(2) { (even, odd) } else { (odd, even) };
+        let (dy, dx) = if i.is_multiple_of(2) {
+            (even, odd)
+        } else {
+            (odd, even)
+        };
         dx.resize(self.acts[i - 1].len(), T::ZERO);
         (&self.acts[i - 1], &self.acts[i], dy, dx)
     }
