@@ -216,7 +216,7 @@ pub fn load_cifar10<S: Shape>(dir: impl AsRef<Path>) -> Result<DataSplits<S>, Da
 /// - Each record is 3074 bytes: the coarse label (0..=19), the fine label (0..=99), then 1024
 ///   red, 1024 green and 1024 blue values, each plane row-major 32x32.
 /// - Class names from `coarse_label_names.txt` / `fine_label_names.txt` when present, else
-///   [`CIFAR100_SUPERCLASSES`](super::CIFAR100_SUPERCLASSES) / [`CIFAR100_CLASSES`].
+///   [`CIFAR100_SUPERCLASSES`] / [`CIFAR100_CLASSES`].
 ///
 /// Every problem is a [`DataError`] naming the file; nothing panics.
 pub fn load_cifar100_binary<S: Shape>(

@@ -24,7 +24,7 @@
 //!   images normalised per channel with the training split's mean and std,
 //!   the 20 coarse labels and their names. Every bad folder or file gives a
 //!   one-line [`DataError`] naming the file; nothing panics.
-//! - [`synthetic`] makes a seeded synthetic data set with the same shapes
+//! - [`synthetic`](fn@synthetic) makes a seeded synthetic data set with the same shapes
 //!   and the same normalisation; it says it is synthetic
 //!   ([`DataSource::Synthetic`], class names `synthetic_...`).
 //! - [`epoch_order`] and [`Dataset::gather`] give allocation-free

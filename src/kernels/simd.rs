@@ -5,7 +5,12 @@
 //! multiple of 4). Wide layers (64-128 channels and up) run in chunks of channels that fit the
 //! registers; channel counts that are multiples of 8 but not 16 use AVX2's 8-lane registers
 //! on AVX-512 CPUs too. The weight gradient of wide layers takes the samples in runs that fit
-//! the L2 cache and keeps each block of gradients in registers across a run.
+//! the L2 cache and keeps each block of gradients in registers across a run; the others take
+//! output rows in chunks that fit L1 and register tiles of `MR` input channels by `NV` vectors
+//! of output channels. With 32 and more input channels (and output channels a multiple of 32)
+//! the forward pass runs tap by tap ([`conv_forward_taps_f32`]): one tap's weights for a chunk
+//! of output channels stay in L1 while it adds its products to every output pixel it reaches.
+//! The stride-1 input gradient is computed as a forward pass (see [`super::conv`]).
 //!
 //! The generic kernels in [`super::conv`] leave register allocation to LLVM, which keeps large
 //! accumulator blocks (`[[f32; 16]; 24]` and up) on the stack: every multiply-add then loads and

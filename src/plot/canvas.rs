@@ -192,7 +192,7 @@ impl Canvas {
     }
 
     /// Runs `f` on a plotters drawing area over the whole canvas (for charts); text is laid out
-    /// by [`KernedBackend`](super::text::KernedBackend).
+    /// by [`KernedBackend`].
     pub fn draw(
         &mut self,
         f: impl FnOnce(&DrawingArea<KernedBackend<'_>, Shift>) -> Result<(), String>,
