@@ -49,44 +49,6 @@ fn sum_rows<T: Float, const C: usize>(x: &[T], f: impl Fn(T, usize) -> T) -> [T;
     out
 }
 
-/// Per-channel sums of products of the rows of `a` and `b`: `Σ g(a, b, c)` with four
-/// interleaved accumulators, as [`sum_rows`].
-#[inline(always)]
-fn sum_row_pairs<T: Float, const C: usize>(
-    a: &[T],
-    b: &[T],
-    f: impl Fn(T, T, usize, T) -> T,
-) -> [T; C] {
-    let mut acc = [[T::ZERO; C]; 4];
-    let mut qa = a.chunks_exact(4 * C);
-    let mut qb = b.chunks_exact(4 * C);
-    for (qa, qb) in (&mut qa).zip(&mut qb) {
-        for ((acc, ra), rb) in acc
-            .iter_mut()
-            .zip(qa.chunks_exact(C))
-            .zip(qb.chunks_exact(C))
-        {
-            for c in 0..C {
-                acc[c] = f(ra[c], rb[c], c, acc[c]);
-            }
-        }
-    }
-    for (ra, rb) in qa
-        .remainder()
-        .chunks_exact(C)
-        .zip(qb.remainder().chunks_exact(C))
-    {
-        for c in 0..C {
-            acc[0][c] = f(ra[c], rb[c], c, acc[0][c]);
-        }
-    }
-    let mut out = [T::ZERO; C];
-    for c in 0..C {
-        out[c] = (acc[0][c] + acc[1][c]) + (acc[2][c] + acc[3][c]);
-    }
-    out
-}
-
 /// One sample's statistics: `stats[..C]` its per-channel mean, `stats[C..2C]` its sum of
 /// squared deviations from that mean (`x`: `pixels x C`).
 #[inline(always)]
@@ -244,10 +206,35 @@ pub(crate) fn sample_grad_sums<T: Float, const C: usize>(
     mean: &[T; C],
     sums: &mut [T],
 ) {
-    let sdy = sum_rows::<T, C>(dy, |g, _| g);
-    let sdyx = sum_row_pairs::<T, C>(x, dy, |x, g, c, acc| (x - mean[c]).mul_add(g, acc));
-    sums[..C].copy_from_slice(&sdy);
-    sums[C..2 * C].copy_from_slice(&sdyx);
+    // Both sums in one pass over the sample, each with its own four interleaved accumulators
+    // in `sum_rows`'s order (the same bits as two passes).
+    let mut a_dy = [[T::ZERO; C]; 4];
+    let mut a_dyx = [[T::ZERO; C]; 4];
+    let mut qx = x.chunks_exact(4 * C);
+    let mut qdy = dy.chunks_exact(4 * C);
+    for (qx, qdy) in (&mut qx).zip(&mut qdy) {
+        for j in 0..4 {
+            let (rx, rdy) = (&qx[j * C..][..C], &qdy[j * C..][..C]);
+            for c in 0..C {
+                a_dy[j][c] += rdy[c];
+                a_dyx[j][c] = (rx[c] - mean[c]).mul_add(rdy[c], a_dyx[j][c]);
+            }
+        }
+    }
+    for (rx, rdy) in qx
+        .remainder()
+        .chunks_exact(C)
+        .zip(qdy.remainder().chunks_exact(C))
+    {
+        for c in 0..C {
+            a_dy[0][c] += rdy[c];
+            a_dyx[0][c] = (rx[c] - mean[c]).mul_add(rdy[c], a_dyx[0][c]);
+        }
+    }
+    for c in 0..C {
+        sums[c] = (a_dy[0][c] + a_dy[1][c]) + (a_dy[2][c] + a_dy[3][c]);
+        sums[C + c] = (a_dyx[0][c] + a_dyx[1][c]) + (a_dyx[2][c] + a_dyx[3][c]);
+    }
 }
 
 /// The gradients of BatchNorm's `weight` and `bias` (set, not accumulated): `bias_grad = Σ dy`,
@@ -371,4 +358,46 @@ pub(crate) fn input_grad_batch<T: Float, const C: usize>(
                 || input_grad::<T, C>(x, dy, dx, coef),
             )
         });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The one-pass [`sample_grad_sums`] adds in the module's documented order: pixel `p` of
+    /// the whole quads into accumulator `p % 4`, the last `pixels % 4` into accumulator 0, then
+    /// `(a0 + a1) + (a2 + a3)`, each sum on its own.
+    #[test]
+    fn backward_sums_follow_the_documented_order() {
+        const C: usize = 5;
+        let pixels = 11; // two quads and a remainder of 3
+        let x: Vec<f32> = (0..pixels * C)
+            .map(|i| (i as f32 * 0.37).sin() + 2.0)
+            .collect();
+        let dy: Vec<f32> = (0..pixels * C).map(|i| (i as f32 * 0.91).cos()).collect();
+        let mean = [1.9f32, 2.1, 2.0, 1.8, 2.2];
+        let mut sums = [0.0f32; 2 * C];
+        sample_grad_sums::<f32, C>(&x, &dy, &mean, &mut sums);
+        let whole = pixels / 4 * 4;
+        for c in 0..C {
+            let (mut a_dy, mut a_dyx) = ([0.0f32; 4], [0.0f32; 4]);
+            for p in 0..pixels {
+                let j = if p < whole { p % 4 } else { 0 };
+                let (xv, g) = (x[p * C + c], dy[p * C + c]);
+                a_dy[j] += g;
+                a_dyx[j] = (xv - mean[c]).mul_add(g, a_dyx[j]);
+            }
+            assert_eq!(
+                sums[c],
+                (a_dy[0] + a_dy[1]) + (a_dy[2] + a_dy[3]),
+                "Σ dy, {c}"
+            );
+            assert_eq!(
+                sums[C + c],
+                (a_dyx[0] + a_dyx[1]) + (a_dyx[2] + a_dyx[3]),
+                "Σ dy (x - mean), {c}"
+            );
+        }
+        assert_eq!(sum_rows::<f32, C>(&dy, |g, _| g), sums[..C]);
+    }
 }
