@@ -64,18 +64,43 @@ fn sized<T: Float>(buffer: &mut Vec<T>, len: usize) -> &mut [T] {
     &mut buffer[..len]
 }
 
-/// Evaluates `batch` samples on a pool thread into `ws.output` and returns the outputs.
+/// The intermediate outputs one pass of [`run`] may hold, in bytes: a larger batch is
+/// evaluated in passes of as many samples as fit, so that each layer's output is still in the
+/// cache when the next layer reads it. (ResNet-20 on a 2-core AMD Zen 5, 1,280 images in
+/// batches of 256: 2,430 images/s in one pass per batch, 2,940 in passes of 32 or 64.)
+const PASS_BYTES: usize = 8 << 20;
+
+/// The fewest samples in a pass, so that the threads still share the work of each layer.
+const MIN_PASS: usize = 16;
+
+/// Samples per pass of [`run`] for `batch` samples (at least 1).
+pub(crate) fn pass_len<T: Float, N: Network<T> + ?Sized>(net: &N, batch: usize) -> usize {
+    let per_sample = net.infer_scratch_len(1).max(1) * size_of::<T>();
+    (PASS_BYTES / per_sample).max(MIN_PASS).min(batch).max(1)
+}
+
+/// Evaluates `batch` samples on a pool thread into `ws.output` and returns the outputs, in
+/// passes of [`pass_len`] samples (every layer in evaluation mode treats each sample on its
+/// own, so the passes give the bits of one call).
 pub(crate) fn run<'w, T: Float, N: Network<T> + ?Sized>(
     net: &N,
     input: &[T],
     batch: usize,
     ws: &'w mut Workspace<T>,
 ) -> &'w [T] {
-    let len = batch * <N::Output as Shape>::LEN;
-    let scratch_len = net.infer_scratch_len(batch);
+    let (in_len, out_len) = (<N::Input as Shape>::LEN, <N::Output as Shape>::LEN);
+    let len = batch * out_len;
+    let pass = pass_len(net, batch);
     let output = sized(&mut ws.output, len);
-    let scratch = sized(&mut ws.scratch, scratch_len);
-    crate::kernels::on_pool(|| net.infer_into(input, output, batch, scratch, None));
+    let scratch = sized(&mut ws.scratch, net.infer_scratch_len(pass));
+    crate::kernels::on_pool(|| {
+        for (x, y) in input[..batch * in_len]
+            .chunks(pass * in_len)
+            .zip(output.chunks_mut(pass * out_len))
+        {
+            net.infer_into(x, y, y.len() / out_len, scratch, None);
+        }
+    });
     &ws.output[..len]
 }
 

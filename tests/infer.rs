@@ -267,3 +267,27 @@ fn a_trained_network_is_shared_by_threads() {
     });
     assert_eq!(results, [want.clone(), want]);
 }
+
+/// A batch of evaluation larger than one pass of the inference path (which evaluates a large
+/// batch in passes that fit the cache: at most 8 MB of intermediate outputs, and ResNet-20
+/// holds more than 64 KB per sample, so 200 samples take at least two passes) gives the bits
+/// of `forward(Eval)`, which evaluates the batch in one call.
+#[test]
+fn a_batch_evaluated_in_several_passes_gives_the_bits_of_one_forward() {
+    let mut net = ResNet20::<20, f32>::new(5);
+    assert!(net.infer_scratch_len(1) * 4 > 64 * 1024);
+    Network::forward(&mut net, &inputs(3, 7), Mode::Train);
+    let x = inputs::<Image<32, 32, 3>, f32>(200, 8);
+    let want = Network::forward(&mut net, &x, Mode::Eval).to_vec();
+    let mut ws = Workspace::new();
+    let got = net.infer_batch(&x, &mut ws).as_slice().to_vec();
+    assert_eq!(got.len(), want.len());
+    let differing = got
+        .iter()
+        .zip(&want)
+        .filter(|(a, b)| a.to_bits() != b.to_bits())
+        .count();
+    assert_eq!(differing, 0, "of {} values", want.len());
+    // The workspace holds one pass's intermediate outputs, not the batch's.
+    assert!(ws.len() < net.infer_scratch_len(200), "{} values", ws.len());
+}

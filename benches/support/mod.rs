@@ -9,7 +9,7 @@
 #![allow(dead_code)]
 
 use constnet::train::{Adam, Optimizer, softmax_cross_entropy};
-use constnet::{Image, Mode, Network, Tensor};
+use constnet::{Image, Mode, Network, Tensor, Workspace};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use rand_distr::{Distribution, StandardNormal};
@@ -51,6 +51,7 @@ pub struct Trainer<N = SmallCnn> {
     pub adam: Adam<f32>,
     batch: Tensor<Image<32, 32, 3>>,
     grad: Vec<f32>,
+    ws: Workspace<f32>,
 }
 
 impl Trainer<SmallCnn> {
@@ -68,6 +69,7 @@ impl<N: BenchNet> Trainer<N> {
             adam: Adam::new(1e-3),
             batch: Tensor::zeros(0),
             grad: Vec::new(),
+            ws: Workspace::new(),
         }
     }
 
@@ -86,10 +88,11 @@ impl<N: BenchNet> Trainer<N> {
         })
     }
 
-    /// Evaluation-mode forward pass; returns the scores.
+    /// Evaluation through the inference API (`Network::infer_batch`, the same bits as
+    /// `forward(Mode::Eval)`); returns the scores.
     pub fn eval(&mut self, images: &[f32]) -> &[f32] {
         self.batch.copy_from_slice(images).expect("whole images");
-        self.net.forward(&self.batch, Mode::Eval)
+        self.net.infer_batch(&self.batch, &mut self.ws).as_slice()
     }
 }
 

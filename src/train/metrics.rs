@@ -1,7 +1,7 @@
 //! Predictions, accuracy and the confusion matrix.
 
 use super::{Samples, SamplesError};
-use crate::{Float, Mode, Network, Shape, Tensor};
+use crate::{Float, Network, Shape, Workspace};
 use std::fmt::Write as _;
 use std::path::Path;
 
@@ -47,7 +47,7 @@ pub fn accuracy(predictions: &[usize], labels: &[usize]) -> f64 {
     correct as f64 / labels.len() as f64
 }
 
-/// Runs `net` over `samples` in batches of `batch_size`, in [`Mode::Eval`], and returns the
+/// Runs `net` over `samples` in batches of `batch_size`, in [`Mode::Eval`](crate::Mode::Eval), and returns the
 /// predicted class of each sample.
 ///
 /// ```
@@ -71,13 +71,13 @@ pub fn evaluate<'a, T: Float, N: Network<T> + ?Sized>(
     let samples = samples.into();
     samples.check::<N::Input>("evaluation")?;
     let mut out = Vec::with_capacity(samples.len());
-    let mut batch = Tensor::zeros(0);
+    let mut ws = Workspace::new();
     let mut scratch = Vec::new();
     predict_into(
         net,
         samples.images,
         batch_size,
-        &mut batch,
+        &mut ws,
         &mut scratch,
         &mut out,
     )?;
@@ -85,12 +85,13 @@ pub fn evaluate<'a, T: Float, N: Network<T> + ?Sized>(
 }
 
 /// As [`evaluate`] on raw images (a whole number of samples), with caller-owned buffers so that
-/// repeated evaluation does not allocate. Appends to `out`.
+/// repeated evaluation does not allocate. Appends to `out`. Runs the inference path
+/// ([`Network::infer_batch`]'s, the bits of `forward` in [`Mode::Eval`](crate::Mode::Eval)).
 pub(crate) fn predict_into<T: Float, N: Network<T> + ?Sized>(
-    net: &mut N,
+    net: &N,
     images: &[T],
     batch_size: usize,
-    batch: &mut Tensor<N::Input, T>,
+    ws: &mut Workspace<T>,
     scratch: &mut Vec<usize>,
     out: &mut Vec<usize>,
 ) -> Result<(), SamplesError> {
@@ -98,13 +99,10 @@ pub(crate) fn predict_into<T: Float, N: Network<T> + ?Sized>(
         return Err(SamplesError::ZeroBatchSize);
     }
     let classes = <N::Output as Shape>::LEN;
-    let chunk = batch_size * <N::Input as Shape>::LEN;
-    for part in images.chunks(chunk.max(1)) {
+    let sample = <N::Input as Shape>::LEN;
+    for part in images.chunks((batch_size * sample).max(1)) {
         // `part` is a whole number of samples (checked by the callers).
-        if batch.copy_from_slice(part).is_err() {
-            break;
-        }
-        let scores = net.forward(batch, Mode::Eval);
+        let scores = crate::infer::run(net, part, part.len() / sample.max(1), ws);
         predictions(scores, classes, scratch);
         out.extend_from_slice(scratch);
     }

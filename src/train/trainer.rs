@@ -512,7 +512,7 @@ fn run<T: Float, N: Network<T>>(
     let mut batch = Tensor::<N::Input, T>::zeros(config.batch_size.min(train.len()));
     let mut labels: Vec<usize> = Vec::with_capacity(config.batch_size);
     let mut grad: Vec<T> = Vec::new();
-    let mut eval_batch = Tensor::<N::Input, T>::zeros(0);
+    let mut eval_ws = crate::Workspace::<T>::new();
     let (mut scratch, mut predicted) = (Vec::new(), Vec::new());
     let saves = exchange.as_ref().is_none_or(|e| e.sync.rank() == 0);
 
@@ -594,7 +594,7 @@ fn run<T: Float, N: Network<T>>(
             net,
             train_eval_images.as_deref().unwrap_or(train.images),
             config.eval_batch_size,
-            &mut eval_batch,
+            &mut eval_ws,
             &mut scratch,
             &mut predicted,
         )?;
@@ -607,7 +607,7 @@ fn run<T: Float, N: Network<T>>(
             net,
             val.images,
             config.eval_batch_size,
-            &mut eval_batch,
+            &mut eval_ws,
             &mut scratch,
             &mut predicted,
         )?;
