@@ -31,6 +31,11 @@ use crate::{Float, Network, Shape};
 /// output, the probabilities and a captured activation. Sized on first use and grown when a
 /// larger batch comes; after the first call with the largest batch, inference does not
 /// allocate. One workspace serves any network of element type `T`; each thread needs its own.
+///
+/// A large batch is evaluated in passes of as many samples as fit in 8 MB of intermediate
+/// outputs (at least 16), so that each layer reads its input from the cache and the workspace
+/// holds one pass's intermediate outputs, not the whole batch's; the outputs are the same bits
+/// as one pass.
 #[derive(Debug, Clone, Default)]
 pub struct Workspace<T: Float = f32> {
     scratch: Vec<T>,
