@@ -79,7 +79,7 @@ const PASS_BYTES: usize = 8 << 20;
 const MIN_PASS: usize = 16;
 
 /// Samples per pass of [`run`] for `batch` samples (at least 1).
-pub(crate) fn pass_len<T: Float, N: Network<T> + ?Sized>(net: &N, batch: usize) -> usize {
+fn pass_len<T: Float, N: Network<T> + ?Sized>(net: &N, batch: usize) -> usize {
     let per_sample = net.infer_scratch_len(1).max(1) * size_of::<T>();
     (PASS_BYTES / per_sample).max(MIN_PASS).min(batch).max(1)
 }

@@ -82,7 +82,8 @@
 //!   `SmallCnnBn`, and `LeNet5` and `ResNet20<CLASSES>` (with its blocks).
 //! * [`Tensor`]: a batch of samples of a compile-time shape, the network's input type.
 //! * [`infer`]: inference through `&self` with a reusable [`Workspace`] (a large batch runs
-//!   in passes whose intermediate outputs stay in the cache): [`Network::predict`] and [`Network::predict_batch`] (classes and softmax probabilities),
+//!   in passes whose intermediate outputs stay in the cache): [`Network::predict`] and
+//!   [`Network::predict_batch`] (classes and softmax probabilities),
 //!   [`Network::activation`] (a named layer's output). The `predict` example uses them on PNG
 //!   files.
 //! * [`grad_check`]: numerical gradients and `rel_error`, as the notebook's `grad_check`.

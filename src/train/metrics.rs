@@ -47,8 +47,8 @@ pub fn accuracy(predictions: &[usize], labels: &[usize]) -> f64 {
     correct as f64 / labels.len() as f64
 }
 
-/// Runs `net` over `samples` in batches of `batch_size`, in [`Mode::Eval`](crate::Mode::Eval), and returns the
-/// predicted class of each sample.
+/// Runs `net` over `samples` in batches of `batch_size`, in [`Mode::Eval`](crate::Mode::Eval),
+/// and returns the predicted class of each sample.
 ///
 /// ```
 /// use constnet::layers::Linear;

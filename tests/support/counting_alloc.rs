@@ -1,6 +1,7 @@
 //! A global allocator that counts allocations and the bytes in use, for the tests that prove a
-//! training step allocates nothing and how much memory it holds. Include it with `#[path = "support/counting_alloc.rs"] mod counting_alloc;`:
-//! it installs itself as the test binary's global allocator.
+//! training step allocates nothing and how much memory it holds. Include it with
+//! `#[path = "support/counting_alloc.rs"] mod counting_alloc;`: it installs itself as the test
+//! binary's global allocator.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
