@@ -1,5 +1,9 @@
 //! BatchNorm kernels, vectorised over the channels (innermost in NHWC), `C` a const generic so
-//! that each per-channel accumulator is a fixed array the compiler keeps in vector registers.
+//! that each per-channel accumulator is a fixed array. For `f32` with `C` a multiple of 8 the
+//! passes over the pixels run the hand-written vector kernels of
+//! [`batch_norm_simd`](super::batch_norm_simd) (the `*_on` and `samples_*` functions choose),
+//! which perform these functions' operations in the same order: LLVM compiled some channel
+//! counts of the generic ones to scalar code (16 channels: 4-5x slower).
 //!
 //! # Statistics in a fixed order
 //!
@@ -21,6 +25,7 @@
 //! statistics and in evaluation with the running ones: [`scale_shift`] computes both, so
 //! `forward` in evaluation mode and `infer` give the same bits.
 
+use super::Isa;
 use crate::Float;
 use rayon::prelude::*;
 
@@ -118,17 +123,31 @@ pub(crate) fn batch_stats<T: Float, const C: usize>(
     stats[..2 * batch * C]
         .par_chunks_mut(n * 2 * C)
         .zip(x.par_chunks(n * sample))
-        .for_each(|(stats, x)| {
-            super::run(
-                #[inline(always)]
-                || {
-                    for (s, x) in stats.chunks_exact_mut(2 * C).zip(x.chunks_exact(sample)) {
-                        sample_stats::<T, C>(x, s);
-                    }
-                },
-            )
-        });
+        .for_each(|(stats, x)| samples_stats::<T, C>(Isa::detected(), x, sample, stats));
     combine_stats::<T, C>(&stats[..2 * batch * C], sample / C, mean, var);
+}
+
+/// [`sample_stats`] of each sample of `x` (`sample` values each) into `stats` (`2C` values per
+/// sample), compiled for `isa`: the vector kernel where it applies, else the generic one.
+pub(crate) fn samples_stats<T: Float, const C: usize>(
+    isa: Isa,
+    x: &[T],
+    sample: usize,
+    stats: &mut [T],
+) {
+    #[cfg(target_arch = "x86_64")]
+    if super::batch_norm_simd::samples_stats::<T, C>(isa, x, sample, stats) {
+        return;
+    }
+    super::run_on(
+        isa,
+        #[inline(always)]
+        || {
+            for (s, x) in stats.chunks_exact_mut(2 * C).zip(x.chunks_exact(sample)) {
+                sample_stats::<T, C>(x, s);
+            }
+        },
+    )
 }
 
 /// `1 / sqrt(var + eps)` per channel.
@@ -190,12 +209,26 @@ pub(crate) fn normalize_batch<T: Float, const C: usize>(
     };
     y.par_chunks_mut(block)
         .zip(x.par_chunks(block))
-        .for_each(|(y, x)| {
-            super::run(
-                #[inline(always)]
-                || normalize::<T, C>(x, y, scale, shift),
-            )
-        });
+        .for_each(|(y, x)| normalize_on::<T, C>(Isa::detected(), x, y, scale, shift));
+}
+
+/// [`normalize`] compiled for `isa`: the vector kernel where it applies, else the generic one.
+pub(crate) fn normalize_on<T: Float, const C: usize>(
+    isa: Isa,
+    x: &[T],
+    y: &mut [T],
+    scale: &[T; C],
+    shift: &[T; C],
+) {
+    #[cfg(target_arch = "x86_64")]
+    if super::batch_norm_simd::normalize::<T, C>(isa, x, y, scale, shift) {
+        return;
+    }
+    super::run_on(
+        isa,
+        #[inline(always)]
+        || normalize::<T, C>(x, y, scale, shift),
+    )
 }
 
 /// One sample's backward sums: `sums[..C]` = `Σ dy`, `sums[C..2C]` = `Σ dy * (x - mean)`.
@@ -237,6 +270,36 @@ pub(crate) fn sample_grad_sums<T: Float, const C: usize>(
     }
 }
 
+/// [`sample_grad_sums`] of each sample of `x` and `dy` (`sample` values each) into `sums` (`2C`
+/// values per sample), compiled for `isa`: the vector kernel where it applies, else the
+/// generic one.
+pub(crate) fn samples_grad_sums<T: Float, const C: usize>(
+    isa: Isa,
+    x: &[T],
+    dy: &[T],
+    sample: usize,
+    mean: &[T; C],
+    sums: &mut [T],
+) {
+    #[cfg(target_arch = "x86_64")]
+    if super::batch_norm_simd::samples_grad_sums::<T, C>(isa, x, dy, sample, mean, sums) {
+        return;
+    }
+    super::run_on(
+        isa,
+        #[inline(always)]
+        || {
+            for ((s, x), dy) in sums
+                .chunks_exact_mut(2 * C)
+                .zip(x.chunks_exact(sample))
+                .zip(dy.chunks_exact(sample))
+            {
+                sample_grad_sums::<T, C>(x, dy, mean, s);
+            }
+        },
+    )
+}
+
 /// The gradients of BatchNorm's `weight` and `bias` (set, not accumulated): `bias_grad = Σ dy`,
 /// `weight_grad = inv_std * Σ dy * (x - mean)`, per channel over the batch (samples' sums in
 /// sample order). `sums` is scratch of `2 * batch * C` values.
@@ -259,18 +322,7 @@ pub(crate) fn param_grads<T: Float, const C: usize>(
         .par_chunks_mut(n * 2 * C)
         .zip(x.par_chunks(n * sample).zip(dy.par_chunks(n * sample)))
         .for_each(|(sums, (x, dy))| {
-            super::run(
-                #[inline(always)]
-                || {
-                    for ((s, x), dy) in sums
-                        .chunks_exact_mut(2 * C)
-                        .zip(x.chunks_exact(sample))
-                        .zip(dy.chunks_exact(sample))
-                    {
-                        sample_grad_sums::<T, C>(x, dy, &m, s);
-                    }
-                },
-            )
+            samples_grad_sums::<T, C>(Isa::detected(), x, dy, sample, &m, sums)
         });
     let mut sdy = [T::ZERO; C];
     let mut sdyx = [T::ZERO; C];
@@ -352,12 +404,26 @@ pub(crate) fn input_grad_batch<T: Float, const C: usize>(
     };
     dx.par_chunks_mut(block)
         .zip(x.par_chunks(block).zip(dy.par_chunks(block)))
-        .for_each(|(dx, (x, dy))| {
-            super::run(
-                #[inline(always)]
-                || input_grad::<T, C>(x, dy, dx, coef),
-            )
-        });
+        .for_each(|(dx, (x, dy))| input_grad_on::<T, C>(Isa::detected(), x, dy, dx, coef));
+}
+
+/// [`input_grad`] compiled for `isa`: the vector kernel where it applies, else the generic one.
+pub(crate) fn input_grad_on<T: Float, const C: usize>(
+    isa: Isa,
+    x: &[T],
+    dy: &[T],
+    dx: &mut [T],
+    coef: &[[T; C]; 3],
+) {
+    #[cfg(target_arch = "x86_64")]
+    if super::batch_norm_simd::input_grad::<T, C>(isa, x, dy, dx, coef) {
+        return;
+    }
+    super::run_on(
+        isa,
+        #[inline(always)]
+        || input_grad::<T, C>(x, dy, dx, coef),
+    )
 }
 
 #[cfg(test)]

@@ -16,9 +16,10 @@
 //!   `__m256` for AVX2), one register per accumulator; pixel blocks of two sizes tile a row
 //!   instead of leaving a remainder to the one-pixel path, and wide layers run in chunks of
 //!   channels that fit the registers. They perform the generic kernels' operations in the same
-//!   order and are tested bit-for-bit against them under each instruction set. Everything else
-//!   (f64, other channel counts such as 3, 17 or 100, the portable build) runs the generic
-//!   kernels.
+//!   order and are tested bit-for-bit against them under each instruction set. BatchNorm's
+//!   passes have vector kernels of their own (`src/kernels/batch_norm_simd.rs`) for the same
+//!   reason: LLVM left the 16-channel ones scalar. Everything else (f64, other channel counts
+//!   such as 3, 17 or 100, the portable build) runs the generic kernels.
 //! * **Run-time CPU dispatch.** Users do not set `RUSTFLAGS`, so each kernel call runs inside a
 //!   function compiled with `#[target_feature(enable = "avx512f,…")]` (or AVX2) when
 //!   [`is_x86_feature_detected!`] says the CPU has it; the generic kernel body is
@@ -77,6 +78,8 @@ pub mod reference;
 
 pub(crate) mod avg_pool;
 pub(crate) mod batch_norm;
+#[cfg(target_arch = "x86_64")]
+mod batch_norm_simd;
 pub(crate) mod conv;
 pub(crate) mod gelu;
 pub(crate) mod linear;

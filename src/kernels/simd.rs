@@ -30,9 +30,10 @@ use super::conv::{interior, valid_range, valid_range_k};
 use super::{Isa, run_on};
 use crate::Float;
 use std::arch::x86_64::{
-    __m256, __m512, _mm256_add_ps, _mm256_fmadd_ps, _mm256_loadu_ps, _mm256_set1_ps,
-    _mm256_setzero_ps, _mm256_storeu_ps, _mm512_add_ps, _mm512_fmadd_ps, _mm512_loadu_ps,
-    _mm512_set1_ps, _mm512_setzero_ps, _mm512_storeu_ps,
+    __m256, __m512, _mm256_add_ps, _mm256_fmadd_ps, _mm256_loadu_ps, _mm256_mul_ps, _mm256_set1_ps,
+    _mm256_setzero_ps, _mm256_storeu_ps, _mm256_sub_ps, _mm512_add_ps, _mm512_fmadd_ps,
+    _mm512_loadu_ps, _mm512_mul_ps, _mm512_set1_ps, _mm512_setzero_ps, _mm512_storeu_ps,
+    _mm512_sub_ps,
 };
 
 /// A vector register of `f32` lanes and the operations the kernels use.
@@ -58,6 +59,10 @@ pub(crate) trait Lanes {
     unsafe fn splat(x: f32) -> Self::V;
     /// `a + b` lane by lane.
     unsafe fn add(a: Self::V, b: Self::V) -> Self::V;
+    /// `a - b` lane by lane.
+    unsafe fn sub(a: Self::V, b: Self::V) -> Self::V;
+    /// `a * b` lane by lane.
+    unsafe fn mul(a: Self::V, b: Self::V) -> Self::V;
     /// `a * b + c` lane by lane, rounded once (fused multiply-add).
     unsafe fn fmadd(a: Self::V, b: Self::V, c: Self::V) -> Self::V;
 }
@@ -69,7 +74,7 @@ pub(crate) struct Avx2;
 
 /// [`Lanes`] for one instruction set from its register type and intrinsics.
 macro_rules! impl_lanes {
-    ($isa:ident, $v:ty, $n:literal, $zero:ident, $load:ident, $store:ident, $splat:ident, $add:ident, $fmadd:ident) => {
+    ($isa:ident, $v:ty, $n:literal, $zero:ident, $load:ident, $store:ident, $splat:ident, $add:ident, $sub:ident, $mul:ident, $fmadd:ident) => {
         impl Lanes for $isa {
             type V = $v;
             const N: usize = $n;
@@ -98,6 +103,14 @@ macro_rules! impl_lanes {
                 unsafe { $add(a, b) }
             }
             #[inline(always)]
+            unsafe fn sub(a: $v, b: $v) -> $v {
+                unsafe { $sub(a, b) }
+            }
+            #[inline(always)]
+            unsafe fn mul(a: $v, b: $v) -> $v {
+                unsafe { $mul(a, b) }
+            }
+            #[inline(always)]
             unsafe fn fmadd(a: $v, b: $v, c: $v) -> $v {
                 unsafe { $fmadd(a, b, c) }
             }
@@ -114,6 +127,8 @@ impl_lanes!(
     _mm512_storeu_ps,
     _mm512_set1_ps,
     _mm512_add_ps,
+    _mm512_sub_ps,
+    _mm512_mul_ps,
     _mm512_fmadd_ps
 );
 impl_lanes!(
@@ -125,6 +140,8 @@ impl_lanes!(
     _mm256_storeu_ps,
     _mm256_set1_ps,
     _mm256_add_ps,
+    _mm256_sub_ps,
+    _mm256_mul_ps,
     _mm256_fmadd_ps
 );
 
@@ -143,14 +160,14 @@ unsafe fn mul_add<L: Lanes>(acc: L::V, a: L::V, b: L::V) -> L::V {
 /// This CPU must support `L::ISA` (the callers check [`Isa::detected`] first); otherwise
 /// [`run_on`] would run the kernel's instructions without their features.
 #[inline(always)]
-unsafe fn run_for<L: Lanes>(kernel: impl FnOnce()) {
+pub(super) unsafe fn run_for<L: Lanes>(kernel: impl FnOnce()) {
     debug_assert!(L::ISA.is_supported());
     run_on(L::ISA, kernel)
 }
 
 /// `isa` if the data is `f32`, `isa` is a vector instruction set (AVX-512 or AVX2) and this CPU
 /// runs it; `None` sends the caller to the generic kernels.
-fn f32_isa<T: Float>(isa: Isa) -> Option<Isa> {
+pub(super) fn f32_isa<T: Float>(isa: Isa) -> Option<Isa> {
     let f32_data = T::as_f32(&[]).is_some();
     (f32_data && isa != Isa::Portable && isa.is_supported()).then_some(isa)
 }

@@ -871,8 +871,9 @@ fn instruction_sets_give_the_same_bits() {
     }
 }
 
-/// BatchNorm with batch statistics, forward and backward, through the kernels' one-sample
-/// functions compiled for `isa` (no threads): `(mean, var, y, weight_grad, bias_grad, dx)`.
+/// BatchNorm with batch statistics, forward and backward, through the kernels' per-sample
+/// passes compiled for `isa` (the vector kernels where they apply; no threads):
+/// `(mean, var, y, weight_grad, bias_grad, dx)`.
 #[allow(clippy::type_complexity)]
 fn batch_norm_serial<T: Float, const C: usize>(
     isa: Isa,
@@ -885,48 +886,40 @@ fn batch_norm_serial<T: Float, const C: usize>(
 ) -> (Vec<T>, Vec<T>, Vec<T>, Vec<T>, Vec<T>, Vec<T>) {
     let sample = x.len() / batch;
     let eps = T::from_f64(1e-5);
-    run_on(
-        isa,
-        #[inline(always)]
-        || {
-            let mut stats = vec![T::ZERO; 2 * batch * C];
-            for (s, x) in stats.chunks_exact_mut(2 * C).zip(x.chunks_exact(sample)) {
-                batch_norm::sample_stats::<T, C>(x, s);
-            }
-            let (mut mean, mut var) = (vec![T::ZERO; C], vec![T::ZERO; C]);
-            batch_norm::combine_stats::<T, C>(&stats, sample / C, &mut mean, &mut var);
-            let mut inv_std = vec![T::ZERO; C];
-            batch_norm::inv_std(&var, eps, &mut inv_std);
-            let (scale, shift) = batch_norm::scale_shift::<T, C>(weight, bias, &mean, &inv_std);
-            let mut y = vec![T::ZERO; x.len()];
-            batch_norm::normalize::<T, C>(x, &mut y, &scale, &shift);
-            let mut m = [T::ZERO; C];
-            m.copy_from_slice(&mean);
-            let (mut sdy, mut sdyx) = ([T::ZERO; C], [T::ZERO; C]);
-            let mut sums = vec![T::ZERO; 2 * C];
-            for (x, dy) in x.chunks_exact(sample).zip(dy.chunks_exact(sample)) {
-                batch_norm::sample_grad_sums::<T, C>(x, dy, &m, &mut sums);
-                for c in 0..C {
-                    sdy[c] += sums[c];
-                    sdyx[c] += sums[C + c];
-                }
-            }
-            let bias_grad = sdy.to_vec();
-            let weight_grad: Vec<T> = (0..C).map(|c| sdyx[c] * inv_std[c]).collect();
-            let coef = batch_norm::input_grad_coefficients::<T, C>(
-                weight,
-                &mean,
-                &inv_std,
-                &weight_grad,
-                &bias_grad,
-                x.len() / C,
-                batch_statistics,
-            );
-            let mut dx = vec![T::ZERO; x.len()];
-            batch_norm::input_grad::<T, C>(x, dy, &mut dx, &coef);
-            (mean, var, y, weight_grad, bias_grad, dx)
-        },
-    )
+    let mut stats = vec![T::ZERO; 2 * batch * C];
+    batch_norm::samples_stats::<T, C>(isa, x, sample, &mut stats);
+    let (mut mean, mut var) = (vec![T::ZERO; C], vec![T::ZERO; C]);
+    batch_norm::combine_stats::<T, C>(&stats, sample / C, &mut mean, &mut var);
+    let mut inv_std = vec![T::ZERO; C];
+    batch_norm::inv_std(&var, eps, &mut inv_std);
+    let (scale, shift) = batch_norm::scale_shift::<T, C>(weight, bias, &mean, &inv_std);
+    let mut y = vec![T::ZERO; x.len()];
+    batch_norm::normalize_on::<T, C>(isa, x, &mut y, &scale, &shift);
+    let mut m = [T::ZERO; C];
+    m.copy_from_slice(&mean);
+    let mut sums = vec![T::ZERO; 2 * batch * C];
+    batch_norm::samples_grad_sums::<T, C>(isa, x, dy, sample, &m, &mut sums);
+    let (mut sdy, mut sdyx) = ([T::ZERO; C], [T::ZERO; C]);
+    for s in sums.chunks_exact(2 * C) {
+        for c in 0..C {
+            sdy[c] += s[c];
+            sdyx[c] += s[C + c];
+        }
+    }
+    let bias_grad = sdy.to_vec();
+    let weight_grad: Vec<T> = (0..C).map(|c| sdyx[c] * inv_std[c]).collect();
+    let coef = batch_norm::input_grad_coefficients::<T, C>(
+        weight,
+        &mean,
+        &inv_std,
+        &weight_grad,
+        &bias_grad,
+        x.len() / C,
+        batch_statistics,
+    );
+    let mut dx = vec![T::ZERO; x.len()];
+    batch_norm::input_grad_on::<T, C>(isa, x, dy, &mut dx, &coef);
+    (mean, var, y, weight_grad, bias_grad, dx)
 }
 
 /// The same through the batch drivers (threads, the detected instruction set).
