@@ -11,7 +11,8 @@
 //! * **Hand-written SIMD kernels where LLVM falls short.** For large accumulator blocks LLVM
 //!   keeps the arrays on the stack (a load and a store around every multiply-add). The hot
 //!   `f32` convolution loops with channel counts that are multiples of 8 (conv forward, input
-//!   gradient, weight gradient) are therefore written with `std::arch` intrinsics in
+//!   gradient, weight gradient; and the forward pass of 1-7 output channels, in one register
+//!   with masked loads and stores) are therefore written with `std::arch` intrinsics in
 //!   `src/kernels/simd.rs`, once, generic over the register type (`__m512` for AVX-512,
 //!   `__m256` for AVX2), one register per accumulator; pixel blocks of two sizes tile a row
 //!   instead of leaving a remainder to the one-pixel path, and wide layers run in chunks of

@@ -710,6 +710,12 @@ fn simd_kernels_match_the_generic_ones_bit_for_bit() {
         // The tap-by-tap forward kernel: stride 2, 5x5 with a padding of 2.
         check_simd_conv::<32, 32, 3, 2, 1>(16, isa);
         check_simd_conv::<64, 32, 5, 1, 2>(17, isa);
+        // Fewer output channels than a register has lanes (masked loads and stores): the turned
+        // input gradient of 3->16 runs as 16->3, and 1 to 7 output channels in general.
+        check_simd_conv::<16, 3, 3, 1, 1>(18, isa);
+        check_simd_conv::<5, 7, 3, 2, 1>(19, isa);
+        check_simd_conv::<8, 1, 1, 1, 0>(20, isa);
+        check_simd_conv::<3, 5, 5, 1, 2>(21, isa);
     }
     // The kernels run for the SmallCnn's layers on every vector instruction set this CPU has.
     let d = ConvDims {
@@ -1054,4 +1060,47 @@ fn batch_norm_kernels_match_the_reference() {
     check_batch_norm::<f32, 24>(9, 11, 2, 8);
     check_batch_norm::<f64, 16>(6, 6, 5, 9);
     check_batch_norm::<f64, 3>(7, 3, 2, 10);
+}
+
+/// The masked loads and stores of a partial register read and write exactly their first `n`
+/// values: the lanes after them load as zero, and the values after them in memory keep their
+/// bits.
+#[cfg(target_arch = "x86_64")]
+#[test]
+fn partial_registers_touch_only_their_lanes() {
+    use super::simd::{Avx2, Avx512, Lanes};
+    fn check<L: Lanes>() {
+        if !L::ISA.is_supported() {
+            return;
+        }
+        for n in 1..L::N {
+            let source: Vec<f32> = (0..n).map(|i| i as f32 + 0.5).collect();
+            let mut target = vec![-7.0f32; L::N + 1];
+            let mut lanes = vec![f32::NAN; L::N];
+            run_on(
+                L::ISA,
+                #[inline(always)]
+                || {
+                    // SAFETY: `run_on` runs this on `L`'s instruction set, which this CPU has
+                    // (checked above).
+                    unsafe {
+                        let v = L::load_first(&source, n);
+                        L::store(&mut lanes, v);
+                        L::store_first(&mut target[1..], v, n);
+                    }
+                },
+            );
+            assert_eq!(lanes[..n], source[..], "{:?} n {n}", L::ISA);
+            assert!(lanes[n..].iter().all(|&v| v == 0.0), "{:?} n {n}", L::ISA);
+            assert_eq!(target[0], -7.0);
+            assert_eq!(target[1..=n], source[..]);
+            assert!(
+                target[n + 1..].iter().all(|&v| v == -7.0),
+                "{:?} n {n}",
+                L::ISA
+            );
+        }
+    }
+    check::<Avx512>();
+    check::<Avx2>();
 }
