@@ -1,6 +1,6 @@
 //! Max-pooling kernels, vectorised over channels (innermost in NHWC).
 
-use super::PoolDims;
+use super::{Isa, PoolDims};
 use crate::Float;
 use rayon::prelude::*;
 
@@ -52,21 +52,7 @@ pub(crate) fn backward<T: Float>(d: PoolDims, x: &[T], dy: &[T], dx: &mut [T]) {
         .zip(dy.chunks_exact(out_len))
         .zip(dx.chunks_exact_mut(in_len))
     {
-        // Disjoint windows and whole groups of channels: every position a window covers is
-        // written exactly once below, so only the others need zeros first.
-        let disjoint = d.s >= d.pool && groups * L == d.c;
-        if disjoint {
-            let covered = |i: usize, outs: usize| i % d.s < d.pool && i / d.s < outs;
-            for (ih, row) in dx.chunks_exact_mut(d.w * d.c).enumerate() {
-                for (iw, px) in row.chunks_exact_mut(d.c).enumerate() {
-                    if !(covered(ih, d.oh) && covered(iw, d.ow)) {
-                        px.fill(T::ZERO);
-                    }
-                }
-            }
-        } else {
-            dx.fill(T::ZERO);
-        }
+        let disjoint = zero_uncovered(d, dx, groups * L == d.c);
         for oh in 0..d.oh {
             for ow in 0..d.ow {
                 let at = |ph: usize, pw: usize| ((oh * d.s + ph) * d.w + ow * d.s + pw) * d.c;
@@ -121,6 +107,41 @@ pub(crate) fn backward<T: Float>(d: PoolDims, x: &[T], dy: &[T], dx: &mut [T]) {
     }
 }
 
+/// Zeros in one sample's input gradient `dx` where the window loop will add to it, and whether
+/// that loop may store instead of add (the result). With disjoint windows (stride at least the
+/// window) whose channels all go in whole vector groups (`whole_groups`), every position a
+/// window covers is written exactly once, so only the others get zeros; otherwise all of `dx`.
+pub(crate) fn zero_uncovered<T: Float>(d: PoolDims, dx: &mut [T], whole_groups: bool) -> bool {
+    let disjoint = d.s >= d.pool && whole_groups;
+    if disjoint {
+        let covered = |i: usize, outs: usize| i % d.s < d.pool && i / d.s < outs;
+        for (ih, row) in dx.chunks_exact_mut(d.w * d.c).enumerate() {
+            for (iw, px) in row.chunks_exact_mut(d.c).enumerate() {
+                if !(covered(ih, d.oh) && covered(iw, d.ow)) {
+                    px.fill(T::ZERO);
+                }
+            }
+        }
+    } else {
+        dx.fill(T::ZERO);
+    }
+    disjoint
+}
+
+/// [`backward`] of every sample of `x`, compiled for `isa`: the vector kernel where it applies
+/// (`f32`, channels a multiple of 8), else the generic one.
+pub(crate) fn backward_on<T: Float>(isa: Isa, d: PoolDims, x: &[T], dy: &[T], dx: &mut [T]) {
+    #[cfg(target_arch = "x86_64")]
+    if super::pool_simd::backward(isa, d, x, dy, dx) {
+        return;
+    }
+    super::run_on(
+        isa,
+        #[inline(always)]
+        || backward(d, x, dy, dx),
+    )
+}
+
 /// Forward pass of a batch, one run of samples per thread.
 pub(crate) fn forward_batch<T: Float>(d: PoolDims, batch: usize, x: &[T], y: &mut [T]) {
     let n = super::samples_per_task(batch, d.oh * d.ow * d.c * d.pool * d.pool);
@@ -140,10 +161,5 @@ pub(crate) fn backward_batch<T: Float>(d: PoolDims, batch: usize, x: &[T], dy: &
     let (in_len, out_len) = (d.h * d.w * d.c, d.oh * d.ow * d.c);
     dx.par_chunks_mut(n * in_len)
         .zip(x.par_chunks(n * in_len).zip(dy.par_chunks(n * out_len)))
-        .for_each(|(dx, (x, dy))| {
-            super::run(
-                #[inline(always)]
-                || backward(d, x, dy, dx),
-            )
-        });
+        .for_each(|(dx, (x, dy))| backward_on(Isa::detected(), d, x, dy, dx));
 }
