@@ -1,5 +1,6 @@
 //! Fully connected kernels: forward, weight gradient, input gradient.
 
+use super::Isa;
 use crate::Float;
 use rayon::prelude::*;
 
@@ -218,20 +219,35 @@ pub(crate) fn forward_batch<T: Float, const IN: usize, const OUT: usize>(
     let n = super::samples_per_task(batch, IN * OUT);
     y.par_chunks_mut(n * OUT)
         .zip(x.par_chunks(n * IN))
-        .for_each(|(y, x)| {
-            super::run(
-                #[inline(always)]
-                || {
-                    if const { OUT <= 32 } {
-                        forward::<T, IN, OUT, 8>(x, weight, bias, y)
-                    } else if const { OUT <= 128 } {
-                        forward::<T, IN, OUT, 4>(x, weight, bias, y)
-                    } else {
-                        forward::<T, IN, OUT, 1>(x, weight, bias, y)
-                    }
-                },
-            )
-        });
+        .for_each(|(y, x)| forward_on::<T, IN, OUT>(Isa::detected(), x, weight, bias, y));
+}
+
+/// [`forward`] of every sample of `x` compiled for `isa`: the vector kernel where it applies
+/// (`f32`), else the generic one.
+pub(crate) fn forward_on<T: Float, const IN: usize, const OUT: usize>(
+    isa: Isa,
+    x: &[T],
+    weight: &[T],
+    bias: &[T],
+    y: &mut [T],
+) {
+    #[cfg(target_arch = "x86_64")]
+    if super::linear_simd::forward::<T, IN, OUT>(isa, x, weight, bias, y) {
+        return;
+    }
+    super::run_on(
+        isa,
+        #[inline(always)]
+        || {
+            if const { OUT <= 32 } {
+                forward::<T, IN, OUT, 8>(x, weight, bias, y)
+            } else if const { OUT <= 128 } {
+                forward::<T, IN, OUT, 4>(x, weight, bias, y)
+            } else {
+                forward::<T, IN, OUT, 1>(x, weight, bias, y)
+            }
+        },
+    )
 }
 
 /// The weight gradient: rows split into one even-sized run per thread; every row sums over
@@ -285,16 +301,30 @@ pub(crate) fn input_grad_batch<T: Float, const IN: usize, const OUT: usize>(
     let n = super::samples_per_task(batch, IN * OUT);
     dx.par_chunks_mut(n * IN)
         .zip(dy.par_chunks(n * OUT))
-        .for_each(|(dx, dy)| {
-            super::run(
-                #[inline(always)]
-                || {
-                    if const { size_of::<T>() == 4 } {
-                        input_grad::<T, IN, OUT, 4, 64>(dy, weight_t, dx)
-                    } else {
-                        input_grad::<T, IN, OUT, 4, 32>(dy, weight_t, dx)
-                    }
-                },
-            )
-        });
+        .for_each(|(dx, dy)| input_grad_on::<T, IN, OUT>(Isa::detected(), dy, weight_t, dx));
+}
+
+/// [`input_grad`] of every sample of `dy` compiled for `isa`: the vector kernel where it
+/// applies (`f32`), else the generic one.
+pub(crate) fn input_grad_on<T: Float, const IN: usize, const OUT: usize>(
+    isa: Isa,
+    dy: &[T],
+    weight_t: &[T],
+    dx: &mut [T],
+) {
+    #[cfg(target_arch = "x86_64")]
+    if super::linear_simd::input_grad::<T, IN, OUT>(isa, dy, weight_t, dx) {
+        return;
+    }
+    super::run_on(
+        isa,
+        #[inline(always)]
+        || {
+            if const { size_of::<T>() == 4 } {
+                input_grad::<T, IN, OUT, 4, 64>(dy, weight_t, dx)
+            } else {
+                input_grad::<T, IN, OUT, 4, 32>(dy, weight_t, dx)
+            }
+        },
+    )
 }

@@ -17,12 +17,12 @@
 //!   `__m256` for AVX2), one register per accumulator; pixel blocks of two sizes tile a row
 //!   instead of leaving a remainder to the one-pixel path, and wide layers run in chunks of
 //!   channels that fit the registers. They perform the generic kernels' operations in the same
-//!   order and are tested bit-for-bit against them under each instruction set. BatchNorm's
-//!   passes and max pooling's input gradient have vector kernels of their own
-//!   (`batch_norm_simd.rs`, `pool_simd.rs`) for a related reason: LLVM compiled parts of the
-//!   generic ones to scalar code (BatchNorm's 16-channel passes, the pooling gradient's
-//!   hand-over). Everything else (f64, other channel counts such as 3, 17 or 100, the portable
-//!   build) runs the generic kernels.
+//!   order and are tested bit-for-bit against them under each instruction set. The fully
+//!   connected layer's forward pass and input gradient (`linear_simd.rs`, the same accumulator
+//!   problem), BatchNorm's passes and max pooling's input gradient (`batch_norm_simd.rs`,
+//!   `pool_simd.rs`: LLVM compiled parts of the generic ones to scalar code) have vector
+//!   kernels of their own too. Everything else (f64, other channel counts such as 3, 17 or
+//!   100, the portable build) runs the generic kernels.
 //! * **Run-time CPU dispatch.** Users do not set `RUSTFLAGS`, so each kernel call runs inside a
 //!   function compiled with `#[target_feature(enable = "avx512f,…")]` (or AVX2) when
 //!   [`is_x86_feature_detected!`] says the CPU has it; the generic kernel body is
@@ -86,6 +86,8 @@ mod batch_norm_simd;
 pub(crate) mod conv;
 pub(crate) mod gelu;
 pub(crate) mod linear;
+#[cfg(target_arch = "x86_64")]
+mod linear_simd;
 pub(crate) mod pool;
 #[cfg(target_arch = "x86_64")]
 mod pool_simd;

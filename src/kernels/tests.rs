@@ -275,7 +275,7 @@ fn conv_kernels_match_the_reference_f64() {
 
 fn check_linear<T: Float, const IN: usize, const OUT: usize>(seed: u64) {
     let mut rng = StdRng::seed_from_u64(seed);
-    for batch in [1, 3, 4, 9] {
+    for batch in [1, 3, 4, 9, 13] {
         let x = random::<T>(batch * IN, &mut rng);
         let dy = random::<T>(batch * OUT, &mut rng);
         let weight = random::<T>(IN * OUT, &mut rng);
@@ -335,6 +335,13 @@ fn check_linear<T: Float, const IN: usize, const OUT: usize>(seed: u64) {
                 )*};
             }
             input_grad_blocks!(1 x 1, 4 x 64, 2 x 32, 3 x 16);
+            // The vector kernels where they apply.
+            let mut y = vec![T::ZERO; y_ref.len()];
+            linear::forward_on::<T, IN, OUT>(isa, &x, &weight, &bias, &mut y);
+            assert_eq!(y, y_ref, "forward_on {isa:?} {ctx}");
+            let mut dx = vec![T::ZERO; dx_ref.len()];
+            linear::input_grad_on::<T, IN, OUT>(isa, &dy, &weight_t, &mut dx);
+            assert_eq!(dx, dx_ref, "input_grad_on {isa:?} {ctx}");
         }
         let mut y = vec![T::ZERO; y_ref.len()];
         linear::forward_batch::<T, IN, OUT>(batch, &x, &weight, &bias, &mut y);
@@ -355,6 +362,11 @@ fn linear_kernels_match_the_reference() {
     check_linear::<f32, 37, 100>(1);
     check_linear::<f32, 5, 3>(2);
     check_linear::<f32, 64, 20>(3);
+    // The SmallCnn's layers; whole and partial registers, tiles and single registers.
+    check_linear::<f32, 1568, 100>(6);
+    check_linear::<f32, 100, 20>(7);
+    check_linear::<f32, 9, 136>(8);
+    check_linear::<f32, 3, 1>(9);
     check_linear::<f64, 37, 100>(4);
     check_linear::<f64, 17, 130>(5);
 }
