@@ -15,7 +15,7 @@
 //! `f32`, or no vector instruction set); the caller then runs the generic kernel.
 
 use super::Isa;
-use super::simd::{Avx2, Avx512, Lanes, f32_isa, run_for};
+use super::simd::{Avx2, Avx512, Lanes, f32_isa, load_part, run_for, store_part};
 use crate::Float;
 
 /// `c = a . b (+ init)` on `isa`'s registers: tiles of 6 rows x 4 registers on AVX-512 (24 of
@@ -139,12 +139,12 @@ unsafe fn tile<L: Lanes, const NB: usize, const V: usize, const PARTIAL: bool>(
             L::N
         }
     };
-    // SAFETY (every `L::`, `load` and `store` call): the caller's.
+    // SAFETY (every `L::`, `load_part` and `store_part` call): the caller's.
     unsafe {
         let mut acc = [[L::zero(); V]; NB];
         if let Some(init) = init {
             for reg in 0..V {
-                let v = load::<L>(&init[j0 + reg * L::N..], lanes(reg));
+                let v = load_part::<L>(&init[j0 + reg * L::N..], lanes(reg));
                 for row in acc.iter_mut() {
                     row[reg] = v;
                 }
@@ -154,7 +154,7 @@ unsafe fn tile<L: Lanes, const NB: usize, const V: usize, const PARTIAL: bool>(
             let b_row = &b[k * j_len + j0..];
             let mut w = [L::zero(); V];
             for (reg, w) in w.iter_mut().enumerate() {
-                *w = load::<L>(&b_row[reg * L::N..], lanes(reg));
+                *w = load_part::<L>(&b_row[reg * L::N..], lanes(reg));
             }
             for (s, row) in acc.iter_mut().enumerate() {
                 let x = L::splat(a[s * k_len + k]);
@@ -165,42 +165,8 @@ unsafe fn tile<L: Lanes, const NB: usize, const V: usize, const PARTIAL: bool>(
         }
         for (s, row) in acc.iter().enumerate() {
             for (reg, &v) in row.iter().enumerate() {
-                store::<L>(&mut c[s * j_len + j0 + reg * L::N..], v, lanes(reg));
+                store_part::<L>(&mut c[s * j_len + j0 + reg * L::N..], v, lanes(reg));
             }
-        }
-    }
-}
-
-/// The first `lanes` values of `v` (all `L::N`, or fewer in a partial register).
-///
-/// # Safety
-///
-/// The CPU must support `L`'s instruction set.
-#[inline(always)]
-unsafe fn load<L: Lanes>(v: &[f32], lanes: usize) -> L::V {
-    // SAFETY: the caller's.
-    unsafe {
-        if lanes < L::N {
-            L::load_first(v, lanes)
-        } else {
-            L::load(v)
-        }
-    }
-}
-
-/// Writes the first `lanes` values of `x` to `v`.
-///
-/// # Safety
-///
-/// The CPU must support `L`'s instruction set.
-#[inline(always)]
-unsafe fn store<L: Lanes>(v: &mut [f32], x: L::V, lanes: usize) {
-    // SAFETY: the caller's.
-    unsafe {
-        if lanes < L::N {
-            L::store_first(v, x, lanes)
-        } else {
-            L::store(v, x)
         }
     }
 }

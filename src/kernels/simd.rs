@@ -245,35 +245,36 @@ unsafe fn mul_add<L: Lanes>(acc: L::V, a: L::V, b: L::V) -> L::V {
     unsafe { L::fmadd(a, b, acc) }
 }
 
-/// The vector of `OC`-channel values from `v`: all `L::N` lanes, or only the first `OC` (the
-/// other lanes zero) when a layer has fewer output channels than a register has lanes.
+/// The first `lanes` values of `v` in a register: all `L::N` (a plain load), or fewer (a masked
+/// load, the other lanes zero), e.g. a layer's `OC < L::N` output channels or the last columns
+/// of a matrix row.
 ///
 /// # Safety
 ///
 /// The CPU must support `L`'s instruction set.
 #[inline(always)]
-unsafe fn load_oc<L: Lanes, const OC: usize>(v: &[f32]) -> L::V {
+pub(super) unsafe fn load_part<L: Lanes>(v: &[f32], lanes: usize) -> L::V {
     // SAFETY: the caller's.
     unsafe {
-        if OC < L::N {
-            L::load_first(v, OC)
+        if lanes < L::N {
+            L::load_first(v, lanes)
         } else {
             L::load(v)
         }
     }
 }
 
-/// Writes a vector of `OC`-channel values to `v`: all `L::N` lanes, or only the first `OC`.
+/// Writes the first `lanes` values of `x` to `v`: all `L::N`, or fewer (a masked store).
 ///
 /// # Safety
 ///
 /// The CPU must support `L`'s instruction set.
 #[inline(always)]
-unsafe fn store_oc<L: Lanes, const OC: usize>(v: &mut [f32], x: L::V) {
+pub(super) unsafe fn store_part<L: Lanes>(v: &mut [f32], x: L::V, lanes: usize) {
     // SAFETY: the caller's.
     unsafe {
-        if OC < L::N {
-            L::store_first(v, x, OC)
+        if lanes < L::N {
+            L::store_first(v, x, lanes)
         } else {
             L::store(v, x)
         }
@@ -456,7 +457,7 @@ unsafe fn conv_forward_f32<
                         for oc0 in (0..OC).step_by(chunk) {
                             let mut acc = [L::zero(); OV];
                             for v in 0..OV {
-                                acc[v] = load_oc::<L, OC>(&bias[oc0 + v * L::N..]);
+                                acc[v] = load_part::<L>(&bias[oc0 + v * L::N..], OC);
                             }
                             for kh in kh_lo..kh_hi {
                                 let ih = oh * S + kh - P;
@@ -471,8 +472,10 @@ unsafe fn conv_forward_f32<
                                     for ic in 0..IC {
                                         let xv = L::splat(px[ic]);
                                         for v in 0..OV {
-                                            let w =
-                                                load_oc::<L, OC>(&rows[ic * OC + oc0 + v * L::N..]);
+                                            let w = load_part::<L>(
+                                                &rows[ic * OC + oc0 + v * L::N..],
+                                                OC,
+                                            );
                                             acc[v] = mul_add::<L>(acc[v], xv, w);
                                         }
                                     }
@@ -480,7 +483,7 @@ unsafe fn conv_forward_f32<
                             }
                             let pixel = &mut out_row[ow * OC + oc0..][..chunk];
                             for v in 0..OV {
-                                store_oc::<L, OC>(&mut pixel[v * L::N..], acc[v]);
+                                store_part::<L>(&mut pixel[v * L::N..], acc[v], OC);
                             }
                         }
                         ow += 1;
@@ -1032,7 +1035,7 @@ unsafe fn forward_block<
     unsafe {
         let mut bias_v = [L::zero(); OV];
         for v in 0..OV {
-            bias_v[v] = load_oc::<L, OC>(&bias[oc0 + v * L::N..]);
+            bias_v[v] = load_part::<L>(&bias[oc0 + v * L::N..], OC);
         }
         let mut acc = [bias_v; PB];
         for kh in kh_lo..kh_hi {
@@ -1045,7 +1048,7 @@ unsafe fn forward_block<
                 for ic in 0..IC {
                     let mut w = [L::zero(); OV];
                     for v in 0..OV {
-                        w[v] = load_oc::<L, OC>(&rows[ic * OC + oc0 + v * L::N..]);
+                        w[v] = load_part::<L>(&rows[ic * OC + oc0 + v * L::N..], OC);
                     }
                     for p in 0..PB {
                         let xv = L::splat(window[p * S * IC + ic]);
@@ -1059,7 +1062,7 @@ unsafe fn forward_block<
         let block = &mut out_row[ow * OC..][..PB * OC];
         for p in 0..PB {
             for v in 0..OV {
-                store_oc::<L, OC>(&mut block[p * OC + oc0 + v * L::N..], acc[p][v]);
+                store_part::<L>(&mut block[p * OC + oc0 + v * L::N..], acc[p][v], OC);
             }
         }
     }
