@@ -330,8 +330,9 @@ pub(crate) fn conv_forward<
         return false;
     };
     // Pixels per block: `PB * OV` accumulators within 20 of AVX-512's 32 registers, or 12 of
-    // AVX2's 16 (with the `OV` weight vectors and a broadcast beside them); blocks of 10 and 5
-    // tile the SmallCnn's rows (30 and 15 interior pixels) exactly.
+    // AVX2's 16 (with the `OV` weight vectors and a broadcast beside them); blocks of 20 and 10
+    // (16 channels) and of 10 and 5 (32) tile the SmallCnn's rows (30 and 15 interior pixels)
+    // exactly, and 20 beat 10 on 16->16 @32x32 (one thread, AMD Zen 5: ~1.40 -> 1.30 ms).
     macro_rules! go {
         ($l:ty, $pb:literal, $pb2:literal, $ov:literal) => {
             // SAFETY: `f32_isa` checked that this CPU runs `isa`, which includes the type's
@@ -374,7 +375,7 @@ pub(crate) fn conv_forward<
         Isa::Avx512 if const { OC.is_multiple_of(64) } => go!(Avx512, 4, 2, 4),
         Isa::Avx512 if const { OC.is_multiple_of(48) } => go!(Avx512, 6, 3, 3),
         Isa::Avx512 if const { OC.is_multiple_of(32) } => go!(Avx512, 10, 5, 2),
-        Isa::Avx512 if const { OC.is_multiple_of(16) } => go!(Avx512, 10, 5, 1),
+        Isa::Avx512 if const { OC.is_multiple_of(16) } => go!(Avx512, 20, 10, 1),
         Isa::Avx512 if const { OC.is_multiple_of(8) } => go!(Avx2, 12, 4, 1),
         // At 32 and more input channels a tile's `IC` multiply-adds outweigh its loads and
         // stores, and the tap-by-tap order keeps the weights in L1 (64->64 @8x8 on one thread:
@@ -395,12 +396,16 @@ pub(crate) fn conv_forward<
 }
 
 /// The forward pass in chunks of `OV` registers (`OV * L::N` output channels; `OC` a multiple
-/// of that), blocks of `PB` interior pixels, then blocks of `PB2` for the rest of the interior
-/// (pixels left over one at a time cost several times more each: the SmallCnn's conv1 forward
-/// took ~350 µs per batch of 64 with 16-pixel blocks on rows of 30 interior pixels, ~160 µs
-/// with 10 + 10 + 10). For each pixel block every chunk of output channels is computed in
-/// turn, re-reading the block's inputs from L1; per output value the sum runs bias, then kh,
-/// kw, ic, as in the generic kernel.
+/// of that), in tiles of `PB` output pixels, then of `PB2` for the rest (pixels left over one
+/// at a time cost several times more each: one pixel's sum is a single chain of dependent
+/// multiply-adds). Each row's interior runs along the row (the SmallCnn's conv1 forward took
+/// ~350 µs per batch of 64 with 16-pixel tiles on rows of 30 interior pixels, ~160 µs with
+/// tiles that divide the row); the edge columns of the interior rows run down the column,
+/// where all pixels miss the same kernel columns (16->16 @32x32 on one thread, AMD Zen 5:
+/// ~1.58 -> 1.40 ms against running the two edge pixels of each row one by one); only the
+/// corners and the rest of the top and bottom rows' edges remain one by one. For each tile
+/// every chunk of output channels is computed in turn, re-reading the tile's inputs from L1;
+/// per output value the sum runs bias, then kh, kw, ic, as in the generic kernel.
 ///
 /// # Safety
 ///
@@ -428,66 +433,78 @@ unsafe fn conv_forward_f32<
         "chunks of OV registers, or one partial register"
     );
     let chunk = (OV * L::N).min(OC);
-    // SAFETY (the whole body): the caller's, for every `L` method.
+    let (in_len, out_len) = (d.in_len(IC), d.out_len(OC));
+    let (ow_lo, ow_hi) = interior(K, S, P, d.w, d.ow);
+    let (oh_lo, oh_hi) = interior(K, S, P, d.h, d.oh);
+    // SAFETY (the whole body): the caller's, for `forward_tile` and `forward_pixel`.
     unsafe {
-        let (in_len, out_len) = (d.in_len(IC), d.out_len(OC));
-        let (ow_lo, ow_hi) = interior(K, S, P, d.w, d.ow);
+        // A macro, not a closure: closures that call intrinsics are compiled without the
+        // caller's instruction set unless inlined.
+        macro_rules! tile {
+            ($x:expr, $y:expr, $pixels:expr, $t:expr) => {
+                for oc0 in (0..OC).step_by(chunk) {
+                    let (x, y, t): (&[f32], &mut [f32], Tile) = ($x, &mut *$y, $t);
+                    if $pixels == PB {
+                        forward_tile::<L, IC, OC, K, PB, OV>(t, oc0, x, weight, bias, y)
+                    } else if $pixels == PB2 {
+                        forward_tile::<L, IC, OC, K, PB2, OV>(t, oc0, x, weight, bias, y)
+                    } else {
+                        forward_tile::<L, IC, OC, K, 1, OV>(t, oc0, x, weight, bias, y)
+                    }
+                }
+            };
+        }
+        let tile_size = |from: usize, to: usize| {
+            if from + PB <= to {
+                PB
+            } else if from + PB2 <= to {
+                PB2
+            } else {
+                1
+            }
+        };
         for (x, y) in x.chunks_exact(in_len).zip(y.chunks_exact_mut(out_len)) {
             for oh in 0..d.oh {
                 let (kh_lo, kh_hi) = valid_range_k(oh, K, S, P, d.h);
-                let out_row = &mut y[oh * d.ow * OC..][..d.ow * OC];
+                let inner_row = oh >= oh_lo && oh < oh_hi;
                 let mut ow = 0;
                 while ow < d.ow {
-                    if ow >= ow_lo && ow + PB <= ow_hi {
-                        for oc0 in (0..OC).step_by(chunk) {
-                            forward_block::<L, IC, OC, K, S, P, PB, OV>(
-                                d, oh, ow, oc0, x, weight, bias, out_row,
-                            );
-                        }
-                        ow += PB;
-                    } else if ow >= ow_lo && ow + PB2 <= ow_hi {
-                        // The rest of the interior in smaller blocks, not pixel by pixel.
-                        for oc0 in (0..OC).step_by(chunk) {
-                            forward_block::<L, IC, OC, K, S, P, PB2, OV>(
-                                d, oh, ow, oc0, x, weight, bias, out_row,
-                            );
-                        }
-                        ow += PB2;
-                    } else {
-                        for oc0 in (0..OC).step_by(chunk) {
-                            let mut acc = [L::zero(); OV];
-                            for v in 0..OV {
-                                acc[v] = load_part::<L>(&bias[oc0 + v * L::N..], OC);
-                            }
-                            for kh in kh_lo..kh_hi {
-                                let ih = oh * S + kh - P;
-                                for kw in 0..K {
-                                    let Some(iw) =
-                                        (ow * S + kw).checked_sub(P).filter(|&i| i < d.w)
-                                    else {
-                                        continue;
-                                    };
-                                    let px = &x[(ih * d.w + iw) * IC..][..IC];
-                                    let rows = &weight[(kh * K + kw) * IC * OC..][..IC * OC];
-                                    for ic in 0..IC {
-                                        let xv = L::splat(px[ic]);
-                                        for v in 0..OV {
-                                            let w = load_part::<L>(
-                                                &rows[ic * OC + oc0 + v * L::N..],
-                                                OC,
-                                            );
-                                            acc[v] = mul_add::<L>(acc[v], xv, w);
-                                        }
-                                    }
-                                }
-                            }
-                            let pixel = &mut out_row[ow * OC + oc0..][..chunk];
-                            for v in 0..OV {
-                                store_part::<L>(&mut pixel[v * L::N..], acc[v], OC);
-                            }
-                        }
-                        ow += 1;
+                    let inside = ow >= ow_lo && ow < ow_hi;
+                    if !inside && inner_row {
+                        ow += 1; // an edge column's tile below computes it
+                        continue;
                     }
+                    let (kw_lo, kw_hi) = valid_range_k(ow, K, S, P, d.w);
+                    let pixels = if inside { tile_size(ow, ow_hi) } else { 1 };
+                    let t = Tile {
+                        x_at: ((oh * S + kh_lo - P) * d.w + ow * S + kw_lo - P) * IC,
+                        x_step: S * IC,
+                        kh: (kh_lo, kh_hi),
+                        kw: (kw_lo, kw_hi),
+                        row_len: d.w * IC,
+                        y_at: (oh * d.ow + ow) * OC,
+                        y_step: OC,
+                    };
+                    tile!(x, y, pixels, t);
+                    ow += pixels;
+                }
+            }
+            for ow in (0..ow_lo.min(d.ow)).chain(ow_hi..d.ow) {
+                let (kw_lo, kw_hi) = valid_range_k(ow, K, S, P, d.w);
+                let mut oh = oh_lo;
+                while oh < oh_hi {
+                    let pixels = tile_size(oh, oh_hi);
+                    let t = Tile {
+                        x_at: ((oh * S - P) * d.w + ow * S + kw_lo - P) * IC,
+                        x_step: S * d.w * IC,
+                        kh: (0, K),
+                        kw: (kw_lo, kw_hi),
+                        row_len: d.w * IC,
+                        y_at: (oh * d.ow + ow) * OC,
+                        y_step: d.ow * OC,
+                    };
+                    tile!(x, y, pixels, t);
+                    oh += pixels;
                 }
             }
         }
@@ -1002,35 +1019,44 @@ unsafe fn weight_grad_edge<
     }
 }
 
-/// `PB` interior output pixels of row `oh` from `ow` on, output channels `oc0 .. oc0 + OV *
-/// L::N`: accumulators `[[L::V; OV]; PB]` in registers, each weight vector loaded once for the
-/// block.
+/// Where a tile of output pixels of one sample reads and writes: pixel `p`'s input at its
+/// first valid tap `(kh.0, kw.0)` is at `x_at + p * x_step`, the next kernel row `row_len`
+/// further; its output at `y_at + p * y_step`. All of the tile's pixels have the same valid
+/// taps `kh.0 .. kh.1` by `kw.0 .. kw.1` (a run along an output row, or down an edge column).
+#[derive(Clone, Copy)]
+struct Tile {
+    x_at: usize,
+    x_step: usize,
+    kh: (usize, usize),
+    kw: (usize, usize),
+    row_len: usize,
+    y_at: usize,
+    y_step: usize,
+}
+
+/// `PB` output pixels laid out as `t` says, output channels `oc0 .. oc0 + OV * L::N`:
+/// accumulators `[[L::V; OV]; PB]` in registers, each weight vector loaded once for the tile;
+/// per output value the sum runs bias, then the valid kh, kw, then ic.
 ///
 /// # Safety
 ///
 /// The CPU must support `L`'s instruction set.
 #[inline(always)]
-#[allow(clippy::too_many_arguments)]
-unsafe fn forward_block<
+unsafe fn forward_tile<
     L: Lanes,
     const IC: usize,
     const OC: usize,
     const K: usize,
-    const S: usize,
-    const P: usize,
     const PB: usize,
     const OV: usize,
 >(
-    d: ConvDims,
-    oh: usize,
-    ow: usize,
+    t: Tile,
     oc0: usize,
     x: &[f32],
     weight: &[f32],
     bias: &[f32],
-    out_row: &mut [f32],
+    y: &mut [f32],
 ) {
-    let (kh_lo, kh_hi) = valid_range_k(oh, K, S, P, d.h);
     // SAFETY (the whole body): the caller's, for every `L` method.
     unsafe {
         let mut bias_v = [L::zero(); OV];
@@ -1038,12 +1064,11 @@ unsafe fn forward_block<
             bias_v[v] = load_part::<L>(&bias[oc0 + v * L::N..], OC);
         }
         let mut acc = [bias_v; PB];
-        for kh in kh_lo..kh_hi {
-            let ih = oh * S + kh - P;
-            let x_row = &x[ih * d.w * IC..][..d.w * IC];
-            for kw in 0..K {
-                let first = (ow * S + kw - P) * IC;
-                let window = &x_row[first..][..(PB - 1) * S * IC + IC];
+        for kh in t.kh.0..t.kh.1 {
+            let x_row = t.x_at + (kh - t.kh.0) * t.row_len;
+            for kw in t.kw.0..t.kw.1 {
+                let first = x_row + (kw - t.kw.0) * IC;
+                let window = &x[first..][..(PB - 1) * t.x_step + IC];
                 let rows = &weight[(kh * K + kw) * IC * OC..][..IC * OC];
                 for ic in 0..IC {
                     let mut w = [L::zero(); OV];
@@ -1051,7 +1076,7 @@ unsafe fn forward_block<
                         w[v] = load_part::<L>(&rows[ic * OC + oc0 + v * L::N..], OC);
                     }
                     for p in 0..PB {
-                        let xv = L::splat(window[p * S * IC + ic]);
+                        let xv = L::splat(window[p * t.x_step + ic]);
                         for v in 0..OV {
                             acc[p][v] = mul_add::<L>(acc[p][v], xv, w[v]);
                         }
@@ -1059,10 +1084,10 @@ unsafe fn forward_block<
                 }
             }
         }
-        let block = &mut out_row[ow * OC..][..PB * OC];
+        let out = &mut y[t.y_at + oc0..][..(PB - 1) * t.y_step + OV * L::N.min(OC)];
         for p in 0..PB {
             for v in 0..OV {
-                store_part::<L>(&mut block[p * OC + oc0 + v * L::N..], acc[p][v], OC);
+                store_part::<L>(&mut out[p * t.y_step + v * L::N..], acc[p][v], OC);
             }
         }
     }

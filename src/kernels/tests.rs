@@ -727,6 +727,11 @@ fn simd_kernels_match_the_generic_ones_bit_for_bit() {
         check_simd_conv::<5, 7, 3, 2, 1>(19, isa);
         check_simd_conv::<8, 1, 1, 1, 0>(20, isa);
         check_simd_conv::<3, 5, 5, 1, 2>(21, isa);
+        // ResNet-20's 3x3 layers: edge columns in tiles, weight-gradient tiles of 16 rows
+        // (and 8 where a task's rows end mid-tap).
+        check_simd_conv::<16, 16, 3, 1, 1>(22, isa);
+        check_simd_conv::<32, 32, 3, 1, 1>(23, isa);
+        check_simd_conv::<64, 64, 3, 1, 1>(24, isa);
     }
     // The kernels run for the SmallCnn's layers on every vector instruction set this CPU has.
     let d = ConvDims {
