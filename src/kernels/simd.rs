@@ -1185,14 +1185,14 @@ pub(crate) fn conv_weight_grad_rows<
         return false;
     };
     macro_rules! go {
-        ($l:ty, $mr:literal, $nv:literal) => {
+        ($l:ty, $mr:literal, $mr2:literal, $nv:literal) => {
             // SAFETY: `f32_isa` checked that this CPU runs `isa`, which includes the type's
             // instruction set (AVX-512 here implies AVX2 and FMA, see `Isa::is_supported`).
             unsafe {
                 run_for::<$l>(
                     #[inline(always)]
                     || {
-                        conv_weight_grad_rows_f32::<$l, IC, OC, K, S, P, $mr, $nv>(
+                        conv_weight_grad_rows_f32::<$l, IC, OC, K, S, P, $mr, $mr2, $nv>(
                             d, first_row, x, dy, dw,
                         )
                     },
@@ -1200,38 +1200,121 @@ pub(crate) fn conv_weight_grad_rows<
             }
         };
     }
-    // Tiles of `MR` gradient rows by `NV` registers of output channels: at least 8 independent
-    // accumulators where the sizes allow (a fused multiply-add takes 4-5 cycles and two issue
-    // per cycle, so fewer chains leave the FMA units idle), within AVX2's 16 registers beside
+    // Tiles of `MR` gradient rows (or `MR2` where a task's rows or a tap's input channels end
+    // sooner) by `NV` registers of output channels: more than 8 independent accumulators where
+    // the sizes allow (a fused multiply-add takes 4 cycles and two issue per cycle, so fewer
+    // chains leave the FMA units idle, and 8 are only just enough: 16->16 @32x32 on one thread,
+    // AMD Zen 5, 1.6 -> 1.35 ms with 16 rows instead of 8), within AVX2's 16 registers beside
     // the `NV` output-gradient vectors and a broadcast.
     match isa {
         _ if const { !(ICB == 4 || ICB == 8) || !IC.is_multiple_of(ICB) } => return false,
-        Isa::Avx512 if const { OC.is_multiple_of(64) } => go!(Avx512, 4, 4),
-        Isa::Avx512 if const { OC.is_multiple_of(32) } => go!(Avx512, 4, 2),
-        Isa::Avx512 if const { OC.is_multiple_of(16) && ICB == 8 } => go!(Avx512, 8, 1),
-        Isa::Avx512 | Isa::Avx2 if const { OC.is_multiple_of(16) } => go!(Avx2, 4, 2),
-        Isa::Avx512 | Isa::Avx2 if const { OC.is_multiple_of(8) && ICB == 8 } => go!(Avx2, 8, 1),
-        Isa::Avx512 | Isa::Avx2 if const { OC.is_multiple_of(8) } => go!(Avx2, 4, 1),
+        Isa::Avx512 if const { OC.is_multiple_of(64) } => go!(Avx512, 4, 4, 4),
+        Isa::Avx512 if const { OC.is_multiple_of(32) && ICB == 8 } => go!(Avx512, 8, 8, 2),
+        Isa::Avx512 if const { OC.is_multiple_of(32) } => go!(Avx512, 4, 4, 2),
+        Isa::Avx512 if const { OC.is_multiple_of(16) && IC.is_multiple_of(16) && ICB == 8 } => {
+            go!(Avx512, 16, 8, 1)
+        }
+        Isa::Avx512 if const { OC.is_multiple_of(16) && ICB == 8 } => go!(Avx512, 8, 8, 1),
+        Isa::Avx512 | Isa::Avx2 if const { OC.is_multiple_of(16) } => go!(Avx2, 4, 4, 2),
+        Isa::Avx512 | Isa::Avx2 if const { OC.is_multiple_of(8) && ICB == 8 } => {
+            go!(Avx2, 8, 8, 1)
+        }
+        Isa::Avx512 | Isa::Avx2 if const { OC.is_multiple_of(8) } => go!(Avx2, 4, 4, 1),
         _ => return false,
     }
     true
 }
 
 /// The weight gradient rows `first_row ..` of a task (see [`super::conv::weight_grad_rows`]) as
-/// a matrix product `dw = x_windowsᵀ · dy` in register tiles of `MR` gradient rows by `NV`
-/// registers of output channels. The pixels are taken one sample at a time, in chunks of output
-/// rows whose inputs and output gradients fit in L1 (24 KB); for each chunk every tile of the
-/// task loads its gradients, sweeps the chunk's pixels and stores them back, so that each
-/// pixel's values come from L1 (the old kernel swept runs of samples sized for L2 once per
-/// tile: L2 bandwidth, not the FMA units, bounded it at ~35 GFLOP/s per core on AVX2). Each
-/// gradient value is one chain of fused multiply-adds over the samples, rows and pixels in
-/// order, as in the generic kernel.
+/// a matrix product `dw = x_windowsᵀ · dy` in register tiles of `MR` gradient rows (`MR2`
+/// where fewer rows are left in the task or in the tap) by `NV` registers of output channels.
+/// The pixels are taken one sample at a time, in chunks of output rows whose inputs and output
+/// gradients fit in L1 (24 KB); for each chunk every tile of the task loads its gradients,
+/// sweeps the chunk's pixels and stores them back, so that each pixel's values come from L1
+/// (the old kernel swept runs of samples sized for L2 once per tile: L2 bandwidth, not the FMA
+/// units, bounded it at ~35 GFLOP/s per core on AVX2). Each gradient value is one chain of
+/// fused multiply-adds over the samples, rows and pixels in order, as in the generic kernel.
 ///
 /// # Safety
 ///
 /// The CPU must support `L`'s instruction set.
 #[inline(always)]
+#[allow(clippy::too_many_arguments)]
 unsafe fn conv_weight_grad_rows_f32<
+    L: Lanes,
+    const IC: usize,
+    const OC: usize,
+    const K: usize,
+    const S: usize,
+    const P: usize,
+    const MR: usize,
+    const MR2: usize,
+    const NV: usize,
+>(
+    d: ConvDims,
+    first_row: usize,
+    x: &[f32],
+    dy: &[f32],
+    dw: &mut [f32],
+) {
+    assert!(OC.is_multiple_of(NV * L::N) && IC.is_multiple_of(MR2) && MR.is_multiple_of(MR2));
+    assert!((dw.len() / OC).is_multiple_of(MR2) && first_row.is_multiple_of(MR2));
+    let (in_len, out_len) = (d.in_len(IC), d.out_len(OC));
+    let rows_in_task = dw.len() / OC;
+    // Output rows per chunk: their output gradients and the input rows they read within 24 KB
+    // (6,144 values), at least one.
+    let (dy_row_len, x_row_len) = (d.ow * OC, d.w * IC);
+    let fits = |r: usize| r * dy_row_len + ((r - 1) * S + K) * x_row_len <= 6 * 1024;
+    let mut rows_per_chunk = 1;
+    while rows_per_chunk < d.oh && fits(rows_per_chunk + 1) {
+        rows_per_chunk += 1;
+    }
+    dw.fill(0.0);
+    // SAFETY (the whole body): the caller's, for `weight_grad_tile`.
+    unsafe {
+        for (x, dy) in x.chunks_exact(in_len).zip(dy.chunks_exact(out_len)) {
+            for oh0 in (0..d.oh).step_by(rows_per_chunk) {
+                let chunk = Chunk {
+                    rows: (oh0, (oh0 + rows_per_chunk).min(d.oh)),
+                    x_row_len,
+                    dy_row_len,
+                };
+                let mut r = 0;
+                while r < rows_in_task {
+                    let row = first_row + r;
+                    let tile = &mut dw[r * OC..];
+                    if MR == MR2 || (r + MR <= rows_in_task && row % IC + MR <= IC) {
+                        weight_grad_tile::<L, IC, OC, K, S, P, MR, NV>(d, chunk, row, x, dy, tile);
+                        r += MR;
+                    } else {
+                        weight_grad_tile::<L, IC, OC, K, S, P, MR2, NV>(d, chunk, row, x, dy, tile);
+                        r += MR2;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The output rows `rows.0 .. rows.1` of one sample that a weight-gradient chunk sweeps, and
+/// the lengths of an input and an output-gradient row.
+#[derive(Clone, Copy)]
+struct Chunk {
+    rows: (usize, usize),
+    x_row_len: usize,
+    dy_row_len: usize,
+}
+
+/// Adds one sample's pixels in output rows `chunk.rows` to the `MR` gradient rows from `row`
+/// on (one tap, input channels `row % IC ..`), `tile`'s first `MR * OC` values, `NV` registers
+/// of output channels at a time: accumulators `[[L::V; NV]; MR]` loaded, updated pixel by
+/// pixel in order and stored back.
+///
+/// # Safety
+///
+/// The CPU must support `L`'s instruction set.
+#[inline(always)]
+unsafe fn weight_grad_tile<
     L: Lanes,
     const IC: usize,
     const OC: usize,
@@ -1242,72 +1325,54 @@ unsafe fn conv_weight_grad_rows_f32<
     const NV: usize,
 >(
     d: ConvDims,
-    first_row: usize,
+    chunk: Chunk,
+    row: usize,
     x: &[f32],
     dy: &[f32],
-    dw: &mut [f32],
+    tile: &mut [f32],
 ) {
-    assert!(OC.is_multiple_of(NV * L::N) && IC.is_multiple_of(MR));
-    let chunk = NV * L::N;
-    let (in_len, out_len) = (d.in_len(IC), d.out_len(OC));
-    let tiles = dw.len() / OC / MR;
-    // Output rows per chunk: their output gradients and the input rows they read within 24 KB
-    // (6,144 values), at least one.
-    let (dy_row_len, x_row_len) = (d.ow * OC, d.w * IC);
-    let fits = |r: usize| r * dy_row_len + ((r - 1) * S + K) * x_row_len <= 6 * 1024;
-    let mut rows_per_chunk = 1;
-    while rows_per_chunk < d.oh && fits(rows_per_chunk + 1) {
-        rows_per_chunk += 1;
+    let lanes = NV * L::N;
+    let (tap, ic) = (row / IC, row % IC);
+    let (kh, kw) = (tap / K, tap % K);
+    let (oh_lo, oh_hi) = valid_range(kh, S, P, d.h, d.oh);
+    let (oh_lo, oh_hi) = (oh_lo.max(chunk.rows.0), oh_hi.min(chunk.rows.1));
+    if oh_lo >= oh_hi {
+        return;
     }
-    dw.fill(0.0);
+    let (ow_lo, ow_hi) = valid_range(kw, S, P, d.w, d.ow);
+    let (x_row_len, dy_row_len) = (chunk.x_row_len, chunk.dy_row_len);
+    let rows = &mut tile[..MR * OC];
     // SAFETY (the whole body): the caller's, for every `L` method.
     unsafe {
-        for (x, dy) in x.chunks_exact(in_len).zip(dy.chunks_exact(out_len)) {
-            for oh0 in (0..d.oh).step_by(rows_per_chunk) {
-                let oh1 = (oh0 + rows_per_chunk).min(d.oh);
-                for t in 0..tiles {
-                    let row = first_row + t * MR;
-                    let (tap, ic) = (row / IC, row % IC);
-                    let (kh, kw) = (tap / K, tap % K);
-                    let (oh_lo, oh_hi) = valid_range(kh, S, P, d.h, d.oh);
-                    let (oh_lo, oh_hi) = (oh_lo.max(oh0), oh_hi.min(oh1));
-                    if oh_lo >= oh_hi {
-                        continue;
+        for oc0 in (0..OC).step_by(lanes) {
+            let mut acc = [[L::zero(); NV]; MR];
+            for i in 0..MR {
+                for v in 0..NV {
+                    acc[i][v] = L::load(&rows[i * OC + oc0 + v * L::N..]);
+                }
+            }
+            for oh in oh_lo..oh_hi {
+                let ih = oh * S + kh - P;
+                let x_row = &x[ih * x_row_len..][..x_row_len];
+                let dy_row = &dy[oh * dy_row_len..][..dy_row_len];
+                for ow in ow_lo..ow_hi {
+                    let xv = &x_row[(ow * S + kw - P) * IC + ic..][..MR];
+                    let dv = &dy_row[ow * OC + oc0..][..lanes];
+                    let mut g = [L::zero(); NV];
+                    for v in 0..NV {
+                        g[v] = L::load(&dv[v * L::N..]);
                     }
-                    let (ow_lo, ow_hi) = valid_range(kw, S, P, d.w, d.ow);
-                    let rows = &mut dw[t * MR * OC..][..MR * OC];
-                    for oc0 in (0..OC).step_by(chunk) {
-                        let mut acc = [[L::zero(); NV]; MR];
-                        for i in 0..MR {
-                            for v in 0..NV {
-                                acc[i][v] = L::load(&rows[i * OC + oc0 + v * L::N..]);
-                            }
-                        }
-                        for oh in oh_lo..oh_hi {
-                            let ih = oh * S + kh - P;
-                            let x_row = &x[ih * x_row_len..][..x_row_len];
-                            let dy_row = &dy[oh * dy_row_len..][..dy_row_len];
-                            for ow in ow_lo..ow_hi {
-                                let xv = &x_row[(ow * S + kw - P) * IC + ic..][..MR];
-                                let dv = &dy_row[ow * OC + oc0..][..chunk];
-                                let mut g = [L::zero(); NV];
-                                for v in 0..NV {
-                                    g[v] = L::load(&dv[v * L::N..]);
-                                }
-                                for i in 0..MR {
-                                    let xs = L::splat(xv[i]);
-                                    for v in 0..NV {
-                                        acc[i][v] = mul_add::<L>(acc[i][v], xs, g[v]);
-                                    }
-                                }
-                            }
-                        }
-                        for i in 0..MR {
-                            for v in 0..NV {
-                                L::store(&mut rows[i * OC + oc0 + v * L::N..], acc[i][v]);
-                            }
+                    for i in 0..MR {
+                        let xs = L::splat(xv[i]);
+                        for v in 0..NV {
+                            acc[i][v] = mul_add::<L>(acc[i][v], xs, g[v]);
                         }
                     }
+                }
+            }
+            for i in 0..MR {
+                for v in 0..NV {
+                    L::store(&mut rows[i * OC + oc0 + v * L::N..], acc[i][v]);
                 }
             }
         }
