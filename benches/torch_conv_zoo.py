@@ -51,6 +51,7 @@ CLOCK = time.perf_counter
 
 def timed(blocks, block_ms, f):
     """The fastest of `blocks` blocks' mean µs per call of f."""
+    f()  # warm-up: the first call also starts threads and allocates
     t = CLOCK()
     f()
     once = CLOCK() - t

@@ -6,13 +6,13 @@
 //! cargo run --release --example bench_conv_zoo -- --threads 2 --batch 64
 //! ```
 //!
-//! Per shape: random inputs, weights and output gradients; one warm-up call of each pass, then
-//! `--blocks` timed blocks of as many calls as fill about `--block-ms` milliseconds; each
-//! figure is the fastest block's mean time per call, in microseconds (the least disturbed by
-//! other processes on a shared machine; compare the medians of several alternated runs). The
-//! backward pass is timed twice, as the layer runs it: without the input gradient (the weight
-//! and bias gradients alone, `weight_grad_us`) and with it (`backward_us`); `input_grad_us` is
-//! their difference. Prints one JSON object per shape, one per line.
+//! Per shape: random inputs, weights and output gradients; a warm-up call and a timed trial call of
+//! each pass, then `--blocks` timed blocks of as many calls as fill about `--block-ms`
+//! milliseconds; each figure is the fastest block's mean time per call, in microseconds (the least
+//! disturbed by other processes on a shared machine; compare the medians of several alternated
+//! runs). The backward pass is timed twice, as the layer runs it: without the input gradient (the
+//! weight and bias gradients alone, `weight_grad_us`) and with it (`backward_us`); `input_grad_us`
+//! is their difference. Prints one JSON object per shape, one per line.
 //!
 //! With `--cpu-time` (64-bit Linux), the blocks are timed in CPU time of the whole process (all
 //! threads, `clock_gettime(CLOCK_PROCESS_CPUTIME_ID)`) instead of wall-clock time: on a machine
@@ -90,6 +90,10 @@ fn now(cpu: bool, start: Instant) -> f64 {
 /// `f` as many times as took about `block_ms` in a first trial call.
 fn time(args: &Args, mut f: impl FnMut()) -> f64 {
     let (cpu, start) = (args.cpu_time, Instant::now());
+    // The first call of a process also starts the thread pool and faults in its buffers: a
+    // trial that slow made the blocks one call long, and the 2-thread forward figure of the
+    // first shape measured ~1.8x its time in a warm process.
+    f();
     let t = now(cpu, start);
     f();
     let once = now(cpu, start) - t;
