@@ -15,11 +15,11 @@
 //!   with masked loads and stores) are therefore written with `std::arch` intrinsics in
 //!   `src/kernels/simd.rs`, once, generic over the register type (`__m512` for AVX-512,
 //!   `__m256` for AVX2), one register per accumulator; pixel blocks of two sizes tile a row
-//!   instead of leaving a remainder to the one-pixel path, and wide layers run in chunks of
-//!   channels that fit the registers. They perform the generic kernels' operations in the same
-//!   order and are tested bit-for-bit against them under each instruction set. The fully
-//!   connected layer's forward pass and input gradient (`linear_simd.rs`, the same accumulator
-//!   problem), BatchNorm's passes and max pooling's input gradient (`batch_norm_simd.rs`,
+//!   instead of leaving a remainder to the one-pixel path (and the padded edge columns, down
+//!   the column), and wide layers run in chunks of channels that fit the registers. They
+//!   perform the generic kernels' operations in the same order and are tested bit-for-bit
+//!   against them under each instruction set. The fully connected layer's forward pass and
+//!   input gradient (`linear_simd.rs`, the same accumulator problem), BatchNorm's passes and max pooling's input gradient (`batch_norm_simd.rs`,
 //!   `pool_simd.rs`: LLVM compiled parts of the generic ones to scalar code) have vector
 //!   kernels of their own too. Everything else (f64, other channel counts such as 3, 17 or
 //!   100, the portable build) runs the generic kernels.
@@ -42,8 +42,9 @@
 //! * **Loop orders that keep the working set in L1.** With 32 and more input channels the
 //!   forward pass runs one kernel tap at a time over a chunk of output rows, so that the tap's
 //!   weights for a chunk of output channels stay in L1 (1.3-1.7x at 64-128 channels); the weight
-//!   gradient takes the output rows in chunks that fit L1 and accumulates register tiles of a
-//!   few input channels by a few vectors of output channels, each value one chain of fused
+//!   gradient takes the output rows in chunks that fit L1 and accumulates register tiles of
+//!   4-16 input channels by 1-4 vectors of output channels (16 independent chains where the
+//!   sizes allow: 8 leave the FMA pipes idle part of the time), each value one chain of fused
 //!   multiply-adds in the reference's order (1.8-2.1x).
 //!
 //! # Same results for any thread count and instruction set
