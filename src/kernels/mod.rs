@@ -98,7 +98,8 @@ pub(crate) mod simd;
 #[cfg(test)]
 mod tests;
 
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::time::{Duration, Instant};
 
 pub use reference::PoolDims;
 
@@ -261,15 +262,63 @@ mod x86 {
 /// with the passes on a pool thread. The fewer moves, the fewer times a parked thread must be
 /// woken, which on this virtual machine is the slowest part of a move.
 ///
+/// While `f` runs, the pool's other threads do not go to sleep between its parallel loops:
+/// each keeps looking for the next loop's work for up to a millisecond (as OpenMP runtimes spin
+/// after a parallel region), so a loop starts on both threads without a wake-up. Rayon's own idle threads sleep
+/// after some 30 rounds of looking for work, and a sleeping thread woken through the kernel cost
+/// the whole gain of a second thread at batch 10 on an Intel Xeon virtual machine (SmallCnn
+/// training, `bench_train`, 2 threads: no faster than one). Results do not depend on which
+/// thread runs what.
+///
 /// ```
 /// let sum: u64 = constnet::kernels::on_pool(|| (1..=10u64).sum());
 /// assert_eq!(sum, 55);
 /// ```
 pub fn on_pool<R: Send>(f: impl FnOnce() -> R + Send) -> R {
     if rayon::current_thread_index().is_some() {
+        return f();
+    }
+    let done = AtomicBool::new(false);
+    rayon::scope(|scope| {
+        let caller = rayon::current_thread_index();
+        let done = &done;
+        scope.spawn_broadcast(move |_, thread| {
+            // The thread running `f` may pick this up while it waits inside `f`: it must not
+            // spin there, or `f` (and so `done`) would never finish.
+            if Some(thread.index()) == caller {
+                return;
+            }
+            let mut idle_since = None;
+            while !done.load(Ordering::Acquire) {
+                if rayon::yield_now() == Some(rayon::Yield::Executed) {
+                    idle_since = None;
+                    continue;
+                }
+                // Long sequential stretches (an all-reduce, say) let this thread sleep after
+                // all; and `yield_now` leaves the core to any other process that needs it.
+                if idle_since.get_or_insert_with(Instant::now).elapsed() > MAX_SPIN {
+                    return;
+                }
+                std::thread::yield_now();
+            }
+        });
+        // Set `done` even if `f` panics, so that the spinning threads end and the scope can
+        // pass the panic on.
+        let _done = SetOnDrop(done);
         f()
-    } else {
-        rayon::scope(|_| f())
+    })
+}
+
+/// How long [`on_pool`]'s waiting threads look for work before they leave it to rayon, which
+/// puts them to sleep: longer than the gaps between a training step's parallel loops.
+const MAX_SPIN: Duration = Duration::from_millis(1);
+
+/// Sets the flag when dropped (at the end of [`on_pool`]'s closure, or while a panic unwinds).
+struct SetOnDrop<'a>(&'a AtomicBool);
+
+impl Drop for SetOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Release);
     }
 }
 
