@@ -31,7 +31,8 @@
 //! * **One task per thread, from a pool thread.** Work on samples is split into one contiguous
 //!   run per rayon thread, not one task per sample, and calls with less than ~50,000
 //!   multiply-adds stay on one thread. Network passes and optimiser steps run on a pool thread
-//!   ([`on_pool`]), so each parallel loop forks there instead of being injected from outside.
+//!   ([`on_pool`]), so each parallel loop forks there instead of being injected from outside,
+//!   and the other threads wait for the next loop's work awake instead of asleep.
 //! * **Transposed copies where the inner loop needs them.** `Conv2d` and `Linear` keep a
 //!   transposed weight buffer that backward rewrites, so the input gradient streams contiguous
 //!   vectors instead of reducing across them.
