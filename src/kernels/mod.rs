@@ -19,10 +19,11 @@
 //!   the column), and wide layers run in chunks of channels that fit the registers. They
 //!   perform the generic kernels' operations in the same order and are tested bit-for-bit
 //!   against them under each instruction set. The fully connected layer's forward pass and
-//!   input gradient (`linear_simd.rs`, the same accumulator problem), BatchNorm's passes and max pooling's input gradient (`batch_norm_simd.rs`,
-//!   `pool_simd.rs`: LLVM compiled parts of the generic ones to scalar code) have vector
-//!   kernels of their own too. Everything else (f64, other channel counts such as 3, 17 or
-//!   100, the portable build) runs the generic kernels.
+//!   input gradient (`linear_simd.rs`, the same accumulator problem), BatchNorm's passes and
+//!   max pooling's input gradient (`batch_norm_simd.rs`, `pool_simd.rs`: LLVM compiled parts
+//!   of the generic ones to scalar code) have vector kernels of their own too. Everything else
+//!   (f64, other channel counts such as 3, 17 or 100, the portable build) runs the generic
+//!   kernels.
 //! * **Run-time CPU dispatch.** Users do not set `RUSTFLAGS`, so each kernel call runs inside a
 //!   function compiled with `#[target_feature(enable = "avx512f,…")]` (or AVX2) when
 //!   [`is_x86_feature_detected!`] says the CPU has it; the generic kernel body is
@@ -62,10 +63,10 @@
 //! portable path on an x86-64 CPU older than Haswell (2013) lacks it: there `mul_add` is a call
 //! to the C library's `fma`, which computes the exact result in software — correct and
 //! bit-identical, but far slower (`CONSTNET_ISA=portable` runs that code on any CPU; see the
-//! measurement in `BENCHMARKS.md`). Samples are independent; every weight gradient is reduced over the batch in a
-//! fixed order: inside one task that owns a block of the gradient, or (for convolutions with few
-//! input channels) as two fixed halves of the batch added at the end, whatever the number of
-//! threads. So results depend neither on the thread count nor on the CPU's instruction set.
+//! measurement in `BENCHMARKS.md`). Samples are independent; every weight gradient is reduced
+//! over the batch in a fixed order: inside one task that owns a block of the gradient, or (for
+//! convolutions with few input channels) as two fixed halves of the batch added at the end,
+//! whatever the number of threads. So results depend neither on the thread count nor on the CPU's instruction set.
 //!
 //! # Correctness
 //!
@@ -265,11 +266,11 @@ mod x86 {
 ///
 /// While `f` runs, the pool's other threads do not go to sleep between its parallel loops:
 /// each keeps looking for the next loop's work for up to a millisecond (as OpenMP runtimes spin
-/// after a parallel region), so a loop starts on both threads without a wake-up. Rayon's own idle threads sleep
-/// after some 30 rounds of looking for work, and a sleeping thread woken through the kernel cost
-/// the whole gain of a second thread at batch 10 on an Intel Xeon virtual machine (SmallCnn
-/// training, `bench_train`, 2 threads: no faster than one). Results do not depend on which
-/// thread runs what.
+/// after a parallel region), so a loop starts on both threads without a wake-up. Rayon's own
+/// idle threads sleep after some 30 rounds of looking for work, and a sleeping thread woken
+/// through the kernel cost the whole gain of a second thread at batch 10 on an Intel Xeon
+/// virtual machine (SmallCnn training, `bench_train`, 2 threads: no faster than one). Results
+/// do not depend on which thread runs what.
 ///
 /// ```
 /// let sum: u64 = constnet::kernels::on_pool(|| (1..=10u64).sum());
@@ -296,7 +297,8 @@ pub fn on_pool<R: Send>(f: impl FnOnce() -> R + Send) -> R {
                     continue;
                 }
                 // Long sequential stretches (an all-reduce, say) let this thread sleep after
-                // all; and `yield_now` leaves the core to any other process that needs it.
+                // all; and the OS-level yield leaves the core to any other process that needs it
+                // (an oversubscribed machine, several MPI ranks per core).
                 if idle_since.get_or_insert_with(Instant::now).elapsed() > MAX_SPIN {
                     return;
                 }
