@@ -66,7 +66,8 @@
 //! measurement in `BENCHMARKS.md`). Samples are independent; every weight gradient is reduced
 //! over the batch in a fixed order: inside one task that owns a block of the gradient, or (for
 //! convolutions with few input channels) as two fixed halves of the batch added at the end,
-//! whatever the number of threads. So results depend neither on the thread count nor on the CPU's instruction set.
+//! whatever the number of threads. So results depend neither on the thread count nor on the
+//! CPU's instruction set.
 //!
 //! # Correctness
 //!
