@@ -18,7 +18,7 @@
 //! Anything else is a [`SafetensorsError`]; no input makes it panic (a test feeds it thousands of
 //! mutated headers). [`serialize`] writes tensors in the given order, metadata first. Files
 //! written here are read by the `safetensors` crate (PyTorch's `safetensors.torch.load_file`)
-//! and the other way round, metadata included; `tests/safetensors_compat.rs` checks both ways.
+//! and the other way round, metadata included; `tests/library/safetensors_compat.rs` checks both ways.
 //!
 //! ```
 //! use constnet::safetensors::{Dtype, SafeTensors, TensorView, serialize};

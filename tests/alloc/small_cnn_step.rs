@@ -4,16 +4,12 @@
 //!
 //! The optimiser is the training module's Adam (`constnet::train::Optimizer`).
 
-#[path = "../benches/support/mod.rs"]
-mod support;
-
-#[path = "support/counting_alloc.rs"]
-mod counting_alloc;
-
-use counting_alloc::allocations;
+use crate::counting_alloc::{allocations, one_at_a_time};
+use crate::support;
 
 #[test]
 fn a_training_step_allocates_nothing_after_the_first() {
+    let _turn = one_at_a_time();
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(2)
         .build()

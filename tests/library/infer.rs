@@ -1,6 +1,6 @@
 //! Inference through `&self`: the same bits as `forward(.., Mode::Eval)` for every layer type
 //! and the library's models, named activations, predictions, a network shared by threads.
-//! (`tests/infer_alloc.rs`: no allocation once the workspace has grown.)
+//! (`tests/alloc/inference.rs`: no allocation once the workspace has grown.)
 
 use constnet::layers::{
     AvgPool2d, BatchNorm2d, Conv2d, Conv2dNoBias, Dropout, Flatten, Gelu, GlobalAvgPool2d,

@@ -3,23 +3,13 @@
 //! nothing once the first step has run: every buffer is sized by the first batch and reused;
 //! and the memory it holds is at most twice the activations that backward needs.
 
-#[path = "../benches/support/mod.rs"]
-mod support;
-
-#[path = "support/counting_alloc.rs"]
-mod counting_alloc;
-
+use crate::counting_alloc::{allocations, live_bytes, one_at_a_time, peak_bytes, reset_peak};
+use crate::support::{IMAGE, ResNet20, Trainer, random_data};
 use constnet::Network;
-use counting_alloc::{allocations, live_bytes, peak_bytes, reset_peak};
-use std::sync::Mutex;
-use support::{IMAGE, ResNet20, Trainer, random_data};
-
-/// The counters are the whole process's: the tests take turns.
-static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
 #[test]
 fn a_resnet20_training_step_allocates_nothing_after_the_first() {
-    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let _turn = one_at_a_time();
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(2)
         .build()
@@ -73,7 +63,7 @@ const ACTIVATIONS_PER_IMAGE: usize = 3_072
 
 #[test]
 fn a_resnet20_training_step_holds_at_most_twice_its_activations() {
-    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let _turn = one_at_a_time();
     assert_eq!(ACTIVATIONS_PER_IMAGE, 593_044);
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(2)

@@ -47,7 +47,7 @@ fn from_torch_layout(torch: &[f64], shape: &[usize]) -> Vec<f64> {
 }
 
 fn fixture() -> serde_json::Value {
-    let text = include_str!("fixtures/resnet20_torch.json");
+    let text = include_str!("../fixtures/resnet20_torch.json");
     serde_json::from_str(text).expect("the fixture is JSON")
 }
 

@@ -1,10 +1,18 @@
 //! A global allocator that counts allocations and the bytes in use, for the tests that prove a
-//! training step allocates nothing and how much memory it holds. Include it with
-//! `#[path = "support/counting_alloc.rs"] mod counting_alloc;`: it installs itself as the test
-//! binary's global allocator.
+//! training step allocates nothing and how much memory it holds. It installs itself as the
+//! test binary's global allocator.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, MutexGuard};
+
+/// The counters are the whole process's: every test that reads them holds this turn first, so
+/// that no other test allocates meanwhile (a test that failed while holding it does not stop
+/// the others).
+pub fn one_at_a_time() -> MutexGuard<'static, ()> {
+    static TURN: Mutex<()> = Mutex::new(());
+    TURN.lock().unwrap_or_else(|e| e.into_inner())
+}
 
 /// Allocations (and reallocations) so far in this process.
 pub fn allocations() -> usize {
@@ -12,19 +20,16 @@ pub fn allocations() -> usize {
 }
 
 /// Bytes allocated and not yet freed.
-#[allow(dead_code)]
 pub fn live_bytes() -> usize {
     LIVE.load(Ordering::SeqCst)
 }
 
 /// The most bytes in use at once since the last [`reset_peak`] (or the start).
-#[allow(dead_code)]
 pub fn peak_bytes() -> usize {
     PEAK.load(Ordering::SeqCst)
 }
 
 /// Starts a new peak from the bytes in use now.
-#[allow(dead_code)]
 pub fn reset_peak() {
     PEAK.store(LIVE.load(Ordering::SeqCst), Ordering::SeqCst);
 }

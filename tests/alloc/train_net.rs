@@ -1,14 +1,11 @@
 //! The training step does not allocate: twice as many iterations cost (almost) no more
-//! allocations. Counted with a global allocator wrapper, so this test has its own binary.
+//! allocations.
 
 use constnet::layers::{Conv2d, Flatten, Linear, MaxPool2d, Relu};
 use constnet::train::{OptimizerKind, Samples, TrainConfig, train_net};
 use constnet::{Image, net};
 
-#[path = "support/counting_alloc.rs"]
-mod counting_alloc;
-
-use counting_alloc::allocations;
+use crate::counting_alloc::{allocations, one_at_a_time};
 
 net! {
     struct Cnn {
@@ -41,6 +38,7 @@ fn allocations_for(samples: usize) -> usize {
 
 #[test]
 fn training_steps_do_not_allocate() {
+    let _turn = one_at_a_time();
     // Single-threaded, so that only this test's allocations are counted.
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(1)

@@ -1,7 +1,6 @@
 //! The CIFAR-100 (Matlab) loader on small MAT files made here: pixels,
 //! labels, split, normalisation, storage classes, every error, and a fuzz
 //! test of damaged files.
-#![cfg(feature = "mat")]
 
 use std::path::{Path, PathBuf};
 

@@ -1,10 +1,7 @@
 //! Inference through `&self` allocates nothing once the workspace has grown to the largest
-//! batch. Alone in its test binary: the allocation counter is global, and other tests running
-//! at the same time would be counted.
+//! batch.
 
-#[path = "support/counting_alloc.rs"]
-mod counting_alloc;
-
+use crate::counting_alloc;
 use constnet::models::SmallCnnBn;
 use constnet::{Image, Network, Tensor, Workspace};
 
@@ -17,6 +14,7 @@ fn inputs(batch: usize, seed: usize) -> Tensor<Image<32, 32, 3>> {
 
 #[test]
 fn inference_allocates_nothing_once_the_workspace_has_grown() {
+    let _turn = counting_alloc::one_at_a_time();
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(2)
         .build()
