@@ -11,8 +11,8 @@
 //! of output channels. With 32 and more input channels (and output channels a multiple of 32)
 //! the forward pass runs tap by tap ([`conv_forward_taps_f32`]): one tap's weights for a chunk
 //! of output channels stay in L1 while it adds its products to every output pixel it reaches
-//! (except 32 output channels at stride 1 on rows with 14 or more interior pixels, which run in
-//! tiles of 7 pixels).
+//! (except at stride 1 on rows with 14 or more interior pixels, which run in tiles of 7 pixels by
+//! 32 output channels).
 //! The stride-1 input gradient is computed as a forward pass (see [`super::conv`]).
 //!
 //! The generic kernels in [`super::conv`] leave register allocation to LLVM, which keeps large
@@ -370,21 +370,21 @@ pub(crate) fn conv_forward<
     // chunks of 64); `OC` a multiple of 8 only (LeNet's 8) runs AVX2's 8-lane registers, also
     // on AVX-512 CPUs.
     match isa {
-        // As for AVX2 below (one thread, this CPU an AMD Zen 5: 32->32 @16x16 1.8 -> 1.25 ms,
-        // 64->64 @8x8 1.5 -> 1.0 ms, 128->128 7.9 -> 4.6 ms; 16->16 @32x32 1.5 -> 2.4 ms).
-        Isa::Avx512 if const { OC.is_multiple_of(64) && K > 1 && IC >= 32 } => taps!(Avx512, 6, 4),
-        // 32 output channels at stride 1 where the rows' interiors hold two or more tiles of 7
-        // pixels (by two registers): faster than tap by tap since the tiles cover the edge
-        // columns too (one thread, AMD Zen 5, forward at batch 64: 32->32 @16x16 1.48 -> 1.15
-        // ms, @32x32 ~6.9 -> 5.0 ms, 64->32 @16x16 2.6 -> 2.4 ms); slower on narrower rows, whose
-        // leftover pixels run in small tiles (32->32 @12x12: 0.80 ms tap by tap, 0.92 in tiles;
-        // @8x8 0.33 and 0.50).
+        // Output channels in chunks of 32 at stride 1 where the rows' interiors hold two or more
+        // tiles of 7 pixels (by two registers): faster than tap by tap, as the tiles cover the
+        // edge columns too (one thread, AMD Zen 5, forward at batch 64: 32->32 @16x16 1.48 ->
+        // 1.15 ms, @32x32 ~6.9 -> 5.0 ms, 64->32 @16x16 2.6 -> 2.4 ms, 64->128 @16x16 10.8 ->
+        // 9.5 ms); slower on narrower rows, whose leftover pixels run in small tiles (32->32
+        // @12x12: 0.80 ms tap by tap, 0.92 in tiles; @8x8 0.33 and 0.50).
         Isa::Avx512
-            if const { OC == 32 && K > 1 && IC >= 32 && S == 1 }
+            if const { OC.is_multiple_of(32) && K > 1 && IC >= 32 && S == 1 }
                 && interior_width::<K, S, P>(d) >= 14 =>
         {
             go!(Avx512, 7, 2, 2)
         }
+        // As for AVX2 below (one thread, this CPU an AMD Zen 5: 32->32 @16x16 1.8 -> 1.25 ms,
+        // 64->64 @8x8 1.5 -> 1.0 ms, 128->128 7.9 -> 4.6 ms; 16->16 @32x32 1.5 -> 2.4 ms).
+        Isa::Avx512 if const { OC.is_multiple_of(64) && K > 1 && IC >= 32 } => taps!(Avx512, 6, 4),
         Isa::Avx512 if const { OC.is_multiple_of(32) && K > 1 && IC >= 32 } => taps!(Avx512, 12, 2),
         Isa::Avx512 if const { OC.is_multiple_of(64) } => go!(Avx512, 4, 2, 4),
         Isa::Avx512 if const { OC.is_multiple_of(48) } => go!(Avx512, 6, 3, 3),

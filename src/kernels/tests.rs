@@ -747,31 +747,32 @@ fn avx2_kernels_match_the_generic_ones_bit_for_bit() {
     check_simd_convs(Isa::Avx2);
 }
 
-/// 32 output channels at stride 1 run tap by tap or in tiles of 7 pixels depending on the
-/// rows' interior width (the switch is at 14 columns): both paths against the generic kernel,
-/// at widths on both sides of it and with leftover pixels after the tiles.
+/// 32 or more input channels at stride 1 run tap by tap or in tiles of 7 pixels by 32 output
+/// channels depending on the rows' interior width (the switch is at 14 columns): both paths
+/// against the generic kernel, at widths on both sides of it and with leftover pixels after the
+/// tiles.
 #[cfg(target_arch = "x86_64")]
 #[test]
-fn forward_of_32_channels_matches_the_generic_kernel_at_every_width() {
-    fn check<const IC: usize>(isa: Isa, h: usize, w: usize, seed: u64) {
+fn wide_forward_in_tiles_or_tap_by_tap_matches_the_generic_kernel() {
+    fn check<const IC: usize, const OC: usize>(isa: Isa, h: usize, w: usize, seed: u64) {
         use super::simd;
         let mut rng = StdRng::seed_from_u64(seed);
         let d = ConvDims { h, w, oh: h, ow: w };
         let batch = 2;
         let x = random::<f32>(batch * d.in_len(IC), &mut rng);
-        let weight = random::<f32>(9 * IC * 32, &mut rng);
-        let bias = random::<f32>(32, &mut rng);
-        let mut y = vec![0.0; batch * d.out_len(32)];
-        let ran = simd::conv_forward::<f32, IC, 32, 3, 1, 1>(isa, d, &x, &weight, &bias, &mut y);
+        let weight = random::<f32>(9 * IC * OC, &mut rng);
+        let bias = random::<f32>(OC, &mut rng);
+        let mut y = vec![0.0; batch * d.out_len(OC)];
+        let ran = simd::conv_forward::<f32, IC, OC, 3, 1, 1>(isa, d, &x, &weight, &bias, &mut y);
         assert_eq!(ran, isa.is_supported(), "{isa:?}");
         if ran {
             let mut y_generic = vec![0.0; y.len()];
             run_on(
                 isa,
                 #[inline(always)]
-                || conv::forward::<f32, IC, 32, 3, 1, 1, 4>(d, &x, &weight, &bias, &mut y_generic),
+                || conv::forward::<f32, IC, OC, 3, 1, 1, 4>(d, &x, &weight, &bias, &mut y_generic),
             );
-            assert_eq!(y, y_generic, "{IC}->32 {h}x{w} {isa:?}");
+            assert_eq!(y, y_generic, "{IC}->{OC} {h}x{w} {isa:?}");
         }
     }
     for isa in [Isa::Avx512, Isa::Avx2] {
@@ -780,8 +781,10 @@ fn forward_of_32_channels_matches_the_generic_kernel_at_every_width() {
             .into_iter()
             .enumerate()
         {
-            check::<32>(isa, h, w, seed as u64);
-            check::<64>(isa, h, w, seed as u64 + 10);
+            let seed = seed as u64;
+            check::<32, 32>(isa, h, w, seed);
+            check::<64, 32>(isa, h, w, seed + 10);
+            check::<64, 128>(isa, h, w, seed + 20);
         }
     }
 }
