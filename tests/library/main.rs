@@ -11,6 +11,7 @@
 //! - `train_*`: the training loop, resume, checkpoints, augmentation, data-parallel hook,
 //!   regularisation, training on a `Dataset`;
 //! - `data_*`: the file loaders, the CIFAR-100 Matlab loader (feature `mat`), the synthetic set.
+//! - `shared`: the tiny BatchNorm CNN and the images of bars that several `train_*` modules use.
 
 #[cfg(feature = "mat")]
 mod data_cifar;
@@ -21,6 +22,7 @@ mod network_api;
 mod notebook_parity;
 mod resnet20;
 mod safetensors_compat;
+mod shared;
 mod torch_weights;
 mod train_augment;
 mod train_checkpoint;

@@ -1,12 +1,14 @@
 //! The training loop on tiny problems: it learns, it is reproducible (also across thread
 //! counts), and it stops on divergence and bad labels.
 
-use constnet::layers::{BatchNorm2d, Conv2d, Flatten, Linear, MaxPool2d, Relu};
+use constnet::layers::{Conv2d, Flatten, Linear, MaxPool2d, Relu};
 use constnet::train::{
     ConfusionMatrix, EpochStats, OnEpoch, OptimizerKind, Regularization, Samples, Schedule,
     StepDecay, TrainConfig, TrainError, evaluate, train_net, train_net_with,
 };
 use constnet::{Image, Network, net};
+
+use crate::shared::{TinyCnn, bars};
 
 net! {
     struct Mlp {
@@ -14,19 +16,6 @@ net! {
         fc1: Linear<2, 8>,
         relu: Relu,
         fc2: Linear<8, 2>,
-    }
-}
-
-net! {
-    /// A tiny CNN on 4x4 grey images, with BatchNorm (buffers must be handled too).
-    struct TinyCnn {
-        input: Image<4, 4, 1>,
-        conv: Conv2d<1, 4, 3, 1, 1>,
-        bn: BatchNorm2d<4>,
-        relu: Relu,
-        pool: MaxPool2d<2, 2>,
-        flatten: Flatten,
-        fc: Linear<16, 2>,
     }
 }
 
@@ -39,24 +28,6 @@ fn clusters(n: usize, phase: f32) -> (Vec<f32>, Vec<usize>) {
         let a = (i as f32 * 0.71 + phase).sin() * 0.6;
         let b = (i as f32 * 1.3 + phase).cos() * 0.6;
         images.extend([s + a, -s + b]);
-        labels.push(class);
-    }
-    (images, labels)
-}
-
-/// 4x4 images: class 0 has a bright vertical bar, class 1 a horizontal one, at varying places.
-fn bars(n: usize) -> (Vec<f32>, Vec<usize>) {
-    let (mut images, mut labels) = (Vec::new(), Vec::new());
-    for i in 0..n {
-        let class = i % 2;
-        let at = (i / 2) % 4;
-        for h in 0..4 {
-            for w in 0..4 {
-                let on = if class == 0 { w == at } else { h == at };
-                let noise = ((i * 16 + h * 4 + w) as f32 * 0.77).sin() * 0.1;
-                images.push(if on { 1.0 } else { 0.0 } + noise);
-            }
-        }
         labels.push(class);
     }
     (images, labels)

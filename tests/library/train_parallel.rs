@@ -9,6 +9,8 @@ use constnet::train::{
 use constnet::{Image, Network, net};
 use std::sync::{Arc, Barrier, Mutex};
 
+use crate::shared::bars;
+
 net! {
     /// A tiny CNN without BatchNorm (local batch statistics would differ from the global ones).
     struct TinyCnn {
@@ -19,24 +21,6 @@ net! {
         flatten: Flatten,
         fc: Linear<16, 2>,
     }
-}
-
-/// 4x4 images: class 0 has a bright vertical bar, class 1 a horizontal one.
-fn bars(n: usize) -> (Vec<f32>, Vec<usize>) {
-    let (mut images, mut labels) = (Vec::new(), Vec::new());
-    for i in 0..n {
-        let class = i % 2;
-        let at = (i / 2) % 4;
-        for h in 0..4 {
-            for w in 0..4 {
-                let on = if class == 0 { w == at } else { h == at };
-                let noise = ((i * 16 + h * 4 + w) as f32 * 0.77).sin() * 0.1;
-                images.push(if on { 1.0 } else { 0.0 } + noise);
-            }
-        }
-        labels.push(class);
-    }
-    (images, labels)
 }
 
 fn config() -> TrainConfig {

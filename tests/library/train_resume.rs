@@ -2,26 +2,14 @@
 //! best or the last epoch (ties keep the later), gradient clipping in the loop, and resume
 //! checks.
 
-use constnet::layers::{BatchNorm2d, Conv2d, Flatten, Linear, MaxPool2d, Relu};
+use constnet::Network;
 use constnet::train::{
     CosineWarmup, History, Keep, OptimizerKind, Samples, Schedule, SoftmaxCrossEntropy,
     TrainConfig, TrainError, TrainSession, load_train_state, train_net, train_session,
 };
-use constnet::{Image, Network, net};
 use std::path::Path;
 
-net! {
-    /// A tiny CNN with BatchNorm, whose running statistics must be resumed too.
-    struct TinyCnn {
-        input: Image<4, 4, 1>,
-        conv: Conv2d<1, 4, 3, 1, 1>,
-        bn: BatchNorm2d<4>,
-        relu: Relu,
-        pool: MaxPool2d<2, 2>,
-        flatten: Flatten,
-        fc: Linear<16, 2>,
-    }
-}
+use crate::shared::TinyCnn;
 
 /// 4x4 images: class 0 has a bright vertical bar, class 1 a horizontal one.
 fn bars(n: usize, phase: usize) -> (Vec<f32>, Vec<usize>) {
