@@ -1,6 +1,6 @@
 //! The SmallCnn (`constnet::models::SmallCnn`), ResNet-20 (`constnet::models::ResNet20`) and one
 //! Adam training step, shared by the criterion benchmarks (`benches/`), `examples/bench_train.rs`,
-//! `tests/alloc/small_cnn_step.rs` and `tests/alloc/resnet20_step.rs`.
+//! `tests/alloc/training_step.rs` and `tests/alloc/resnet20_memory.rs`.
 //!
 //! The update is the training module's Adam (`constnet::train::Adam`, PyTorch's rule and
 //! defaults).

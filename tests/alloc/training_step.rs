@@ -1,24 +1,24 @@
-//! A training step of the SmallCnn (forward in train mode, softmax cross-entropy, backward and an
-//! Adam update) allocates nothing once the first step has run: every buffer is sized by the
-//! first batch and reused.
+//! A training step (forward in train mode, softmax cross-entropy, backward and an Adam update)
+//! allocates nothing once the first step has run: every buffer is sized by the first batch and
+//! reused. For the SmallCnn and for ResNet-20 (BatchNorm's batch statistics, residual blocks).
 //!
 //! The optimiser is the training module's Adam (`constnet::train::Optimizer`).
 
 use crate::counting_alloc::{allocations, one_at_a_time};
-use crate::support;
+use crate::support::{BenchNet, IMAGE, ResNet20, SmallCnn, Trainer, random_data};
 
-#[test]
-fn a_training_step_allocates_nothing_after_the_first() {
+/// Two warm-up steps of network `N` at batch `batch`, then four more that must allocate nothing
+/// and must train (the loss on the same batch goes down).
+fn steps_allocate_nothing<N: BenchNet>(batch: usize) {
     let _turn = one_at_a_time();
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(2)
         .build()
         .expect("a thread pool");
-    let (images, labels) = support::random_data(16, 1);
-    let batch = 8;
-    let image_values = batch * support::IMAGE;
+    let (images, labels) = random_data(2 * batch, 1);
+    let image_values = batch * IMAGE;
     pool.install(|| {
-        let mut trainer = support::Trainer::new();
+        let mut trainer = Trainer::<N>::fresh();
         let first = trainer.step(&images[..image_values], &labels[..batch]);
         assert!(first.is_finite());
         // The first step sized every buffer; a second one warms up the rayon workers' deques.
@@ -41,4 +41,14 @@ fn a_training_step_allocates_nothing_after_the_first() {
         assert!(allocations() > after);
         drop(v);
     });
+}
+
+#[test]
+fn a_small_cnn_training_step_allocates_nothing_after_the_first() {
+    steps_allocate_nothing::<SmallCnn>(8);
+}
+
+#[test]
+fn a_resnet20_training_step_allocates_nothing_after_the_first() {
+    steps_allocate_nothing::<ResNet20>(4);
 }
