@@ -65,7 +65,8 @@
 //!   [`Conv2d`](layers::Conv2d), [`Conv2dNoBias`](layers::Conv2dNoBias),
 //!   [`MaxPool2d`](layers::MaxPool2d),
 //!   [`AvgPool2d`](layers::AvgPool2d), [`GlobalAvgPool2d`](layers::GlobalAvgPool2d),
-//!   [`BatchNorm2d`](layers::BatchNorm2d), [`Flatten`](layers::Flatten),
+//!   [`BatchNorm2d`](layers::BatchNorm2d) (and [`BatchNorm2dRelu`](layers::BatchNorm2dRelu),
+//!   BatchNorm then ReLU in the same passes), [`Flatten`](layers::Flatten),
 //!   [`Linear`](layers::Linear), [`Relu`](layers::Relu), [`LeakyRelu`](layers::LeakyRelu),
 //!   [`Gelu`](layers::Gelu), [`Sigmoid`](layers::Sigmoid), [`Tanh`](layers::Tanh),
 //!   [`Dropout`](layers::Dropout), [`Identity`](layers::Identity).

@@ -24,6 +24,14 @@
 //! `scale = weight * inv_std` and `shift = bias - mean * scale`, in training with the batch's
 //! statistics and in evaluation with the running ones: [`scale_shift`] computes both, so
 //! `forward` in evaluation mode and `infer` give the same bits.
+//!
+//! # A fused ReLU
+//!
+//! With `RELU` (the layer `BatchNorm2dRelu`), the normalisation writes `relu(x * scale + shift)`
+//! and the backward passes take as their `dy` the ReLU's gradient, `dy * 1` where the normalised
+//! value is above 0 and `dy * 0` elsewhere. The normalised value is recomputed from `x` with the
+//! forward pass's fused multiply-add (the same bits), so the ReLU costs neither a pass over
+//! memory nor a buffer: the results are bit for bit those of `BatchNorm2d` then `Relu`.
 
 use super::Isa;
 use crate::Float;
@@ -157,29 +165,50 @@ pub(crate) fn inv_std<T: Float>(var: &[T], eps: T, out: &mut [T]) {
     }
 }
 
-/// The normalisation's per-channel `scale = weight * inv_std` and
+/// The normalisation `[scale, shift]`, per channel: `scale = weight * inv_std`,
 /// `shift = bias - mean * scale`.
 pub(crate) fn scale_shift<T: Float, const C: usize>(
     weight: &[T],
     bias: &[T],
     mean: &[T],
     inv_std: &[T],
-) -> ([T; C], [T; C]) {
+) -> [[T; C]; 2] {
     let mut scale = [T::ZERO; C];
     let mut shift = [T::ZERO; C];
     for c in 0..C {
         scale[c] = weight[c] * inv_std[c];
         shift[c] = (-mean[c]).mul_add(scale[c], bias[c]);
     }
-    (scale, shift)
+    [scale, shift]
+}
+
+/// `relu(y)` (0 below 0; a NaN passes, as in `Relu`) when `RELU`, else `y`.
+#[inline(always)]
+pub(crate) fn relu_if<T: Float, const RELU: bool>(y: T) -> T {
+    if RELU && y < T::ZERO { T::ZERO } else { y }
+}
+
+/// The gradient that reaches the normalisation: `dy`, or when `RELU` the fused ReLU's backward
+/// at the normalised value `x * scale + shift` (`Relu`'s `dy * 1` above 0, `dy * 0` elsewhere).
+#[inline(always)]
+pub(crate) fn grad_through_relu<T: Float, const RELU: bool>(x: T, dy: T, scale: T, shift: T) -> T {
+    if RELU {
+        dy * if x.mul_add(scale, shift) > T::ZERO {
+            T::ONE
+        } else {
+            T::ZERO
+        }
+    } else {
+        dy
+    }
 }
 
 /// The fewest pixels a thread takes in the element-wise passes.
 const CHUNK_PIXELS: usize = 1 << 10;
 
-/// `y = x * scale + shift` per channel (rows of `C`).
+/// `y = x * scale + shift` per channel (rows of `C`), then the ReLU if `RELU`.
 #[inline(always)]
-pub(crate) fn normalize<T: Float, const C: usize>(
+pub(crate) fn normalize<T: Float, const C: usize, const RELU: bool>(
     x: &[T],
     y: &mut [T],
     scale: &[T; C],
@@ -187,13 +216,13 @@ pub(crate) fn normalize<T: Float, const C: usize>(
 ) {
     for (y, x) in y.chunks_exact_mut(C).zip(x.chunks_exact(C)) {
         for c in 0..C {
-            y[c] = x[c].mul_add(scale[c], shift[c]);
+            y[c] = relu_if::<T, RELU>(x[c].mul_add(scale[c], shift[c]));
         }
     }
 }
 
 /// [`normalize`] in parallel (blocks of pixels; element-wise, so the split changes no bit).
-pub(crate) fn normalize_batch<T: Float, const C: usize>(
+pub(crate) fn normalize_batch<T: Float, const C: usize, const RELU: bool>(
     x: &[T],
     y: &mut [T],
     scale: &[T; C],
@@ -209,11 +238,11 @@ pub(crate) fn normalize_batch<T: Float, const C: usize>(
     };
     y.par_chunks_mut(block)
         .zip(x.par_chunks(block))
-        .for_each(|(y, x)| normalize_on::<T, C>(Isa::detected(), x, y, scale, shift));
+        .for_each(|(y, x)| normalize_on::<T, C, RELU>(Isa::detected(), x, y, scale, shift));
 }
 
 /// [`normalize`] compiled for `isa`: the vector kernel where it applies, else the generic one.
-pub(crate) fn normalize_on<T: Float, const C: usize>(
+pub(crate) fn normalize_on<T: Float, const C: usize, const RELU: bool>(
     isa: Isa,
     x: &[T],
     y: &mut [T],
@@ -221,22 +250,24 @@ pub(crate) fn normalize_on<T: Float, const C: usize>(
     shift: &[T; C],
 ) {
     #[cfg(target_arch = "x86_64")]
-    if super::batch_norm_simd::normalize::<T, C>(isa, x, y, scale, shift) {
+    if super::batch_norm_simd::normalize::<T, C, RELU>(isa, x, y, scale, shift) {
         return;
     }
     super::run_on(
         isa,
         #[inline(always)]
-        || normalize::<T, C>(x, y, scale, shift),
+        || normalize::<T, C, RELU>(x, y, scale, shift),
     )
 }
 
-/// One sample's backward sums: `sums[..C]` = `Σ dy`, `sums[C..2C]` = `Σ dy * (x - mean)`.
+/// One sample's backward sums: `sums[..C]` = `Σ dy`, `sums[C..2C]` = `Σ dy * (x - mean)`, with
+/// `dy` through the fused ReLU if `RELU` (`[scale, shift]`: the forward pass's normalisation).
 #[inline(always)]
-pub(crate) fn sample_grad_sums<T: Float, const C: usize>(
+pub(crate) fn sample_grad_sums<T: Float, const C: usize, const RELU: bool>(
     x: &[T],
     dy: &[T],
     mean: &[T; C],
+    [scale, shift]: &[[T; C]; 2],
     sums: &mut [T],
 ) {
     // Both sums in one pass over the sample, each with its own four interleaved accumulators
@@ -249,8 +280,9 @@ pub(crate) fn sample_grad_sums<T: Float, const C: usize>(
         for j in 0..4 {
             let (rx, rdy) = (&qx[j * C..][..C], &qdy[j * C..][..C]);
             for c in 0..C {
-                a_dy[j][c] += rdy[c];
-                a_dyx[j][c] = (rx[c] - mean[c]).mul_add(rdy[c], a_dyx[j][c]);
+                let g = grad_through_relu::<T, RELU>(rx[c], rdy[c], scale[c], shift[c]);
+                a_dy[j][c] += g;
+                a_dyx[j][c] = (rx[c] - mean[c]).mul_add(g, a_dyx[j][c]);
             }
         }
     }
@@ -260,8 +292,9 @@ pub(crate) fn sample_grad_sums<T: Float, const C: usize>(
         .zip(qdy.remainder().chunks_exact(C))
     {
         for c in 0..C {
-            a_dy[0][c] += rdy[c];
-            a_dyx[0][c] = (rx[c] - mean[c]).mul_add(rdy[c], a_dyx[0][c]);
+            let g = grad_through_relu::<T, RELU>(rx[c], rdy[c], scale[c], shift[c]);
+            a_dy[0][c] += g;
+            a_dyx[0][c] = (rx[c] - mean[c]).mul_add(g, a_dyx[0][c]);
         }
     }
     for c in 0..C {
@@ -273,16 +306,25 @@ pub(crate) fn sample_grad_sums<T: Float, const C: usize>(
 /// [`sample_grad_sums`] of each sample of `x` and `dy` (`sample` values each) into `sums` (`2C`
 /// values per sample), compiled for `isa`: the vector kernel where it applies, else the
 /// generic one.
-pub(crate) fn samples_grad_sums<T: Float, const C: usize>(
+pub(crate) fn samples_grad_sums<T: Float, const C: usize, const RELU: bool>(
     isa: Isa,
     x: &[T],
     dy: &[T],
     sample: usize,
     mean: &[T; C],
+    normalization: &[[T; C]; 2],
     sums: &mut [T],
 ) {
     #[cfg(target_arch = "x86_64")]
-    if super::batch_norm_simd::samples_grad_sums::<T, C>(isa, x, dy, sample, mean, sums) {
+    if super::batch_norm_simd::samples_grad_sums::<T, C, RELU>(
+        isa,
+        x,
+        dy,
+        sample,
+        mean,
+        normalization,
+        sums,
+    ) {
         return;
     }
     super::run_on(
@@ -294,7 +336,7 @@ pub(crate) fn samples_grad_sums<T: Float, const C: usize>(
                 .zip(x.chunks_exact(sample))
                 .zip(dy.chunks_exact(sample))
             {
-                sample_grad_sums::<T, C>(x, dy, mean, s);
+                sample_grad_sums::<T, C, RELU>(x, dy, mean, normalization, s);
             }
         },
     )
@@ -302,14 +344,16 @@ pub(crate) fn samples_grad_sums<T: Float, const C: usize>(
 
 /// The gradients of BatchNorm's `weight` and `bias` (set, not accumulated): `bias_grad = Σ dy`,
 /// `weight_grad = inv_std * Σ dy * (x - mean)`, per channel over the batch (samples' sums in
-/// sample order). `sums` is scratch of `2 * batch * C` values.
+/// sample order), `dy` through the fused ReLU if `RELU`. `sums` is scratch of `2 * batch * C`
+/// values.
 #[allow(clippy::too_many_arguments)]
-pub(crate) fn param_grads<T: Float, const C: usize>(
+pub(crate) fn param_grads<T: Float, const C: usize, const RELU: bool>(
     x: &[T],
     dy: &[T],
     batch: usize,
     mean: &[T],
     inv_std: &[T],
+    normalization: &[[T; C]; 2],
     sums: &mut [T],
     weight_grad: &mut [T],
     bias_grad: &mut [T],
@@ -322,7 +366,7 @@ pub(crate) fn param_grads<T: Float, const C: usize>(
         .par_chunks_mut(n * 2 * C)
         .zip(x.par_chunks(n * sample).zip(dy.par_chunks(n * sample)))
         .for_each(|(sums, (x, dy))| {
-            samples_grad_sums::<T, C>(Isa::detected(), x, dy, sample, &m, sums)
+            samples_grad_sums::<T, C, RELU>(Isa::detected(), x, dy, sample, &m, normalization, sums)
         });
     let mut sdy = [T::ZERO; C];
     let mut sdyx = [T::ZERO; C];
@@ -368,13 +412,15 @@ pub(crate) fn input_grad_coefficients<T: Float, const C: usize>(
     out
 }
 
-/// `dx = a * dy + (b * x + k)` per channel (rows of `C`), with [`input_grad_coefficients`].
+/// `dx = a * dy + (b * x + k)` per channel (rows of `C`), with [`input_grad_coefficients`] and
+/// `dy` through the fused ReLU if `RELU`.
 #[inline(always)]
-pub(crate) fn input_grad<T: Float, const C: usize>(
+pub(crate) fn input_grad<T: Float, const C: usize, const RELU: bool>(
     x: &[T],
     dy: &[T],
     dx: &mut [T],
     coef: &[[T; C]; 3],
+    [scale, shift]: &[[T; C]; 2],
 ) {
     for ((dx, x), dy) in dx
         .chunks_exact_mut(C)
@@ -382,17 +428,19 @@ pub(crate) fn input_grad<T: Float, const C: usize>(
         .zip(dy.chunks_exact(C))
     {
         for c in 0..C {
-            dx[c] = coef[0][c].mul_add(dy[c], coef[1][c].mul_add(x[c], coef[2][c]));
+            let g = grad_through_relu::<T, RELU>(x[c], dy[c], scale[c], shift[c]);
+            dx[c] = coef[0][c].mul_add(g, coef[1][c].mul_add(x[c], coef[2][c]));
         }
     }
 }
 
 /// [`input_grad`] in parallel (blocks of pixels; element-wise, so the split changes no bit).
-pub(crate) fn input_grad_batch<T: Float, const C: usize>(
+pub(crate) fn input_grad_batch<T: Float, const C: usize, const RELU: bool>(
     x: &[T],
     dy: &[T],
     dx: &mut [T],
     coef: &[[T; C]; 3],
+    normalization: &[[T; C]; 2],
 ) {
     let block = if super::tasks_for(x.len()) == 1 {
         x.len().max(C)
@@ -404,25 +452,28 @@ pub(crate) fn input_grad_batch<T: Float, const C: usize>(
     };
     dx.par_chunks_mut(block)
         .zip(x.par_chunks(block).zip(dy.par_chunks(block)))
-        .for_each(|(dx, (x, dy))| input_grad_on::<T, C>(Isa::detected(), x, dy, dx, coef));
+        .for_each(|(dx, (x, dy))| {
+            input_grad_on::<T, C, RELU>(Isa::detected(), x, dy, dx, coef, normalization)
+        });
 }
 
 /// [`input_grad`] compiled for `isa`: the vector kernel where it applies, else the generic one.
-pub(crate) fn input_grad_on<T: Float, const C: usize>(
+pub(crate) fn input_grad_on<T: Float, const C: usize, const RELU: bool>(
     isa: Isa,
     x: &[T],
     dy: &[T],
     dx: &mut [T],
     coef: &[[T; C]; 3],
+    normalization: &[[T; C]; 2],
 ) {
     #[cfg(target_arch = "x86_64")]
-    if super::batch_norm_simd::input_grad::<T, C>(isa, x, dy, dx, coef) {
+    if super::batch_norm_simd::input_grad::<T, C, RELU>(isa, x, dy, dx, coef, normalization) {
         return;
     }
     super::run_on(
         isa,
         #[inline(always)]
-        || input_grad::<T, C>(x, dy, dx, coef),
+        || input_grad::<T, C, RELU>(x, dy, dx, coef, normalization),
     )
 }
 
@@ -443,7 +494,7 @@ mod tests {
         let dy: Vec<f32> = (0..pixels * C).map(|i| (i as f32 * 0.91).cos()).collect();
         let mean = [1.9f32, 2.1, 2.0, 1.8, 2.2];
         let mut sums = [0.0f32; 2 * C];
-        sample_grad_sums::<f32, C>(&x, &dy, &mean, &mut sums);
+        sample_grad_sums::<f32, C, false>(&x, &dy, &mean, &[[1.0; C], [0.0; C]], &mut sums);
         let whole = pixels / 4 * 4;
         for c in 0..C {
             let (mut a_dy, mut a_dyx) = ([0.0f32; 4], [0.0f32; 4]);

@@ -1,6 +1,7 @@
 //! Hand-written SIMD (AVX-512 and AVX2, `f32`) for BatchNorm's passes over the pixels when the
 //! channel count is a multiple of 8: the per-sample statistics, the backward pass's per-sample
-//! sums, the normalisation and the input gradient.
+//! sums, the normalisation and the input gradient, each with or without the fused ReLU of
+//! `BatchNorm2dRelu` (`RELU`; see [`super::batch_norm`]).
 //!
 //! LLVM unrolls the generic kernels' constant per-channel loops completely and then, for some
 //! channel counts, does not vectorise them: with 16 channels the backward pass ran one scalar
@@ -32,41 +33,65 @@ fn lanes_for<T: Float, const C: usize>(isa: Isa) -> Option<Isa> {
     }
 }
 
-/// Runs `kernel::<L, C>(args)` with `L` the register type that [`lanes_for`] chose, or, with
-/// `chunked`, `kernel::<L, C, CV>(args)` with `CV` registers of channels per chunk: two of
-/// AVX-512's when they divide `C` (8 or 16 of its 32 registers hold the accumulators), else one.
+/// Runs `kernel::<L, C>(args)` (`[C, RELU]`: `kernel::<L, C, RELU>`) with `L` the register
+/// type that [`lanes_for`] chose, or, with `chunked`, `kernel::<L, C, CV>(args)` (or
+/// `kernel::<L, C, CV, RELU>`) with `CV` registers of channels per chunk: two of AVX-512's when
+/// they divide `C` (8 or 16 of its 32 registers hold the accumulators), else one.
 macro_rules! dispatch {
-    ($isa:expr, $c:ident, $kernel:ident ( $($arg:expr),* )) => {
+    ($isa:expr, [$c:ident $(, $relu:ident)?], $kernel:ident ( $($arg:expr),* )) => {
         match $isa {
             // SAFETY: `lanes_for` returned this set only after `f32_isa` checked that this CPU
             // runs the requested instruction set, which includes it (AVX-512 implies AVX2).
             Isa::Avx512 => unsafe {
-                run_for::<Avx512>(#[inline(always)] || $kernel::<Avx512, $c>($($arg),*))
+                run_for::<Avx512>(#[inline(always)] || $kernel::<Avx512, $c $(, $relu)?>($($arg),*))
             },
             // SAFETY: as above.
             Isa::Avx2 => unsafe {
-                run_for::<Avx2>(#[inline(always)] || $kernel::<Avx2, $c>($($arg),*))
+                run_for::<Avx2>(#[inline(always)] || $kernel::<Avx2, $c $(, $relu)?>($($arg),*))
             },
             Isa::Portable => unreachable!("lanes_for returns a vector instruction set"),
         }
     };
-    ($isa:expr, $c:ident, chunked $kernel:ident ( $($arg:expr),* )) => {
+    ($isa:expr, [$c:ident $(, $relu:ident)?], chunked $kernel:ident ( $($arg:expr),* )) => {
         match $isa {
             // SAFETY: as above.
             Isa::Avx512 if $c.is_multiple_of(32) => unsafe {
-                run_for::<Avx512>(#[inline(always)] || $kernel::<Avx512, $c, 2>($($arg),*))
+                run_for::<Avx512>(#[inline(always)] || $kernel::<Avx512, $c, 2 $(, $relu)?>($($arg),*))
             },
             // SAFETY: as above.
             Isa::Avx512 => unsafe {
-                run_for::<Avx512>(#[inline(always)] || $kernel::<Avx512, $c, 1>($($arg),*))
+                run_for::<Avx512>(#[inline(always)] || $kernel::<Avx512, $c, 1 $(, $relu)?>($($arg),*))
             },
             // SAFETY: as above.
             Isa::Avx2 => unsafe {
-                run_for::<Avx2>(#[inline(always)] || $kernel::<Avx2, $c, 1>($($arg),*))
+                run_for::<Avx2>(#[inline(always)] || $kernel::<Avx2, $c, 1 $(, $relu)?>($($arg),*))
             },
             Isa::Portable => unreachable!("lanes_for returns a vector instruction set"),
         }
     };
+}
+
+/// `dy`, or with `RELU` the fused ReLU's gradient at the normalised value `x * scale + shift`:
+/// `dy * step(x * scale + shift)`, the generic `grad_through_relu`.
+///
+/// # Safety
+///
+/// The CPU must support `L`'s instruction set.
+#[inline(always)]
+unsafe fn grad_through_relu<L: Lanes, const RELU: bool>(
+    x: L::V,
+    dy: L::V,
+    scale: L::V,
+    shift: L::V,
+) -> L::V {
+    // SAFETY: the caller's.
+    unsafe {
+        if RELU {
+            L::mul(dy, L::step(L::fmadd(x, scale, shift)))
+        } else {
+            dy
+        }
+    }
 }
 
 /// `(a0 + a1) + (a2 + a3)`.
@@ -174,38 +199,45 @@ pub(crate) fn samples_stats<T: Float, const C: usize>(
             };
         }
     }
-    dispatch!(isa, C, chunked kernel(x, sample, stats));
+    dispatch!(isa, [C], chunked kernel(x, sample, stats));
     true
 }
 
 /// The generic `sample_grad_sums` for each sample of `x` and `dy` (`sample` values each):
 /// `sums` gets `2C` values per sample, `Σ dy` and `Σ dy * (x - mean)`.
-pub(crate) fn samples_grad_sums<T: Float, const C: usize>(
+pub(crate) fn samples_grad_sums<T: Float, const C: usize, const RELU: bool>(
     isa: Isa,
     x: &[T],
     dy: &[T],
     sample: usize,
     mean: &[T; C],
+    [scale, shift]: &[[T; C]; 2],
     sums: &mut [T],
 ) -> bool {
-    let (Some(isa), Some(x), Some(dy), Some(mean), Some(sums)) = (
+    let (Some(isa), Some(x), Some(dy), Some(mean), Some(scale), Some(shift), Some(sums)) = (
         lanes_for::<T, C>(isa),
         T::as_f32(x),
         T::as_f32(dy),
         T::as_f32(mean),
+        T::as_f32(scale),
+        T::as_f32(shift),
         T::as_f32_mut(sums),
     ) else {
         return false;
     };
+    /// The mean, scale and shift of `CV` registers of channels.
+    type Channels<L, const CV: usize> = [[<L as Lanes>::V; CV]; 3];
     /// # Safety
     ///
     /// The CPU must support `L`'s instruction set.
     #[inline(always)]
-    unsafe fn kernel<L: Lanes, const C: usize, const CV: usize>(
+    unsafe fn kernel<L: Lanes, const C: usize, const CV: usize, const RELU: bool>(
         x: &[f32],
         dy: &[f32],
         sample: usize,
         mean: &[f32],
+        scale: &[f32],
+        shift: &[f32],
         sums: &mut [f32],
     ) {
         let pixels = sample / C;
@@ -218,9 +250,11 @@ pub(crate) fn samples_grad_sums<T: Float, const C: usize>(
             // SAFETY (every `L::` call and `add`): the caller's.
             unsafe {
                 for o in (0..C).step_by(CV * L::N) {
-                    let mut m = [L::zero(); CV];
-                    for (v, m) in m.iter_mut().enumerate() {
-                        *m = L::load(&mean[o + v * L::N..]);
+                    let mut ch: Channels<L, CV> = [[L::zero(); CV]; 3];
+                    for v in 0..CV {
+                        ch[0][v] = L::load(&mean[o + v * L::N..]);
+                        ch[1][v] = L::load(&scale[o + v * L::N..]);
+                        ch[2][v] = L::load(&shift[o + v * L::N..]);
                     }
                     let (mut a_dy, mut a_dyx) = ([[L::zero(); CV]; 4], [[L::zero(); CV]; 4]);
                     let at = |p: usize, v: usize| p * C + o + v * L::N;
@@ -228,12 +262,12 @@ pub(crate) fn samples_grad_sums<T: Float, const C: usize>(
                         for j in 0..4 {
                             for v in 0..CV {
                                 let i = at(p + j, v);
-                                add::<L>(
+                                add::<L, RELU>(
                                     &mut a_dy[j][v],
                                     &mut a_dyx[j][v],
                                     &x[i..],
                                     &dy[i..],
-                                    m[v],
+                                    [ch[0][v], ch[1][v], ch[2][v]],
                                 );
                             }
                         }
@@ -241,7 +275,13 @@ pub(crate) fn samples_grad_sums<T: Float, const C: usize>(
                     for p in whole..pixels {
                         for v in 0..CV {
                             let i = at(p, v);
-                            add::<L>(&mut a_dy[0][v], &mut a_dyx[0][v], &x[i..], &dy[i..], m[v]);
+                            add::<L, RELU>(
+                                &mut a_dy[0][v],
+                                &mut a_dyx[0][v],
+                                &x[i..],
+                                &dy[i..],
+                                [ch[0][v], ch[1][v], ch[2][v]],
+                            );
                         }
                     }
                     for v in 0..CV {
@@ -255,26 +295,35 @@ pub(crate) fn samples_grad_sums<T: Float, const C: usize>(
             }
         }
     }
-    /// One pixel's `dy` into `a_dy` and `dy * (x - mean)` into `a_dyx`.
+    /// One pixel's `dy` (through the fused ReLU if `RELU`) into `a_dy` and `dy * (x - mean)`
+    /// into `a_dyx`; `[mean, scale, shift]` of these channels.
     ///
     /// # Safety
     ///
     /// The CPU must support `L`'s instruction set.
     #[inline(always)]
-    unsafe fn add<L: Lanes>(a_dy: &mut L::V, a_dyx: &mut L::V, x: &[f32], dy: &[f32], mean: L::V) {
+    unsafe fn add<L: Lanes, const RELU: bool>(
+        a_dy: &mut L::V,
+        a_dyx: &mut L::V,
+        x: &[f32],
+        dy: &[f32],
+        [mean, scale, shift]: [L::V; 3],
+    ) {
         // SAFETY: the caller's.
         unsafe {
-            let g = L::load(dy);
+            let x = L::load(x);
+            let g = grad_through_relu::<L, RELU>(x, L::load(dy), scale, shift);
             *a_dy = L::add(*a_dy, g);
-            *a_dyx = L::fmadd(L::sub(L::load(x), mean), g, *a_dyx);
+            *a_dyx = L::fmadd(L::sub(x, mean), g, *a_dyx);
         }
     }
-    dispatch!(isa, C, chunked kernel(x, dy, sample, mean, sums));
+    dispatch!(isa, [C, RELU], chunked kernel(x, dy, sample, mean, scale, shift, sums));
     true
 }
 
-/// The generic `normalize`: `y = x * scale + shift` per channel (one fused multiply-add).
-pub(crate) fn normalize<T: Float, const C: usize>(
+/// The generic `normalize`: `y = x * scale + shift` per channel (one fused multiply-add), then
+/// the ReLU if `RELU`.
+pub(crate) fn normalize<T: Float, const C: usize, const RELU: bool>(
     isa: Isa,
     x: &[T],
     y: &mut [T],
@@ -294,7 +343,7 @@ pub(crate) fn normalize<T: Float, const C: usize>(
     ///
     /// The CPU must support `L`'s instruction set.
     #[inline(always)]
-    unsafe fn kernel<L: Lanes, const C: usize>(
+    unsafe fn kernel<L: Lanes, const C: usize, const RELU: bool>(
         x: &[f32],
         y: &mut [f32],
         scale: &[f32],
@@ -305,24 +354,28 @@ pub(crate) fn normalize<T: Float, const C: usize>(
                 // SAFETY: the caller's.
                 unsafe {
                     let v = L::fmadd(L::load(&x[o..]), L::load(&scale[o..]), L::load(&shift[o..]));
+                    // `max(0, v)` is `if v < 0 { 0 } else { v }` (see `Lanes::max`).
+                    let v = if RELU { L::max(L::zero(), v) } else { v };
                     L::store(&mut y[o..], v);
                 }
             }
         }
     }
-    dispatch!(isa, C, kernel(x, y, scale, shift));
+    dispatch!(isa, [C, RELU], kernel(x, y, scale, shift));
     true
 }
 
-/// The generic `input_grad`: `dx = a * dy + (b * x + k)` per channel, `coef = [a, b, k]`.
-pub(crate) fn input_grad<T: Float, const C: usize>(
+/// The generic `input_grad`: `dx = a * dy + (b * x + k)` per channel, `coef = [a, b, k]`, `dy`
+/// through the fused ReLU if `RELU`.
+pub(crate) fn input_grad<T: Float, const C: usize, const RELU: bool>(
     isa: Isa,
     x: &[T],
     dy: &[T],
     dx: &mut [T],
     coef: &[[T; C]; 3],
+    [scale, shift]: &[[T; C]; 2],
 ) -> bool {
-    let (Some(isa), Some(x), Some(dy), Some(dx), Some(a), Some(b), Some(k)) = (
+    let (Some(isa), Some(x), Some(dy), Some(dx), Some(a), Some(b), Some(k), Some(s), Some(t)) = (
         lanes_for::<T, C>(isa),
         T::as_f32(x),
         T::as_f32(dy),
@@ -330,6 +383,8 @@ pub(crate) fn input_grad<T: Float, const C: usize>(
         T::as_f32(&coef[0]),
         T::as_f32(&coef[1]),
         T::as_f32(&coef[2]),
+        T::as_f32(scale),
+        T::as_f32(shift),
     ) else {
         return false;
     };
@@ -337,13 +392,12 @@ pub(crate) fn input_grad<T: Float, const C: usize>(
     ///
     /// The CPU must support `L`'s instruction set.
     #[inline(always)]
-    unsafe fn kernel<L: Lanes, const C: usize>(
+    unsafe fn kernel<L: Lanes, const C: usize, const RELU: bool>(
         x: &[f32],
         dy: &[f32],
         dx: &mut [f32],
-        a: &[f32],
-        b: &[f32],
-        k: &[f32],
+        [a, b, k]: [&[f32]; 3],
+        [scale, shift]: [&[f32]; 2],
     ) {
         for ((dx, x), dy) in dx
             .chunks_exact_mut(C)
@@ -353,15 +407,19 @@ pub(crate) fn input_grad<T: Float, const C: usize>(
             for o in (0..C).step_by(L::N) {
                 // SAFETY: the caller's.
                 unsafe {
-                    let bxk = L::fmadd(L::load(&b[o..]), L::load(&x[o..]), L::load(&k[o..]));
-                    L::store(
-                        &mut dx[o..],
-                        L::fmadd(L::load(&a[o..]), L::load(&dy[o..]), bxk),
+                    let xv = L::load(&x[o..]);
+                    let g = grad_through_relu::<L, RELU>(
+                        xv,
+                        L::load(&dy[o..]),
+                        L::load(&scale[o..]),
+                        L::load(&shift[o..]),
                     );
+                    let bxk = L::fmadd(L::load(&b[o..]), xv, L::load(&k[o..]));
+                    L::store(&mut dx[o..], L::fmadd(L::load(&a[o..]), g, bxk));
                 }
             }
         }
     }
-    dispatch!(isa, C, kernel(x, dy, dx, a, b, k));
+    dispatch!(isa, [C, RELU], kernel(x, dy, dx, [a, b, k], [s, t]));
     true
 }

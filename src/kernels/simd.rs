@@ -33,11 +33,13 @@ use super::conv::{interior, valid_range, valid_range_k};
 use super::{Isa, run_on};
 use crate::Float;
 use std::arch::x86_64::{
-    __m256, __m256i, __m512, _mm256_add_ps, _mm256_cmpgt_epi32, _mm256_fmadd_ps, _mm256_loadu_ps,
-    _mm256_maskload_ps, _mm256_maskstore_ps, _mm256_mul_ps, _mm256_set1_epi32, _mm256_set1_ps,
-    _mm256_setr_epi32, _mm256_setzero_ps, _mm256_storeu_ps, _mm256_sub_ps, _mm512_add_ps,
-    _mm512_fmadd_ps, _mm512_loadu_ps, _mm512_mask_storeu_ps, _mm512_maskz_loadu_ps, _mm512_mul_ps,
-    _mm512_set1_ps, _mm512_setzero_ps, _mm512_storeu_ps, _mm512_sub_ps,
+    __m256, __m256i, __m512, _CMP_GT_OQ, _mm256_add_ps, _mm256_and_ps, _mm256_cmp_ps,
+    _mm256_cmpgt_epi32, _mm256_fmadd_ps, _mm256_loadu_ps, _mm256_maskload_ps, _mm256_maskstore_ps,
+    _mm256_max_ps, _mm256_mul_ps, _mm256_set1_epi32, _mm256_set1_ps, _mm256_setr_epi32,
+    _mm256_setzero_ps, _mm256_storeu_ps, _mm256_sub_ps, _mm512_add_ps, _mm512_cmp_ps_mask,
+    _mm512_fmadd_ps, _mm512_loadu_ps, _mm512_mask_storeu_ps, _mm512_maskz_loadu_ps,
+    _mm512_maskz_mov_ps, _mm512_max_ps, _mm512_mul_ps, _mm512_set1_ps, _mm512_setzero_ps,
+    _mm512_storeu_ps, _mm512_sub_ps,
 };
 
 /// A vector register of `f32` lanes and the operations the kernels use.
@@ -74,6 +76,11 @@ pub(crate) trait Lanes {
     unsafe fn mul(a: Self::V, b: Self::V) -> Self::V;
     /// `a * b + c` lane by lane, rounded once (fused multiply-add).
     unsafe fn fmadd(a: Self::V, b: Self::V, c: Self::V) -> Self::V;
+    /// `if a > b { a } else { b }` lane by lane (x86's `maxps`: `b` when either is NaN or
+    /// both are zeros). `max(zero, y)` is ReLU's `if y < 0 { 0 } else { y }`.
+    unsafe fn max(a: Self::V, b: Self::V) -> Self::V;
+    /// `if a > 0 { 1.0 } else { 0.0 }` lane by lane (0 for a NaN): ReLU's derivative.
+    unsafe fn step(a: Self::V) -> Self::V;
 }
 
 /// AVX-512: 16 lanes, 32 registers.
@@ -83,7 +90,7 @@ pub(crate) struct Avx2;
 
 /// [`Lanes`] for one instruction set from its register type and intrinsics.
 macro_rules! impl_lanes {
-    ($isa:ident, $v:ty, $n:literal, $zero:ident, $load:ident, $store:ident, $load_first:ident, $store_first:ident, $splat:ident, $add:ident, $sub:ident, $mul:ident, $fmadd:ident) => {
+    ($isa:ident, $v:ty, $n:literal, $zero:ident, $load:ident, $store:ident, $load_first:ident, $store_first:ident, $splat:ident, $add:ident, $sub:ident, $mul:ident, $fmadd:ident, $max:ident, $step:ident) => {
         impl Lanes for $isa {
             type V = $v;
             const N: usize = $n;
@@ -135,6 +142,14 @@ macro_rules! impl_lanes {
             #[inline(always)]
             unsafe fn fmadd(a: $v, b: $v, c: $v) -> $v {
                 unsafe { $fmadd(a, b, c) }
+            }
+            #[inline(always)]
+            unsafe fn max(a: $v, b: $v) -> $v {
+                unsafe { $max(a, b) }
+            }
+            #[inline(always)]
+            unsafe fn step(a: $v) -> $v {
+                unsafe { $step(a) }
             }
         }
     };
@@ -208,6 +223,34 @@ unsafe fn avx2_store_first(v: &mut [f32], x: __m256, n: usize) {
     unsafe { _mm256_maskstore_ps(v.as_mut_ptr(), avx2_first_lanes(n), x) }
 }
 
+/// 1.0 in the lanes of `a` above 0, 0.0 in the others (NaN included).
+///
+/// # Safety
+///
+/// The CPU must support AVX-512F.
+#[inline(always)]
+unsafe fn avx512_step(a: __m512) -> __m512 {
+    // SAFETY: the caller's CPU; register operations only.
+    unsafe {
+        let above = _mm512_cmp_ps_mask::<_CMP_GT_OQ>(a, _mm512_setzero_ps());
+        _mm512_maskz_mov_ps(above, _mm512_set1_ps(1.0))
+    }
+}
+
+/// 1.0 in the lanes of `a` above 0, 0.0 in the others (NaN included).
+///
+/// # Safety
+///
+/// The CPU must support AVX.
+#[inline(always)]
+unsafe fn avx2_step(a: __m256) -> __m256 {
+    // SAFETY: the caller's CPU; register operations only.
+    unsafe {
+        let above = _mm256_cmp_ps::<_CMP_GT_OQ>(a, _mm256_setzero_ps());
+        _mm256_and_ps(above, _mm256_set1_ps(1.0))
+    }
+}
+
 impl_lanes!(
     Avx512,
     __m512,
@@ -221,7 +264,9 @@ impl_lanes!(
     _mm512_add_ps,
     _mm512_sub_ps,
     _mm512_mul_ps,
-    _mm512_fmadd_ps
+    _mm512_fmadd_ps,
+    _mm512_max_ps,
+    avx512_step
 );
 impl_lanes!(
     Avx2,
@@ -236,7 +281,9 @@ impl_lanes!(
     _mm256_add_ps,
     _mm256_sub_ps,
     _mm256_mul_ps,
-    _mm256_fmadd_ps
+    _mm256_fmadd_ps,
+    _mm256_max_ps,
+    avx2_step
 );
 
 /// `acc + a * b`, rounded once (fused multiply-add), as the generic kernels compute it with

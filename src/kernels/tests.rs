@@ -995,11 +995,13 @@ fn instruction_sets_give_the_same_bits() {
     }
 }
 
+/// A BatchNorm pass's mean, variance, output, weight and bias gradients, input gradient.
+type BatchNormResults<T> = (Vec<T>, Vec<T>, Vec<T>, Vec<T>, Vec<T>, Vec<T>);
+
 /// BatchNorm with batch statistics, forward and backward, through the kernels' per-sample
 /// passes compiled for `isa` (the vector kernels where they apply; no threads):
 /// `(mean, var, y, weight_grad, bias_grad, dx)`.
-#[allow(clippy::type_complexity)]
-fn batch_norm_serial<T: Float, const C: usize>(
+fn batch_norm_serial<T: Float, const C: usize, const RELU: bool>(
     isa: Isa,
     x: &[T],
     dy: &[T],
@@ -1007,7 +1009,7 @@ fn batch_norm_serial<T: Float, const C: usize>(
     weight: &[T],
     bias: &[T],
     batch_statistics: bool,
-) -> (Vec<T>, Vec<T>, Vec<T>, Vec<T>, Vec<T>, Vec<T>) {
+) -> BatchNormResults<T> {
     let sample = x.len() / batch;
     let eps = T::from_f64(1e-5);
     let mut stats = vec![T::ZERO; 2 * batch * C];
@@ -1016,13 +1018,14 @@ fn batch_norm_serial<T: Float, const C: usize>(
     batch_norm::combine_stats::<T, C>(&stats, sample / C, &mut mean, &mut var);
     let mut inv_std = vec![T::ZERO; C];
     batch_norm::inv_std(&var, eps, &mut inv_std);
-    let (scale, shift) = batch_norm::scale_shift::<T, C>(weight, bias, &mean, &inv_std);
+    let normalization = batch_norm::scale_shift::<T, C>(weight, bias, &mean, &inv_std);
+    let [scale, shift] = &normalization;
     let mut y = vec![T::ZERO; x.len()];
-    batch_norm::normalize_on::<T, C>(isa, x, &mut y, &scale, &shift);
+    batch_norm::normalize_on::<T, C, RELU>(isa, x, &mut y, scale, shift);
     let mut m = [T::ZERO; C];
     m.copy_from_slice(&mean);
     let mut sums = vec![T::ZERO; 2 * batch * C];
-    batch_norm::samples_grad_sums::<T, C>(isa, x, dy, sample, &m, &mut sums);
+    batch_norm::samples_grad_sums::<T, C, RELU>(isa, x, dy, sample, &m, &normalization, &mut sums);
     let (mut sdy, mut sdyx) = ([T::ZERO; C], [T::ZERO; C]);
     for s in sums.chunks_exact(2 * C) {
         for c in 0..C {
@@ -1042,36 +1045,37 @@ fn batch_norm_serial<T: Float, const C: usize>(
         batch_statistics,
     );
     let mut dx = vec![T::ZERO; x.len()];
-    batch_norm::input_grad_on::<T, C>(isa, x, dy, &mut dx, &coef);
+    batch_norm::input_grad_on::<T, C, RELU>(isa, x, dy, &mut dx, &coef, &normalization);
     (mean, var, y, weight_grad, bias_grad, dx)
 }
 
 /// The same through the batch drivers (threads, the detected instruction set).
-#[allow(clippy::type_complexity)]
-fn batch_norm_batched<T: Float, const C: usize>(
+fn batch_norm_batched<T: Float, const C: usize, const RELU: bool>(
     x: &[T],
     dy: &[T],
     batch: usize,
     weight: &[T],
     bias: &[T],
     batch_statistics: bool,
-) -> (Vec<T>, Vec<T>, Vec<T>, Vec<T>, Vec<T>, Vec<T>) {
+) -> BatchNormResults<T> {
     let eps = T::from_f64(1e-5);
     let mut stats = vec![T::ZERO; 2 * batch * C];
     let (mut mean, mut var) = (vec![T::ZERO; C], vec![T::ZERO; C]);
     batch_norm::batch_stats::<T, C>(x, batch, &mut stats, &mut mean, &mut var);
     let mut inv_std = vec![T::ZERO; C];
     batch_norm::inv_std(&var, eps, &mut inv_std);
-    let (scale, shift) = batch_norm::scale_shift::<T, C>(weight, bias, &mean, &inv_std);
+    let normalization = batch_norm::scale_shift::<T, C>(weight, bias, &mean, &inv_std);
+    let [scale, shift] = &normalization;
     let mut y = vec![T::ZERO; x.len()];
-    batch_norm::normalize_batch::<T, C>(x, &mut y, &scale, &shift);
+    batch_norm::normalize_batch::<T, C, RELU>(x, &mut y, scale, shift);
     let (mut weight_grad, mut bias_grad) = (vec![T::ZERO; C], vec![T::ZERO; C]);
-    batch_norm::param_grads::<T, C>(
+    batch_norm::param_grads::<T, C, RELU>(
         x,
         dy,
         batch,
         &mean,
         &inv_std,
+        &normalization,
         &mut stats,
         &mut weight_grad,
         &mut bias_grad,
@@ -1086,7 +1090,7 @@ fn batch_norm_batched<T: Float, const C: usize>(
         batch_statistics,
     );
     let mut dx = vec![T::ZERO; x.len()];
-    batch_norm::input_grad_batch::<T, C>(x, dy, &mut dx, &coef);
+    batch_norm::input_grad_batch::<T, C, RELU>(x, dy, &mut dx, &coef, &normalization);
     (mean, var, y, weight_grad, bias_grad, dx)
 }
 
@@ -1109,7 +1113,7 @@ fn check_batch_norm<T: Float, const C: usize>(h: usize, w: usize, batch: usize, 
     let eps = T::from_f64(1e-5);
     let case = format!("C {C} {h}x{w} batch {batch}");
     for batch_statistics in [true, false] {
-        let portable = batch_norm_serial::<T, C>(
+        let portable = batch_norm_serial::<T, C, false>(
             Isa::Portable,
             &x,
             &dy,
@@ -1146,20 +1150,88 @@ fn check_batch_norm<T: Float, const C: usize>(h: usize, w: usize, batch: usize, 
         );
         assert!(rel_diff(bg, &bg_ref) < tolerance::<T>(), "bias grad {case}");
         assert!(rel_diff(dx, &dx_ref) < 16.0 * tolerance::<T>(), "dx {case}");
+        // The fused ReLU: the bits of the normalisation, then ReLU (`if y < 0 { 0 } else
+        // { y }`), whose backward (`dy * 1` above 0, `dy * 0` elsewhere) feeds BatchNorm's.
+        let relu_y: Vec<T> = y
+            .iter()
+            .map(|&v| if v < T::ZERO { T::ZERO } else { v })
+            .collect();
+        let relu_dy: Vec<T> = dy
+            .iter()
+            .zip(y)
+            .map(|(&g, &v)| g * if v > T::ZERO { T::ONE } else { T::ZERO })
+            .collect();
+        let (_, _, _, relu_wg, relu_bg, relu_dx) = batch_norm_serial::<T, C, false>(
+            Isa::Portable,
+            &x,
+            &relu_dy,
+            batch,
+            &weight,
+            &bias,
+            batch_statistics,
+        );
+        let fused_want = (mean.clone(), var.clone(), relu_y, relu_wg, relu_bg, relu_dx);
+        let bits = |r: &BatchNormResults<T>| {
+            [&r.0, &r.1, &r.2, &r.3, &r.4, &r.5]
+                .map(|v| v.iter().map(|x| x.to_f64().to_bits()).collect::<Vec<_>>())
+        };
+        assert!(
+            y.iter().any(|&v| v < T::ZERO) && y.iter().any(|&v| v > T::ZERO),
+            "the ReLU cuts: {case}"
+        );
         for isa in Isa::available() {
-            let got =
-                batch_norm_serial::<T, C>(isa, &x, &dy, batch, &weight, &bias, batch_statistics);
+            let got = batch_norm_serial::<T, C, false>(
+                isa,
+                &x,
+                &dy,
+                batch,
+                &weight,
+                &bias,
+                batch_statistics,
+            );
             assert!(got == portable, "{isa:?} {case}");
+            let fused = batch_norm_serial::<T, C, true>(
+                isa,
+                &x,
+                &dy,
+                batch,
+                &weight,
+                &bias,
+                batch_statistics,
+            );
+            assert_eq!(bits(&fused), bits(&fused_want), "fused ReLU {isa:?} {case}");
         }
         for threads in [1, 2, 3] {
             let pool = rayon::ThreadPoolBuilder::new()
                 .num_threads(threads)
                 .build()
                 .expect("a thread pool");
-            let got = pool.install(|| {
-                batch_norm_batched::<T, C>(&x, &dy, batch, &weight, &bias, batch_statistics)
+            let (got, fused) = pool.install(|| {
+                (
+                    batch_norm_batched::<T, C, false>(
+                        &x,
+                        &dy,
+                        batch,
+                        &weight,
+                        &bias,
+                        batch_statistics,
+                    ),
+                    batch_norm_batched::<T, C, true>(
+                        &x,
+                        &dy,
+                        batch,
+                        &weight,
+                        &bias,
+                        batch_statistics,
+                    ),
+                )
             });
             assert!(got == portable, "{threads} threads {case}");
+            assert_eq!(
+                bits(&fused),
+                bits(&fused_want),
+                "fused ReLU, {threads} threads {case}"
+            );
         }
     }
 }

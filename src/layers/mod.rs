@@ -8,6 +8,7 @@
 //! | [`AvgPool2d<K, S>`](AvgPool2d) | `H x W x C -> H' x W' x C` | `nn.AvgPool2d(K, S)` |
 //! | [`GlobalAvgPool2d`] | `H x W x C -> 1 x 1 x C` | `nn.AdaptiveAvgPool2d(1)` |
 //! | [`BatchNorm2d<C>`](BatchNorm2d) | `H x W x C -> H x W x C` | `nn.BatchNorm2d(C)` |
+//! | [`BatchNorm2dRelu<C>`](BatchNorm2dRelu) | `H x W x C -> H x W x C` | `nn.BatchNorm2d(C)`, `nn.ReLU()` |
 //! | [`Flatten`] | `H x W x C -> 1 x 1 x HWC` | `nn.Flatten()` |
 //! | [`Linear<IN, OUT>`](Linear) | `IN values -> 1 x 1 x OUT` | `nn.Linear(IN, OUT)` |
 //! | [`Relu`], [`LeakyRelu`], [`Gelu`] | unchanged | `nn.ReLU()`, `nn.LeakyReLU()`, `nn.GELU(approximate="tanh")` |
@@ -43,7 +44,7 @@ mod sum;
 mod tanh;
 
 pub use avg_pool2d::AvgPool2d;
-pub use batch_norm2d::BatchNorm2d;
+pub use batch_norm2d::{BatchNorm2d, BatchNorm2dRelu};
 pub use conv2d::{Conv2d, Conv2dNoBias};
 pub use dropout::Dropout;
 pub use flatten::Flatten;
