@@ -3,8 +3,8 @@
 
 use crate::grad_check::linspace;
 use crate::layers::{
-    AvgPool2d, BatchNorm2d, Conv2d, Conv2dNoBias, Flatten, Gelu, GlobalAvgPool2d, Linear,
-    MaxPool2d, Relu, Repeat, Residual, ResidualProj, Tanh,
+    AvgPool2d, BatchNorm2d, BatchNorm2dRelu, Conv2d, Conv2dNoBias, Flatten, Gelu, GlobalAvgPool2d,
+    Linear, MaxPool2d, Relu, Repeat, Residual, ResidualProj, Tanh,
 };
 use crate::{Image, Init, net};
 
@@ -137,10 +137,8 @@ net! {
     pub struct BasicBranch<const IN: usize, const OUT: usize, const S: usize> {
         /// 3x3 convolution with stride `S`, padding 1.
         conv1: Conv2dNoBias<IN, OUT, 3, S, 1>,
-        /// BatchNorm.
-        bn1: BatchNorm2d<OUT>,
-        /// ReLU.
-        relu: Relu,
+        /// BatchNorm, then ReLU (fused: one pass over memory).
+        bn1: BatchNorm2dRelu<OUT>,
         /// 3x3 convolution, padding 1.
         conv2: Conv2dNoBias<OUT, OUT, 3, 1, 1>,
         /// BatchNorm.
@@ -198,10 +196,8 @@ net! {
         input: Image<32, 32, 3>,
         /// 3x3 convolution to 16 channels, no bias.
         conv1: Conv2dNoBias<3, 16, 3, 1, 1>,
-        /// BatchNorm.
-        bn1: BatchNorm2d<16>,
-        /// ReLU.
-        relu: Relu,
+        /// BatchNorm, then ReLU (fused).
+        bn1: BatchNorm2dRelu<16>,
         /// Three basic blocks, 16 channels, 32x32.
         layer1: Repeat<BasicBlock<16>, 3>,
         /// 16 to 32 channels, 16x16.

@@ -174,7 +174,8 @@ pub fn layer_times(bs: usize, reps: usize) -> Vec<(&'static str, f64, f64)> {
 /// ReLU are counted with them.
 pub fn resnet20_layer_times(bs: usize, reps: usize) -> Vec<(&'static str, usize, f64, f64)> {
     use constnet::layers::{
-        BatchNorm2d, Conv2dNoBias, GlobalAvgPool2d, Identity, Linear, Relu, Residual,
+        BatchNorm2d, BatchNorm2dRelu, Conv2dNoBias, GlobalAvgPool2d, Identity, Linear, Relu,
+        Residual,
     };
     let mut rows = Vec::new();
     let mut push = |n: usize, (name, f, b): (&'static str, f64, f64)| rows.push((name, n, f, b));
@@ -259,7 +260,7 @@ pub fn resnet20_layer_times(bs: usize, reps: usize) -> Vec<(&'static str, usize,
         ),
     );
     push(
-        7,
+        3,
         time_layer::<Image<32, 32, 16>, _>(
             "bn 16 @32",
             &mut BatchNorm2d::<16>::default(),
@@ -269,7 +270,17 @@ pub fn resnet20_layer_times(bs: usize, reps: usize) -> Vec<(&'static str, usize,
         ),
     );
     push(
-        7,
+        4,
+        time_layer::<Image<32, 32, 16>, _>(
+            "bn+relu 16 @32",
+            &mut BatchNorm2dRelu::<16>::default(),
+            bs,
+            reps,
+            true,
+        ),
+    );
+    push(
+        4,
         time_layer::<Image<16, 16, 32>, _>(
             "bn 32 @16",
             &mut BatchNorm2d::<32>::default(),
@@ -279,7 +290,17 @@ pub fn resnet20_layer_times(bs: usize, reps: usize) -> Vec<(&'static str, usize,
         ),
     );
     push(
-        7,
+        3,
+        time_layer::<Image<16, 16, 32>, _>(
+            "bn+relu 32 @16",
+            &mut BatchNorm2dRelu::<32>::default(),
+            bs,
+            reps,
+            true,
+        ),
+    );
+    push(
+        4,
         time_layer::<Image<8, 8, 64>, _>(
             "bn 64 @8",
             &mut BatchNorm2d::<64>::default(),
@@ -289,16 +310,14 @@ pub fn resnet20_layer_times(bs: usize, reps: usize) -> Vec<(&'static str, usize,
         ),
     );
     push(
-        4,
-        time_layer::<Image<32, 32, 16>, _>("relu 16 @32", &mut Relu::default(), bs, reps, true),
-    );
-    push(
         3,
-        time_layer::<Image<16, 16, 32>, _>("relu 32 @16", &mut Relu::default(), bs, reps, true),
-    );
-    push(
-        3,
-        time_layer::<Image<8, 8, 64>, _>("relu 64 @8", &mut Relu::default(), bs, reps, true),
+        time_layer::<Image<8, 8, 64>, _>(
+            "bn+relu 64 @8",
+            &mut BatchNorm2dRelu::<64>::default(),
+            bs,
+            reps,
+            true,
+        ),
     );
     push(
         3,
