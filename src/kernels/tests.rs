@@ -1184,26 +1184,22 @@ fn check_batch_norm<T: Float, const C: usize>(h: usize, w: usize, batch: usize, 
             y.iter().any(|&v| v < T::ZERO) && y.iter().any(|&v| v > T::ZERO),
             "the ReLU cuts: {case}"
         );
+        let stats = batch_statistics;
+        let serial = |isa| {
+            (
+                batch_norm_serial::<T, C, false>(isa, &x, &dy, batch, &weight, &bias, stats),
+                batch_norm_serial::<T, C, true>(isa, &x, &dy, batch, &weight, &bias, stats),
+            )
+        };
+        let batched = || {
+            (
+                batch_norm_batched::<T, C, false>(&x, &dy, batch, &weight, &bias, stats),
+                batch_norm_batched::<T, C, true>(&x, &dy, batch, &weight, &bias, stats),
+            )
+        };
         for isa in Isa::available() {
-            let got = batch_norm_serial::<T, C, false>(
-                isa,
-                &x,
-                &dy,
-                batch,
-                &weight,
-                &bias,
-                batch_statistics,
-            );
+            let (got, fused) = serial(isa);
             assert!(got == portable, "{isa:?} {case}");
-            let fused = batch_norm_serial::<T, C, true>(
-                isa,
-                &x,
-                &dy,
-                batch,
-                &weight,
-                &bias,
-                batch_statistics,
-            );
             assert_eq!(bits(&fused), bits(&fused_want), "fused ReLU {isa:?} {case}");
         }
         for threads in [1, 2, 3] {
@@ -1211,32 +1207,10 @@ fn check_batch_norm<T: Float, const C: usize>(h: usize, w: usize, batch: usize, 
                 .num_threads(threads)
                 .build()
                 .expect("a thread pool");
-            let (got, fused) = pool.install(|| {
-                (
-                    batch_norm_batched::<T, C, false>(
-                        &x,
-                        &dy,
-                        batch,
-                        &weight,
-                        &bias,
-                        batch_statistics,
-                    ),
-                    batch_norm_batched::<T, C, true>(
-                        &x,
-                        &dy,
-                        batch,
-                        &weight,
-                        &bias,
-                        batch_statistics,
-                    ),
-                )
-            });
+            let (got, fused) = pool.install(batched);
             assert!(got == portable, "{threads} threads {case}");
-            assert_eq!(
-                bits(&fused),
-                bits(&fused_want),
-                "fused ReLU, {threads} threads {case}"
-            );
+            let what = format!("fused ReLU, {threads} threads {case}");
+            assert_eq!(bits(&fused), bits(&fused_want), "{what}");
         }
     }
 }
