@@ -1,8 +1,9 @@
 //! Element-wise sums shared by the residual connections, and the addition fused with a
-//! following ReLU. Element-wise, in parallel over blocks of [`ELEMENTWISE_CHUNK`] values (the
-//! split changes no bit) and compiled for the CPU's vector instructions.
+//! following ReLU. Element-wise, in parallel over blocks for larger passes (see
+//! [`elementwise_chunk`]; the split changes no bit) and compiled for the CPU's vector
+//! instructions.
 
-use super::{ELEMENTWISE_CHUNK, Relu};
+use super::{Relu, elementwise_chunk};
 use crate::Float;
 use crate::kernels::run;
 use rayon::prelude::*;
@@ -10,11 +11,9 @@ use std::any::TypeId;
 
 /// `out[i] = a[i] + b[i]`.
 pub(crate) fn add_into<T: Float>(a: &[T], b: &[T], out: &mut [T]) {
-    out.par_chunks_mut(ELEMENTWISE_CHUNK)
-        .zip(
-            a.par_chunks(ELEMENTWISE_CHUNK)
-                .zip(b.par_chunks(ELEMENTWISE_CHUNK)),
-        )
+    let chunk = elementwise_chunk(out.len());
+    out.par_chunks_mut(chunk)
+        .zip(a.par_chunks(chunk).zip(b.par_chunks(chunk)))
         .for_each(|(out, (a, b))| {
             run(
                 #[inline(always)]
@@ -29,8 +28,9 @@ pub(crate) fn add_into<T: Float>(a: &[T], b: &[T], out: &mut [T]) {
 
 /// `acc[i] += x[i]`.
 pub(crate) fn add_assign<T: Float>(acc: &mut [T], x: &[T]) {
-    acc.par_chunks_mut(ELEMENTWISE_CHUNK)
-        .zip(x.par_chunks(ELEMENTWISE_CHUNK))
+    let chunk = elementwise_chunk(acc.len());
+    acc.par_chunks_mut(chunk)
+        .zip(x.par_chunks(chunk))
         .for_each(|(acc, x)| {
             run(
                 #[inline(always)]
@@ -51,11 +51,9 @@ pub(crate) fn is_relu<A: 'static, T: Float>() -> bool {
 /// `out[i] = relu(a[i] + b[i])`: [`add_into`] then [`Relu`]'s forward in one pass (the same
 /// operations: the sum rounded, then `0` if it is below 0; a NaN passes through).
 pub(crate) fn add_relu_into<T: Float>(a: &[T], b: &[T], out: &mut [T]) {
-    out.par_chunks_mut(ELEMENTWISE_CHUNK)
-        .zip(
-            a.par_chunks(ELEMENTWISE_CHUNK)
-                .zip(b.par_chunks(ELEMENTWISE_CHUNK)),
-        )
+    let chunk = elementwise_chunk(out.len());
+    out.par_chunks_mut(chunk)
+        .zip(a.par_chunks(chunk).zip(b.par_chunks(chunk)))
         .for_each(|(out, (a, b))| {
             run(
                 #[inline(always)]
@@ -73,11 +71,9 @@ pub(crate) fn add_relu_into<T: Float>(a: &[T], b: &[T], out: &mut [T]) {
 /// `y > 0` exactly when the input was above 0 (a NaN input gives a NaN output, and neither is
 /// above 0), so the bits are Relu's.
 pub(crate) fn relu_grad_from_output<T: Float>(y: &[T], dy: &[T], dx: &mut [T]) {
-    dx.par_chunks_mut(ELEMENTWISE_CHUNK)
-        .zip(
-            y.par_chunks(ELEMENTWISE_CHUNK)
-                .zip(dy.par_chunks(ELEMENTWISE_CHUNK)),
-        )
+    let chunk = elementwise_chunk(dx.len());
+    dx.par_chunks_mut(chunk)
+        .zip(y.par_chunks(chunk).zip(dy.par_chunks(chunk)))
         .for_each(|(dx, (y, dy))| {
             run(
                 #[inline(always)]
@@ -94,6 +90,7 @@ pub(crate) fn relu_grad_from_output<T: Float>(y: &[T], dy: &[T], dx: &mut [T]) {
 mod tests {
     use super::*;
     use crate::layer::{Layer, Mode};
+    use crate::layers::ELEMENTWISE_MIN;
     use crate::{Image, layers::Identity};
 
     /// The fused pass gives the bits of the addition then the ReLU layer, forward and
@@ -101,7 +98,7 @@ mod tests {
     #[test]
     fn fused_add_relu_is_add_then_relu() {
         type In = Image<1, 1, 1>;
-        let n = 3 * ELEMENTWISE_CHUNK + 17;
+        let n = 3 * ELEMENTWISE_MIN + 17;
         let special = [
             0.0f32,
             -0.0,
