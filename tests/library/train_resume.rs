@@ -62,43 +62,43 @@ fn config(epochs: usize, optimizer: OptimizerKind, keep: Keep) -> TrainConfig {
     }
 }
 
-/// Trains `epochs` epochs from a fresh network, saving the state to `file` after each epoch.
-fn fresh(config: &TrainConfig, file: &Path) -> (TinyCnn<f32>, History) {
+/// Trains `net` on the bars (50 training, 16 validation images) as `session` says.
+fn train_on_bars(
+    net: &mut TinyCnn<f32>,
+    config: &TrainConfig,
+    session: TrainSession<f32>,
+) -> Result<History, TrainError> {
     let (images, labels) = bars(50, 0);
     let (val_images, val_labels) = bars(16, 1);
-    let mut net = TinyCnn::<f32>::new(9);
-    let session = TrainSession {
-        save_state: Some(file.to_path_buf()),
-        ..TrainSession::default()
-    };
-    let h = train_session(
-        &mut net,
+    train_session(
+        net,
         Samples::new(&images, &labels),
         Samples::new(&val_images, &val_labels),
         config,
         session,
     )
-    .unwrap();
+}
+
+/// Trains `epochs` epochs from a fresh network, saving the state to `file` after each epoch.
+fn fresh(config: &TrainConfig, file: &Path) -> (TinyCnn<f32>, History) {
+    let mut net = TinyCnn::<f32>::new(9);
+    let session = TrainSession {
+        save_state: Some(file.to_path_buf()),
+        ..TrainSession::default()
+    };
+    let h = train_on_bars(&mut net, config, session).unwrap();
     (net, h)
 }
 
 /// Resumes the run saved in `file` up to `config.epochs`.
 fn resumed(config: &TrainConfig, file: &Path) -> Result<(TinyCnn<f32>, History), TrainError> {
-    let (images, labels) = bars(50, 0);
-    let (val_images, val_labels) = bars(16, 1);
     let mut net = TinyCnn::<f32>::new(1234); // overwritten by the saved parameters
     let state = load_train_state(&mut net, file).unwrap();
     let session = TrainSession {
         resume: Some(state),
         ..TrainSession::default()
     };
-    let h = train_session(
-        &mut net,
-        Samples::new(&images, &labels),
-        Samples::new(&val_images, &val_labels),
-        config,
-        session,
-    )?;
+    let h = train_on_bars(&mut net, config, session)?;
     Ok((net, h))
 }
 
