@@ -131,9 +131,11 @@ macro_rules! impl_float {
 
 impl_float!(
     f32,
+    #[inline(always)]
     fn as_f32(values: &[f32]) -> Option<&[f32]> {
         Some(values)
     },
+    #[inline(always)]
     fn as_f32_mut(values: &mut [f32]) -> Option<&mut [f32]> {
         Some(values)
     }

@@ -448,6 +448,41 @@ pub(crate) fn forward_batch<
     y: &mut [T],
 ) {
     let n = super::samples_per_task(batch, d.out_len(OC) * K * K * IC);
+    if const { super::winograd::applies::<T>(IC, OC, K, S, P) } {
+        // The weights transformed once per call, shared by the tasks.
+        let mut u = [[[T::ZERO; OC]; IC]; 16];
+        super::winograd::transform_weights::<T, IC, OC>(weight, &mut u);
+        let u = &u;
+        y.par_chunks_mut(n * d.out_len(OC))
+            .zip(x.par_chunks(n * d.in_len(IC)))
+            .for_each(|(y, x)| {
+                #[cfg(target_arch = "x86_64")]
+                if super::simd::winograd_forward::<T, IC, OC>(
+                    super::Isa::detected(),
+                    d,
+                    x,
+                    u,
+                    bias,
+                    y,
+                ) {
+                    return;
+                }
+                super::run(
+                    #[inline(always)]
+                    || {
+                        super::winograd::forward::<T, IC, OC>(
+                            d,
+                            x,
+                            u,
+                            bias,
+                            y,
+                            &super::winograd::Generic,
+                        )
+                    },
+                )
+            });
+        return;
+    }
     y.par_chunks_mut(n * d.out_len(OC))
         .zip(x.par_chunks(n * d.in_len(IC)))
         .for_each(|(y, x)| {

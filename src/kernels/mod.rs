@@ -101,6 +101,7 @@ pub(crate) mod pool;
 mod pool_simd;
 #[cfg(target_arch = "x86_64")]
 pub(crate) mod simd;
+pub(crate) mod winograd;
 
 #[cfg(test)]
 mod tests;

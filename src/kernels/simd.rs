@@ -1456,3 +1456,191 @@ unsafe fn weight_grad_tile<
         }
     }
 }
+
+/// [`super::winograd::forward`] with its three steps in vector registers ([`WinogradSteps`]):
+/// the same operations per channel, in the same order, as the generic steps (so the same bits).
+/// `false` if it does not apply (not `f32`, no vector instruction set).
+pub(crate) fn winograd_forward<T: Float, const IC: usize, const OC: usize>(
+    isa: Isa,
+    d: ConvDims,
+    x: &[T],
+    u: &super::winograd::Transformed<T, IC, OC>,
+    bias: &[T],
+    y: &mut [T],
+) -> bool {
+    if f32_isa::<T>(isa).is_none() {
+        return false;
+    }
+    macro_rules! go {
+        ($l:ty) => {
+            // SAFETY: `f32_isa` checked that this CPU runs `isa`, which includes `$l`'s
+            // instruction set; the steps run inside `run_for::<$l>`.
+            unsafe {
+                run_for::<$l>(
+                    #[inline(always)]
+                    || {
+                        super::winograd::forward::<T, IC, OC>(
+                            d,
+                            x,
+                            u,
+                            bias,
+                            y,
+                            &WinogradSteps::<$l>(std::marker::PhantomData),
+                        )
+                    },
+                )
+            }
+        };
+    }
+    match isa {
+        Isa::Avx512 => go!(Avx512),
+        Isa::Avx2 => go!(Avx2),
+        Isa::Portable => return false,
+    }
+    true
+}
+
+/// Winograd's steps on `L`'s registers, `L::N` channels at a time. Only constructed by
+/// [`winograd_forward`], inside `run_for::<L>`: every method requires `L`'s instruction set.
+/// No closures inside: one the compiler does not inline would run the intrinsics outside
+/// `run_for`'s instruction set, as calls.
+struct WinogradSteps<L>(std::marker::PhantomData<L>);
+
+impl<L: Lanes, T: Float, const IC: usize, const OC: usize> super::winograd::Steps<T, IC, OC>
+    for WinogradSteps<L>
+{
+    /// The generic `input_tile`, `L::N` channels per register.
+    #[inline(always)]
+    fn input(
+        &self,
+        patch: &super::winograd::Patch<T, IC>,
+        v: &mut super::winograd::Patches<T, IC>,
+        t: usize,
+    ) {
+        use super::winograd::SLOTS;
+        let v = T::as_f32_mut(v.as_flattened_mut().as_flattened_mut()).expect("f32 data");
+        let mut pixels: [&[f32]; 16] = [&[]; 16];
+        for (pixel, patch) in pixels.iter_mut().zip(patch) {
+            *pixel = T::as_f32(patch.as_slice()).expect("f32 data (f32_isa)");
+        }
+        for c in (0..IC).step_by(L::N) {
+            // SAFETY (every `L::` call): `WinogradSteps<L>` exists only inside
+            // `run_for::<L>`; `load` and `store` check their bounds.
+            unsafe {
+                let mut d = [L::zero(); 16];
+                for k in 0..16 {
+                    d[k] = L::load(&pixels[k][c..]);
+                }
+                let mut r = [[L::zero(); 4]; 4];
+                for j in 0..4 {
+                    r[0][j] = L::sub(d[j], d[8 + j]);
+                    r[1][j] = L::add(d[4 + j], d[8 + j]);
+                    r[2][j] = L::sub(d[8 + j], d[4 + j]);
+                    r[3][j] = L::sub(d[4 + j], d[12 + j]);
+                }
+                for (i, r) in r.iter().enumerate() {
+                    let row = [
+                        L::sub(r[0], r[2]),
+                        L::add(r[1], r[2]),
+                        L::sub(r[2], r[1]),
+                        L::sub(r[1], r[3]),
+                    ];
+                    for (j, value) in row.into_iter().enumerate() {
+                        L::store(&mut v[((i * 4 + j) * SLOTS + t) * IC + c..], value);
+                    }
+                }
+            }
+        }
+    }
+
+    /// The generic `products`: a register of accumulators per tile (16 tiles at a time under
+    /// AVX-512, 8 under AVX2, which has 16 registers), each input value broadcast.
+    #[inline(always)]
+    fn products(
+        &self,
+        v: &super::winograd::Patches<T, IC>,
+        u: &super::winograd::Transformed<T, IC, OC>,
+        m: &mut super::winograd::Products<T, OC>,
+    ) {
+        let v = T::as_f32(v.as_flattened().as_flattened()).expect("f32 data (f32_isa)");
+        let u = T::as_f32(u.as_flattened().as_flattened()).expect("f32 data (f32_isa)");
+        let m = T::as_f32_mut(m.as_flattened_mut().as_flattened_mut()).expect("f32 data");
+        if L::N == 16 {
+            winograd_products::<L, IC, OC, 16>(v, u, m)
+        } else {
+            winograd_products::<L, IC, OC, 8>(v, u, m)
+        }
+    }
+
+    /// The generic `output_tile`, `L::N` channels per register.
+    #[inline(always)]
+    fn output(
+        &self,
+        m: &super::winograd::Products<T, OC>,
+        t: usize,
+        bias: &[T; OC],
+        out: super::winograd::TileOutputs<T, OC>,
+    ) {
+        use super::winograd::SLOTS;
+        let bias = T::as_f32(bias).expect("f32 data (f32_isa)");
+        let m = T::as_f32(m.as_flattened().as_flattened()).expect("f32 data (f32_isa)");
+        let [o0, o1, o2, o3] = out;
+        let out: [&mut [f32]; 4] =
+            [o0, o1, o2, o3].map(|o| T::as_f32_mut(o.as_mut_slice()).expect("f32 data (f32_isa)"));
+        for o in (0..OC).step_by(L::N) {
+            // SAFETY (every `L::` call): as in `input`.
+            unsafe {
+                let mut mm = [L::zero(); 16];
+                for k in 0..16 {
+                    mm[k] = L::load(&m[(k * SLOTS + t) * OC + o..]);
+                }
+                let mut s = [[L::zero(); 2]; 4];
+                for (i, s) in s.iter_mut().enumerate() {
+                    let (a, b, c, e) = (mm[i * 4], mm[i * 4 + 1], mm[i * 4 + 2], mm[i * 4 + 3]);
+                    s[0] = L::add(L::add(a, b), c);
+                    s[1] = L::sub(L::sub(b, c), e);
+                }
+                let b = L::load(&bias[o..]);
+                for j in 0..2 {
+                    let top = L::add(L::add(L::add(s[0][j], s[1][j]), s[2][j]), b);
+                    let bottom = L::add(L::sub(L::sub(s[1][j], s[2][j]), s[3][j]), b);
+                    L::store(&mut out[j][o..], top);
+                    L::store(&mut out[2 + j][o..], bottom);
+                }
+            }
+        }
+    }
+}
+
+/// The products of [`WinogradSteps`] on flat `v`, `u` and `m`, `TB` tiles at a time.
+#[inline(always)]
+fn winograd_products<L: Lanes, const IC: usize, const OC: usize, const TB: usize>(
+    v: &[f32],
+    u: &[f32],
+    m: &mut [f32],
+) {
+    use super::winograd::{SLOTS, TILES};
+    for k in 0..16 {
+        let vk = &v[k * SLOTS * IC..][..TILES * IC];
+        let uk = &u[k * IC * OC..][..IC * OC];
+        let mk = &mut m[k * SLOTS * OC..][..TILES * OC];
+        for t0 in (0..TILES).step_by(TB) {
+            for oc0 in (0..OC).step_by(L::N) {
+                // SAFETY (every `L::` call): only called by `WinogradSteps<L>`, inside
+                // `run_for::<L>`; `load` and `store` check their bounds.
+                unsafe {
+                    let mut acc = [L::zero(); TB];
+                    for ic in 0..IC {
+                        let w = L::load(&uk[ic * OC + oc0..]);
+                        for t in 0..TB {
+                            acc[t] = L::fmadd(L::splat(vk[(t0 + t) * IC + ic]), w, acc[t]);
+                        }
+                    }
+                    for t in 0..TB {
+                        L::store(&mut mk[(t0 + t) * OC + oc0..], acc[t]);
+                    }
+                }
+            }
+        }
+    }
+}

@@ -203,7 +203,16 @@ fn check_conv<
         // The batch drivers (detected Isa, blocks chosen from the sizes, rayon).
         let mut y = vec![T::ZERO; y_ref.len()];
         conv::forward_batch::<T, IC, OC, K, S, P>(d, batch, &x, &weight, &bias, &mut y);
-        assert_eq!(y, y_ref, "forward_batch {ctx}");
+        if super::winograd::applies::<T>(IC, OC, K, S, P) {
+            // Winograd's transforms round differently from the direct sums.
+            let e = rel_diff(&y, &y_ref);
+            assert!(
+                e < WINOGRAD_TOLERANCE,
+                "forward_batch (Winograd) {ctx}: {e}"
+            );
+        } else {
+            assert_eq!(y, y_ref, "forward_batch {ctx}");
+        }
         let mut dw = vec![T::ZERO; dw_ref.len()];
         let mut partial = vec![T::ZERO; dw_ref.len()];
         conv::weight_grad_batch::<T, IC, OC, K, S, P>(d, &x, &dy, &mut dw, &mut partial);
@@ -313,6 +322,116 @@ fn conv_kernels_match_the_reference_f32() {
 #[test]
 fn conv_kernels_match_the_reference_f64() {
     check_convs::<f64>();
+}
+
+/// The largest difference allowed between Winograd's forward pass and the `f32` reference
+/// loops, relative to the largest output: the two round differently (measured: at most 1.1e-6).
+const WINOGRAD_TOLERANCE: f64 = 2e-6;
+/// The largest difference allowed between Winograd's forward pass and the exact values,
+/// relative to the largest output. Measured in the test below: at most 3.7e-7, where the
+/// direct `f32` loops, which add up to 576 products in one chain, are up to 1.0e-6 away.
+const WINOGRAD_EXACT_TOLERANCE: f64 = 6e-7;
+
+/// Winograd's F(2x2, 3x3) forward pass against the exact values, and the same bits under
+/// every instruction set (vector steps against the generic ones) and thread count. The sizes
+/// leave partial tiles (odd heights and widths), images smaller than a tile, blocks of 16
+/// tiles that span tile rows and last blocks with fewer tiles.
+#[test]
+fn winograd_forward_matches_the_exact_values_with_the_same_bits_everywhere() {
+    fn check<const IC: usize, const OC: usize>(seed: u64) {
+        use super::winograd;
+        let mut rng = StdRng::seed_from_u64(seed);
+        for (h, w) in [
+            (1, 1),
+            (1, 2),
+            (2, 3),
+            (5, 7),
+            (8, 8),
+            (9, 15),
+            (16, 16),
+            (13, 32),
+        ] {
+            let d = ConvDims { h, w, oh: h, ow: w };
+            let batch = 3;
+            let x = random::<f32>(batch * d.in_len(IC), &mut rng);
+            let weight = random::<f32>(9 * IC * OC, &mut rng);
+            let bias = random::<f32>(OC, &mut rng);
+            let ctx = format!("{IC}->{OC} {h}x{w}");
+            // The exact values (to f64's precision) of the f32 problem.
+            let exact = {
+                let [x, weight, bias] = [&x, &weight, &bias].map(|v| v.iter().map(|&v| v as f64));
+                let (x, weight, bias): (Vec<_>, Vec<_>, Vec<_>) =
+                    (x.collect(), weight.collect(), bias.collect());
+                let mut y = vec![0.0f64; batch * d.out_len(OC)];
+                for (x, y) in x.chunks(d.in_len(IC)).zip(y.chunks_mut(d.out_len(OC))) {
+                    reference::conv_forward::<f64, IC, OC, 3, 1, 1>(d, x, &weight, &bias, y);
+                }
+                y
+            };
+            let mut u = [[[0.0f32; OC]; IC]; 16];
+            winograd::transform_weights::<f32, IC, OC>(&weight, &mut u);
+            // NaN where nothing was written.
+            let generic_on = |isa: Isa| {
+                let mut y = vec![f32::NAN; exact.len()];
+                run_on(
+                    isa,
+                    #[inline(always)]
+                    || winograd::forward(d, &x, &u, &bias, &mut y, &winograd::Generic),
+                );
+                y
+            };
+            let generic = generic_on(Isa::Portable);
+            let as_f64: Vec<f64> = generic.iter().map(|&v| v as f64).collect();
+            let e = rel_diff(&as_f64, &exact);
+            assert!(e < WINOGRAD_EXACT_TOLERANCE, "{ctx}: {e}");
+            for isa in Isa::available() {
+                assert_eq!(generic_on(isa), generic, "generic steps {isa:?} {ctx}");
+                #[cfg(target_arch = "x86_64")]
+                {
+                    let mut y = vec![f32::NAN; exact.len()];
+                    let ran = super::simd::winograd_forward(isa, d, &x, &u, &bias, &mut y);
+                    assert_eq!(ran, isa != Isa::Portable, "{isa:?}");
+                    if ran {
+                        assert_eq!(y, generic, "vector steps {isa:?} {ctx}");
+                    }
+                }
+            }
+            for threads in [1, 2, 3] {
+                let pool = rayon::ThreadPoolBuilder::new()
+                    .num_threads(threads)
+                    .build()
+                    .expect("a thread pool");
+                let mut y = vec![f32::NAN; exact.len()];
+                pool.install(|| {
+                    conv::forward_batch::<f32, IC, OC, 3, 1, 1>(
+                        d, batch, &x, &weight, &bias, &mut y,
+                    )
+                });
+                assert_eq!(y, generic, "forward_batch, {threads} threads, {ctx}");
+            }
+        }
+    }
+    check::<16, 16>(41);
+    check::<16, 32>(42);
+    check::<32, 16>(43);
+    check::<48, 64>(44);
+    check::<64, 64>(45);
+}
+
+/// Which convolutions Winograd's forward pass takes: `f32`, 3x3, stride 1, padding 1, channels
+/// in multiples of 16 up to 64.
+#[test]
+fn winograd_applies_to_3x3_stride_1_f32_layers_of_16_to_64_channels() {
+    use super::winograd::applies;
+    assert!(applies::<f32>(16, 16, 3, 1, 1));
+    assert!(applies::<f32>(32, 64, 3, 1, 1));
+    assert!(!applies::<f64>(16, 16, 3, 1, 1));
+    assert!(!applies::<f32>(3, 16, 3, 1, 1));
+    assert!(!applies::<f32>(16, 24, 3, 1, 1));
+    assert!(!applies::<f32>(16, 32, 3, 2, 1));
+    assert!(!applies::<f32>(16, 16, 3, 1, 0));
+    assert!(!applies::<f32>(16, 16, 5, 1, 2));
+    assert!(!applies::<f32>(64, 128, 3, 1, 1));
 }
 
 fn check_linear<T: Float, const IN: usize, const OUT: usize>(seed: u64) {
