@@ -530,6 +530,43 @@ pub(crate) fn weight_grad_batch<
     dw: &mut [T],
     partial: &mut [T],
 ) {
+    if const { super::winograd::applies::<T>(IC, OC, K, S, P) } {
+        // Winograd: sums over the tiles in the transformed domain, the batch split into two
+        // fixed halves (not one run per thread) added at the end, so the thread count does not
+        // change the result.
+        let batch = x.len() / d.in_len(IC);
+        let first = batch.div_ceil(2);
+        let (x0, x1) = x.split_at(first * d.in_len(IC));
+        let (dy0, dy1) = dy.split_at(first * d.out_len(OC));
+        let half = |x: &[T], dy: &[T], m: &mut super::winograd::Transformed<T, IC, OC>| {
+            #[cfg(target_arch = "x86_64")]
+            if super::simd::winograd_weight_grad::<T, IC, OC>(super::Isa::detected(), d, x, dy, m) {
+                return;
+            }
+            super::run(
+                #[inline(always)]
+                || {
+                    super::winograd::weight_grad_transformed::<T, IC, OC>(
+                        d,
+                        x,
+                        dy,
+                        m,
+                        &super::winograd::Generic,
+                    )
+                },
+            )
+        };
+        let mut m0 = [[[T::ZERO; OC]; IC]; 16];
+        let mut m1 = [[[T::ZERO; OC]; IC]; 16];
+        if super::tasks_for(batch * d.out_len(OC) * K * K * IC) > 1 {
+            rayon::join(|| half(x0, dy0, &mut m0), || half(x1, dy1, &mut m1));
+        } else {
+            half(x0, dy0, &mut m0);
+            half(x1, dy1, &mut m1);
+        }
+        super::winograd::weight_grad_from_transformed::<T, IC, OC>(&m0, &m1, dw);
+        return;
+    }
     if const { K * IC * OC * size_of::<T>() <= 1024 } {
         // Few input channels: whole kernel rows in registers, and the batch split into two
         // fixed halves (not one run per thread) summed in order, so the thread count does not

@@ -1500,6 +1500,46 @@ pub(crate) fn winograd_forward<T: Float, const IC: usize, const OC: usize>(
     true
 }
 
+/// [`super::winograd::weight_grad_transformed`] with its steps in vector registers
+/// ([`WinogradSteps`], the generic steps' bits); `false` if it does not apply (not `f32`, no
+/// vector instruction set).
+pub(crate) fn winograd_weight_grad<T: Float, const IC: usize, const OC: usize>(
+    isa: Isa,
+    d: ConvDims,
+    x: &[T],
+    dy: &[T],
+    m: &mut super::winograd::Transformed<T, IC, OC>,
+) -> bool {
+    if f32_isa::<T>(isa).is_none() {
+        return false;
+    }
+    macro_rules! go {
+        ($l:ty) => {
+            // SAFETY: as in `winograd_forward`.
+            unsafe {
+                run_for::<$l>(
+                    #[inline(always)]
+                    || {
+                        super::winograd::weight_grad_transformed::<T, IC, OC>(
+                            d,
+                            x,
+                            dy,
+                            m,
+                            &WinogradSteps::<$l>(std::marker::PhantomData),
+                        )
+                    },
+                )
+            }
+        };
+    }
+    match isa {
+        Isa::Avx512 => go!(Avx512),
+        Isa::Avx2 => go!(Avx2),
+        Isa::Portable => return false,
+    }
+    true
+}
+
 /// Winograd's steps on `L`'s registers, `L::N` channels at a time. Only constructed by
 /// [`winograd_forward`], inside `run_for::<L>`: every method requires `L`'s instruction set.
 /// No closures inside: one the compiler does not inline would run the intrinsics outside
@@ -1610,6 +1650,65 @@ impl<L: Lanes, T: Float, const IC: usize, const OC: usize> super::winograd::Step
             }
         }
     }
+
+    /// The generic `grad_output_tile`, `L::N` channels per register.
+    #[inline(always)]
+    fn grad_output(
+        &self,
+        grad: &super::winograd::TileGrads<T, OC>,
+        w: &mut super::winograd::Products<T, OC>,
+        t: usize,
+    ) {
+        use super::winograd::SLOTS;
+        let w = T::as_f32_mut(w.as_flattened_mut().as_flattened_mut()).expect("f32 data");
+        let [g0, g1, g2, g3] = grad;
+        let grad: [&[f32]; 4] =
+            [g0, g1, g2, g3].map(|g| T::as_f32(g.as_slice()).expect("f32 data (f32_isa)"));
+        for o in (0..OC).step_by(L::N) {
+            // SAFETY (every `L::` call): as in `input`.
+            unsafe {
+                let (a, b, c, e) = (
+                    L::load(&grad[0][o..]),
+                    L::load(&grad[1][o..]),
+                    L::load(&grad[2][o..]),
+                    L::load(&grad[3][o..]),
+                );
+                let zero = L::zero();
+                let rows = [
+                    [a, b],
+                    [L::add(a, c), L::add(b, e)],
+                    [L::sub(a, c), L::sub(b, e)],
+                    [L::sub(zero, c), L::sub(zero, e)],
+                ];
+                for (i, [p, q]) in rows.into_iter().enumerate() {
+                    let row = [p, L::add(p, q), L::sub(p, q), L::sub(zero, q)];
+                    for (j, value) in row.into_iter().enumerate() {
+                        L::store(&mut w[((i * 4 + j) * SLOTS + t) * OC + o..], value);
+                    }
+                }
+            }
+        }
+    }
+
+    /// The generic `accumulate`: a register of accumulators per input channel of a block (16
+    /// under AVX-512, 8 under AVX2), each value of `v` broadcast.
+    #[inline(always)]
+    fn accumulate(
+        &self,
+        v: &super::winograd::Patches<T, IC>,
+        w: &super::winograd::Products<T, OC>,
+        n: usize,
+        m: &mut super::winograd::Transformed<T, IC, OC>,
+    ) {
+        let v = T::as_f32(v.as_flattened().as_flattened()).expect("f32 data (f32_isa)");
+        let w = T::as_f32(w.as_flattened().as_flattened()).expect("f32 data (f32_isa)");
+        let m = T::as_f32_mut(m.as_flattened_mut().as_flattened_mut()).expect("f32 data");
+        if L::N == 16 {
+            winograd_accumulate::<L, IC, OC, 16>(v, w, n, m)
+        } else {
+            winograd_accumulate::<L, IC, OC, 8>(v, w, n, m)
+        }
+    }
 }
 
 /// The products of [`WinogradSteps`] on flat `v`, `u` and `m`, `TB` tiles at a time.
@@ -1638,6 +1737,44 @@ fn winograd_products<L: Lanes, const IC: usize, const OC: usize, const TB: usize
                     }
                     for t in 0..TB {
                         L::store(&mut mk[(t0 + t) * OC + oc0..], acc[t]);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The sums of [`WinogradSteps::accumulate`] on flat `v`, `w` and `m`, `ICB` input channels
+/// at a time.
+#[inline(always)]
+fn winograd_accumulate<L: Lanes, const IC: usize, const OC: usize, const ICB: usize>(
+    v: &[f32],
+    w: &[f32],
+    n: usize,
+    m: &mut [f32],
+) {
+    use super::winograd::{SLOTS, TILES};
+    for k in 0..16 {
+        let vk = &v[k * SLOTS * IC..][..TILES * IC];
+        let wk = &w[k * SLOTS * OC..][..TILES * OC];
+        let mk = &mut m[k * IC * OC..][..IC * OC];
+        for ic0 in (0..IC).step_by(ICB) {
+            for oc0 in (0..OC).step_by(L::N) {
+                // SAFETY (every `L::` call): only called by `WinogradSteps<L>`, inside
+                // `run_for::<L>`; `load` and `store` check their bounds.
+                unsafe {
+                    let mut acc = [L::zero(); ICB];
+                    for i in 0..ICB {
+                        acc[i] = L::load(&mk[(ic0 + i) * OC + oc0..]);
+                    }
+                    for t in 0..n {
+                        let g = L::load(&wk[t * OC + oc0..]);
+                        for i in 0..ICB {
+                            acc[i] = L::fmadd(L::splat(vk[t * IC + ic0 + i]), g, acc[i]);
+                        }
+                    }
+                    for i in 0..ICB {
+                        L::store(&mut mk[(ic0 + i) * OC + oc0..], acc[i]);
                     }
                 }
             }

@@ -52,6 +52,8 @@ pub(crate) type Patches<T, const IC: usize> = [[[T; IC]; SLOTS]; 16];
 pub(crate) type Products<T, const OC: usize> = [[[T; OC]; SLOTS]; 16];
 /// The 16 input pixels of a tile's 4x4 patch, row by row; those outside the image are zeros.
 pub(crate) type Patch<'a, T, const IC: usize> = [&'a [T; IC]; 16];
+/// The output gradients of a tile's 2x2 outputs, row by row; those outside the image are zeros.
+pub(crate) type TileGrads<'a, T, const OC: usize> = [&'a [T; OC]; 4];
 /// Where a tile's 2x2 outputs go, row by row.
 pub(crate) type TileOutputs<'a, T, const OC: usize> = [&'a mut [T; OC]; 4];
 
@@ -100,6 +102,16 @@ pub(crate) trait Steps<T: Float, const IC: usize, const OC: usize> {
     fn products(&self, v: &Patches<T, IC>, u: &Transformed<T, IC, OC>, m: &mut Products<T, OC>);
     /// [`output_tile`].
     fn output(&self, m: &Products<T, OC>, t: usize, bias: &[T; OC], out: TileOutputs<T, OC>);
+    /// [`grad_output_tile`].
+    fn grad_output(&self, grad: &TileGrads<T, OC>, w: &mut Products<T, OC>, t: usize);
+    /// [`accumulate`].
+    fn accumulate(
+        &self,
+        v: &Patches<T, IC>,
+        w: &Products<T, OC>,
+        n: usize,
+        m: &mut Transformed<T, IC, OC>,
+    );
 }
 
 /// The generic steps.
@@ -117,6 +129,20 @@ impl<T: Float, const IC: usize, const OC: usize> Steps<T, IC, OC> for Generic {
     #[inline(always)]
     fn output(&self, m: &Products<T, OC>, t: usize, bias: &[T; OC], out: TileOutputs<T, OC>) {
         output_tile::<T, OC>(m, t, bias, out)
+    }
+    #[inline(always)]
+    fn grad_output(&self, grad: &TileGrads<T, OC>, w: &mut Products<T, OC>, t: usize) {
+        grad_output_tile::<T, OC>(grad, w, t)
+    }
+    #[inline(always)]
+    fn accumulate(
+        &self,
+        v: &Patches<T, IC>,
+        w: &Products<T, OC>,
+        n: usize,
+        m: &mut Transformed<T, IC, OC>,
+    ) {
+        accumulate::<T, IC, OC>(v, w, n, m)
     }
 }
 
@@ -281,6 +307,139 @@ pub(crate) fn output_tile<T: Float, const OC: usize>(
         for j in 0..2 {
             out[j][o] = ((s[0][j] + s[1][j]) + s[2][j]) + bias[o];
             out[2 + j][o] = ((s[1][j] - s[2][j]) - s[3][j]) + bias[o];
+        }
+    }
+}
+
+/// The weight gradient's sums in the transformed domain, over every sample of `x` and `dy`
+/// (`x`'s sizes as in [`forward`]), added to `m`:
+/// `m[k][ic][oc] += Σ_tiles (B^T d B)[k][ic] (A dY A^T)[k][oc]`, `d` a tile's input patch and
+/// `dY` its 2x2 output gradients. [`weight_grad_from_transformed`] turns them into the
+/// gradient: as `Y = A^T [U ⊙ V] A` is linear in `U = G g G^T`, the gradient of `g` is
+/// `G^T [V ⊙ (A dY A^T)] G`, summed over the tiles.
+#[inline(always)]
+pub(crate) fn weight_grad_transformed<T: Float, const IC: usize, const OC: usize>(
+    d: ConvDims,
+    x: &[T],
+    dy: &[T],
+    m: &mut Transformed<T, IC, OC>,
+    steps: &impl Steps<T, IC, OC>,
+) {
+    let (in_len, out_len) = (d.in_len(IC), d.out_len(OC));
+    let tiles_w = d.ow.div_ceil(2);
+    let tiles = d.oh.div_ceil(2) * tiles_w;
+    let (zeros, no_grad) = ([T::ZERO; IC], [T::ZERO; OC]);
+    let mut v = [[[T::ZERO; IC]; SLOTS]; 16];
+    let mut w = [[[T::ZERO; OC]; SLOTS]; 16];
+    for (x, dy) in x.chunks_exact(in_len).zip(dy.chunks_exact(out_len)) {
+        let pixels = x.as_chunks::<IC>().0;
+        let grads = dy.as_chunks::<OC>().0;
+        let (mut ty, mut tx) = (0, 0);
+        for first in (0..tiles).step_by(TILES) {
+            let n = TILES.min(tiles - first);
+            for t in 0..n {
+                let patch = patch(d, pixels, &zeros, ty, tx);
+                steps.input(&patch, &mut v, t);
+                let mut grad = [&no_grad; 4];
+                for (k, grad) in grad.iter_mut().enumerate() {
+                    let (h, w) = (2 * ty + k / 2, 2 * tx + k % 2);
+                    if h < d.oh && w < d.ow {
+                        *grad = &grads[h * d.ow + w];
+                    }
+                }
+                steps.grad_output(&grad, &mut w, t);
+                tx += 1;
+                if tx == tiles_w {
+                    (ty, tx) = (ty + 1, 0);
+                }
+            }
+            steps.accumulate(&v, &w, n, m);
+        }
+    }
+}
+
+/// `W = A dY A^T` of a tile's output gradients into `w[..][t]`, with
+/// `A = [[1, 0], [1, 1], [1, -1], [0, -1]]`.
+#[inline(always)]
+pub(crate) fn grad_output_tile<T: Float, const OC: usize>(
+    grad: &TileGrads<T, OC>,
+    w: &mut Products<T, OC>,
+    t: usize,
+) {
+    for o in 0..OC {
+        let [a, b, c, e] = [0, 1, 2, 3].map(|k| grad[k][o]);
+        // A dY, row by row (each row two values), then each row times A^T. Negations as
+        // subtractions from 0, as the vector steps compute them (the same sign of zero).
+        let zero = T::ZERO;
+        let rows = [[a, b], [a + c, b + e], [a - c, b - e], [zero - c, zero - e]];
+        for (i, [p, q]) in rows.into_iter().enumerate() {
+            w[i * 4][t][o] = p;
+            w[i * 4 + 1][t][o] = p + q;
+            w[i * 4 + 2][t][o] = p - q;
+            w[i * 4 + 3][t][o] = zero - q;
+        }
+    }
+}
+
+/// `m[k][ic][oc] += v[k][t][ic] w[k][t][oc]` for the first `n` tiles, in order: one chain of
+/// fused multiply-adds per value.
+#[inline(always)]
+pub(crate) fn accumulate<T: Float, const IC: usize, const OC: usize>(
+    v: &Patches<T, IC>,
+    w: &Products<T, OC>,
+    n: usize,
+    m: &mut Transformed<T, IC, OC>,
+) {
+    for ((v, w), m) in v.iter().zip(w).zip(m) {
+        for (v, w) in v[..n].iter().zip(&w[..n]) {
+            for (&a, m) in v.iter().zip(m.iter_mut()) {
+                for (m, &b) in m.iter_mut().zip(w) {
+                    *m = a.mul_add(b, *m);
+                }
+            }
+        }
+    }
+}
+
+/// The weight gradient (`[3][3][IC][OC]`) from the sums of two halves of the batch:
+/// `G^T (m0 + m1) G` for every input and output channel, with
+/// `G^T = [[1, 1/2, 1/2, 0], [0, 1/2, -1/2, 0], [0, 1/2, 1/2, 1]]`.
+pub(crate) fn weight_grad_from_transformed<T: Float, const IC: usize, const OC: usize>(
+    m0: &Transformed<T, IC, OC>,
+    m1: &Transformed<T, IC, OC>,
+    dw: &mut [T],
+) {
+    let half = T::from_f64(0.5);
+    // Loops over `oc` innermost, so that the compiler vectorises them.
+    for ic in 0..IC {
+        // G^T M: each column of M (4 values) becomes 3.
+        let mut gm = [[[T::ZERO; OC]; 4]; 3];
+        for j in 0..4 {
+            let at = |i: usize| (&m0[i * 4 + j][ic], &m1[i * 4 + j][ic]);
+            let [(a0, a1), (b0, b1), (c0, c1), (e0, e1)] = [0, 1, 2, 3].map(at);
+            for oc in 0..OC {
+                let (a, b, c, e) = (
+                    a0[oc] + a1[oc],
+                    b0[oc] + b1[oc],
+                    c0[oc] + c1[oc],
+                    e0[oc] + e1[oc],
+                );
+                let s = (b + c) * half;
+                gm[0][j][oc] = a + s;
+                gm[1][j][oc] = (b - c) * half;
+                gm[2][j][oc] = s + e;
+            }
+        }
+        // (G^T M) G: each row (4 values) becomes 3.
+        for (kh, gm) in gm.iter().enumerate() {
+            for oc in 0..OC {
+                let (a, b, c, e) = (gm[0][oc], gm[1][oc], gm[2][oc], gm[3][oc]);
+                let s = (b + c) * half;
+                let taps = [a + s, (b - c) * half, s + e];
+                for (kw, value) in taps.into_iter().enumerate() {
+                    dw[((kh * 3 + kw) * IC + ic) * OC + oc] = value;
+                }
+            }
         }
     }
 }
