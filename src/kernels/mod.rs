@@ -45,6 +45,16 @@
 //!   with the kernel turned by 180° and its input and output channels swapped (padding `K-1-P`),
 //!   so it runs the forward kernels, the fastest code in this module, instead of a kernel of its
 //!   own (1.3-2.2x on AVX2). The weight copy that backward rewrites is in that turned layout.
+//! * **Fewer multiplications for ResNet's 3x3 layers (Winograd).** `f32` 3x3 convolutions with
+//!   stride 1, padding 1 and 16-64 input and output channels in multiples of 16 run Winograd's
+//!   F(2x2, 3x3) (`winograd.rs`): each 2x2 block of outputs takes 16 x `IC` x `OC`
+//!   multiply-adds on transformed 4x4 input patches and weights instead of 36 x `IC` x `OC`.
+//!   This covers the forward pass, the stride-1 input gradient (a forward pass) and the weight
+//!   gradient (summed over the tiles in the transformed domain, then transformed back once).
+//!   The transforms are additions and halvings, in blocks of 16 tiles so that the products are
+//!   register tiles like the direct kernels'. One Zen 5 core, batch 64: forward 1.3-1.5x,
+//!   weight gradient 1.1-1.3x the direct kernels on the 16-, 32- and 64-channel layers.
+//!   Their results differ from the direct loops' by rounding (see below).
 //! * **Loop orders that keep the working set in L1.** With 32 and more input channels the
 //!   forward pass runs one kernel tap at a time over a chunk of output rows, so that the tap's
 //!   weights for a chunk of output channels stay in L1 (1.3-1.7x at 64-128 channels); the weight
@@ -78,12 +88,17 @@
 //! [`reference`](mod@reference) holds the plain, obviously correct loops (the layers' original
 //! code). The tests in this module compare every fast kernel, under every instruction set the CPU
 //! supports, with them: random sizes, strides, paddings and batch sizes, in `f32` and `f64`; and
-//! the hand-written SIMD kernels bit-for-bit with the generic ones. The forward pass is
+//! the hand-written SIMD kernels bit-for-bit with the generic ones. The direct forward pass is
 //! bit-identical to the reference loops too, and so is the weight gradient of one run of
 //! samples; the batch's weight gradient (which may add two halves of the batch) and the
 //! stride-1 input gradient (summed in the turned convolution's order: taps, then output
 //! channels) differ from the reference's order by rounding only and are compared within a
-//! tolerance.
+//! tolerance. Winograd's layers round differently again: their forward pass and weight
+//! gradient are compared with the exact values (the `f32` problem computed in `f64`) and are
+//! within 1e-6 of them relative to the largest value (measured: 3.7e-7 and 6.2e-7), closer than
+//! the direct `f32` loops, which add up to 576 products (1,248 for a weight) in one chain
+//! (1.0e-6 and 1.3e-6 on the same problems). Like every kernel here they give the same bits on
+//! every instruction set and thread count.
 
 pub mod reference;
 
