@@ -80,7 +80,13 @@ const MIN_PASS: usize = 16;
 
 /// Samples per pass of [`run`] for `batch` samples (at least 1).
 fn pass_len<T: Float, N: Network<T> + ?Sized>(net: &N, batch: usize) -> usize {
-    let per_sample = net.infer_scratch_len(1).max(1) * size_of::<T>();
+    // What one more sample adds: the working memory that does not grow with the batch (such as
+    // a convolution's transformed weights) is not the intermediate outputs this bounds.
+    let per_sample = net
+        .infer_scratch_len(2)
+        .saturating_sub(net.infer_scratch_len(1))
+        .max(1)
+        * size_of::<T>();
     (PASS_BYTES / per_sample).max(MIN_PASS).min(batch).max(1)
 }
 

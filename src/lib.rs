@@ -73,7 +73,7 @@
 //! * [`kernels`]: the fast kernels behind the layers (monomorphised, vectorised loops with
 //!   run-time CPU dispatch, hand-written AVX-512/AVX2 for the hot `f32` convolutions, fully
 //!   connected layers, BatchNorm and max pooling, Winograd's F(2x2, 3x3) for 3x3 stride-1
-//!   layers of 16-64 channels, rayon from a pool thread) and the plain reference loops they are
+//!   layers of 16-128 channels, rayon from a pool thread) and the plain reference loops they are
 //!   tested against.
 //! * [`net!`]: the macro (a procedural macro in the workspace crate `constnet-macros`) that
 //!   writes a network struct from named layers. The network is itself a [`Layer`] (so networks

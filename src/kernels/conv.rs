@@ -428,10 +428,35 @@ pub(crate) fn bias_grad<T: Float, const OC: usize>(dy: &[T], db: &mut [T]) {
     }
 }
 
+/// Working memory (values) that [`forward_batch`], [`weight_grad_batch`] and
+/// [`input_grad_batch`] of a `Conv2d<IC, OC, K, S, P>` in `T` need: Winograd's transformed
+/// weights, and for the weight gradient two sets of transformed sums (see
+/// [`super::winograd`]); none for the direct kernels.
+pub(crate) const fn scratch_len<T>(ic: usize, oc: usize, k: usize, s: usize, p: usize) -> usize {
+    2 * forward_scratch_len::<T>(ic, oc, k, s, p)
+}
+
+/// The part of [`scratch_len`] that [`forward_batch`] uses: the transformed weights.
+pub(crate) const fn forward_scratch_len<T>(
+    ic: usize,
+    oc: usize,
+    k: usize,
+    s: usize,
+    p: usize,
+) -> usize {
+    if super::winograd::applies::<T>(ic, oc, k, s, p) {
+        super::winograd::transformed_len(ic, oc)
+    } else {
+        0
+    }
+}
+
 /// The whole forward pass of a batch: samples split into one run per thread, each run compiled
 /// for the CPU's best instruction set. The pixel block grows as `OC` shrinks, to keep the
 /// accumulators (`PB * OC` values) in registers; the blocks were measured on the SmallCnn
-/// (AVX-512, f32: 16 pixels for conv1, 8 for conv2).
+/// (AVX-512, f32: 16 pixels for conv1, 8 for conv2). `scratch` holds at least
+/// [`forward_scratch_len`] values (Winograd's transformed weights; their contents on entry do
+/// not matter).
 pub(crate) fn forward_batch<
     T: Float,
     const IC: usize,
@@ -446,13 +471,14 @@ pub(crate) fn forward_batch<
     weight: &[T],
     bias: &[T],
     y: &mut [T],
+    scratch: &mut [T],
 ) {
     let n = super::samples_per_task(batch, d.out_len(OC) * K * K * IC);
     if const { super::winograd::applies::<T>(IC, OC, K, S, P) } {
         // The weights transformed once per call, shared by the tasks.
-        let mut u = [[[T::ZERO; OC]; IC]; 16];
-        super::winograd::transform_weights::<T, IC, OC>(weight, &mut u);
-        let u = &u;
+        let u = super::winograd::transformed_mut::<T, IC, OC>(scratch);
+        super::winograd::transform_weights::<T, IC, OC>(weight, u);
+        let u = &*u;
         y.par_chunks_mut(n * d.out_len(OC))
             .zip(x.par_chunks(n * d.in_len(IC)))
             .for_each(|(y, x)| {
@@ -515,7 +541,8 @@ pub(crate) fn forward_batch<
 }
 
 /// The whole weight gradient: one task per thread, each a run of gradient rows summed over the
-/// whole batch in order (so the result does not depend on the thread count).
+/// whole batch in order (so the result does not depend on the thread count). `scratch`: see
+/// [`scratch_len`].
 pub(crate) fn weight_grad_batch<
     T: Float,
     const IC: usize,
@@ -529,6 +556,7 @@ pub(crate) fn weight_grad_batch<
     dy: &[T],
     dw: &mut [T],
     partial: &mut [T],
+    scratch: &mut [T],
 ) {
     if const { super::winograd::applies::<T>(IC, OC, K, S, P) } {
         // Winograd: sums over the tiles in the transformed domain, the batch split into two
@@ -556,15 +584,19 @@ pub(crate) fn weight_grad_batch<
                 },
             )
         };
-        let mut m0 = [[[T::ZERO; OC]; IC]; 16];
-        let mut m1 = [[[T::ZERO; OC]; IC]; 16];
+        let len = super::winograd::transformed_len(IC, OC);
+        let (m0, m1) = scratch[..2 * len].split_at_mut(len);
+        m0.fill(T::ZERO);
+        m1.fill(T::ZERO);
+        let m0 = super::winograd::transformed_mut::<T, IC, OC>(m0);
+        let m1 = super::winograd::transformed_mut::<T, IC, OC>(m1);
         if super::tasks_for(batch * d.out_len(OC) * K * K * IC) > 1 {
-            rayon::join(|| half(x0, dy0, &mut m0), || half(x1, dy1, &mut m1));
+            rayon::join(|| half(x0, dy0, m0), || half(x1, dy1, m1));
         } else {
-            half(x0, dy0, &mut m0);
-            half(x1, dy1, &mut m1);
+            half(x0, dy0, m0);
+            half(x1, dy1, m1);
         }
-        super::winograd::weight_grad_from_transformed::<T, IC, OC>(&m0, &m1, dw);
+        super::winograd::weight_grad_from_transformed::<T, IC, OC>(m0, m1, dw);
         return;
     }
     if const { K * IC * OC * size_of::<T>() <= 1024 } {
@@ -721,7 +753,7 @@ pub(crate) fn input_grad_weights<
 /// `K - 1 - P`: it runs the forward kernels, the fastest in this module (on AVX2 ~1.6-2x the
 /// dedicated input-gradient kernel's throughput at 16-64 channels, which reads each weight
 /// once per output pixel instead of once per block of pixels). Other strides scatter each
-/// output pixel's contributions with [`input_grad`].
+/// output pixel's contributions with [`input_grad`]. `scratch`: see [`scratch_len`].
 pub(crate) fn input_grad_batch<
     T: Float,
     const IC: usize,
@@ -735,6 +767,7 @@ pub(crate) fn input_grad_batch<
     dy: &[T],
     weight_t: &[T],
     dx: &mut [T],
+    scratch: &mut [T],
 ) {
     if const { input_grad_as_forward(IC, K, S, P) } {
         let turned = ConvDims {
@@ -752,7 +785,7 @@ pub(crate) fn input_grad_batch<
             ($($pad:literal)*) => {$(
                 if const { (K - 1).saturating_sub(P) == $pad } {
                     return forward_batch::<T, OC, IC, K, 1, $pad>(
-                        turned, batch, dy, weight_t, &no_bias, dx,
+                        turned, batch, dy, weight_t, &no_bias, dx, scratch,
                     );
                 }
             )*};

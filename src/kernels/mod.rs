@@ -46,15 +46,18 @@
 //!   so it runs the forward kernels, the fastest code in this module, instead of a kernel of its
 //!   own (1.3-2.2x on AVX2). The weight copy that backward rewrites is in that turned layout.
 //! * **Fewer multiplications for ResNet's 3x3 layers (Winograd).** `f32` 3x3 convolutions with
-//!   stride 1, padding 1 and 16-64 input and output channels in multiples of 16 run Winograd's
+//!   stride 1, padding 1 and 16-128 input and output channels in multiples of 16 run Winograd's
 //!   F(2x2, 3x3) (`winograd.rs`): each 2x2 block of outputs takes 16 x `IC` x `OC`
 //!   multiply-adds on transformed 4x4 input patches and weights instead of 36 x `IC` x `OC`.
 //!   This covers the forward pass, the stride-1 input gradient (a forward pass) and the weight
 //!   gradient (summed over the tiles in the transformed domain, then transformed back once).
 //!   The transforms are additions and halvings, in blocks of 16 tiles so that the products are
-//!   register tiles like the direct kernels'. One Zen 5 core, batch 64: forward 1.3-1.5x,
-//!   weight gradient 1.1-1.3x the direct kernels on the 16-, 32- and 64-channel layers.
-//!   Their results differ from the direct loops' by rounding (see below).
+//!   register tiles like the direct kernels'. The transformed weights (and the weight
+//!   gradient's sums) go to working memory that `Conv2d` keeps, or to the inference
+//!   workspace, so nothing is allocated per call. One Zen 5 core, batch 64: forward 1.3-1.5x,
+//!   weight gradient 1.1-1.3x the direct kernels on the 16-, 32- and 64-channel layers,
+//!   1.3-1.6x on 64->128 and 128->128. Their results differ from the direct loops' by
+//!   rounding (see below).
 //! * **Loop orders that keep the working set in L1.** With 32 and more input channels the
 //!   forward pass runs one kernel tap at a time over a chunk of output rows, so that the tap's
 //!   weights for a chunk of output channels stay in L1 (1.3-1.7x at 64-128 channels); the weight

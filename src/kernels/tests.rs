@@ -202,7 +202,16 @@ fn check_conv<
 
         // The batch drivers (detected Isa, blocks chosen from the sizes, rayon).
         let mut y = vec![T::ZERO; y_ref.len()];
-        conv::forward_batch::<T, IC, OC, K, S, P>(d, batch, &x, &weight, &bias, &mut y);
+        let mut scratch = vec![T::ZERO; conv::scratch_len::<T>(IC, OC, K, S, P)];
+        conv::forward_batch::<T, IC, OC, K, S, P>(
+            d,
+            batch,
+            &x,
+            &weight,
+            &bias,
+            &mut y,
+            &mut scratch,
+        );
         if super::winograd::applies::<T>(IC, OC, K, S, P) {
             // Winograd's transforms round differently from the direct sums.
             let e = rel_diff(&y, &y_ref);
@@ -215,7 +224,14 @@ fn check_conv<
         }
         let mut dw = vec![T::ZERO; dw_ref.len()];
         let mut partial = vec![T::ZERO; dw_ref.len()];
-        conv::weight_grad_batch::<T, IC, OC, K, S, P>(d, &x, &dy, &mut dw, &mut partial);
+        conv::weight_grad_batch::<T, IC, OC, K, S, P>(
+            d,
+            &x,
+            &dy,
+            &mut dw,
+            &mut partial,
+            &mut scratch,
+        );
         assert!(
             rel_diff(&dw, &dw_ref) < tolerance::<T>(),
             "weight_grad_batch {ctx}"
@@ -223,7 +239,14 @@ fn check_conv<
         let mut dx = vec![T::ZERO; dx_ref.len()];
         let mut weight_t = vec![T::ZERO; weight.len()];
         conv::input_grad_weights::<T, IC, OC, K, S, P>(&weight, &mut weight_t);
-        conv::input_grad_batch::<T, IC, OC, K, S, P>(d, batch, &dy, &weight_t, &mut dx);
+        conv::input_grad_batch::<T, IC, OC, K, S, P>(
+            d,
+            batch,
+            &dy,
+            &weight_t,
+            &mut dx,
+            &mut scratch,
+        );
         assert!(
             rel_diff(&dx, &dx_ref) < tolerance::<T>(),
             "input_grad_batch {ctx}"
@@ -369,15 +392,17 @@ fn winograd_forward_matches_the_exact_values_with_the_same_bits_everywhere() {
                 }
                 y
             };
-            let mut u = [[[0.0f32; OC]; IC]; 16];
-            winograd::transform_weights::<f32, IC, OC>(&weight, &mut u);
+            let mut u = vec![0.0f32; winograd::transformed_len(IC, OC)];
+            let u = winograd::transformed_mut::<f32, IC, OC>(&mut u);
+            winograd::transform_weights::<f32, IC, OC>(&weight, u);
+            let u = &*u;
             // NaN where nothing was written.
             let generic_on = |isa: Isa| {
                 let mut y = vec![f32::NAN; exact.len()];
                 run_on(
                     isa,
                     #[inline(always)]
-                    || winograd::forward(d, &x, &u, &bias, &mut y, &winograd::Generic),
+                    || winograd::forward(d, &x, u, &bias, &mut y, &winograd::Generic),
                 );
                 y
             };
@@ -390,7 +415,7 @@ fn winograd_forward_matches_the_exact_values_with_the_same_bits_everywhere() {
                 #[cfg(target_arch = "x86_64")]
                 {
                     let mut y = vec![f32::NAN; exact.len()];
-                    let ran = super::simd::winograd_forward(isa, d, &x, &u, &bias, &mut y);
+                    let ran = super::simd::winograd_forward(isa, d, &x, u, &bias, &mut y);
                     assert_eq!(ran, isa != Isa::Portable, "{isa:?}");
                     if ran {
                         assert_eq!(y, generic, "vector steps {isa:?} {ctx}");
@@ -404,8 +429,16 @@ fn winograd_forward_matches_the_exact_values_with_the_same_bits_everywhere() {
                     .expect("a thread pool");
                 let mut y = vec![f32::NAN; exact.len()];
                 pool.install(|| {
+                    let mut scratch =
+                        vec![f32::NAN; conv::forward_scratch_len::<f32>(IC, OC, 3, 1, 1)];
                     conv::forward_batch::<f32, IC, OC, 3, 1, 1>(
-                        d, batch, &x, &weight, &bias, &mut y,
+                        d,
+                        batch,
+                        &x,
+                        &weight,
+                        &bias,
+                        &mut y,
+                        &mut scratch,
                     )
                 });
                 assert_eq!(y, generic, "forward_batch, {threads} threads, {ctx}");
@@ -417,6 +450,7 @@ fn winograd_forward_matches_the_exact_values_with_the_same_bits_everywhere() {
     check::<32, 16>(43);
     check::<48, 64>(44);
     check::<64, 64>(45);
+    check::<128, 128>(46);
 }
 
 /// Winograd's weight gradient against the exact values, and the same bits under every
@@ -462,11 +496,12 @@ fn winograd_weight_grad_matches_the_exact_values_with_the_same_bits_everywhere()
                 dw
             };
             let sums_on = |isa: Isa| {
-                let mut m = [[[0.0f32; OC]; IC]; 16];
+                let mut m = vec![0.0f32; winograd::transformed_len(IC, OC)];
+                let sums = winograd::transformed_mut::<f32, IC, OC>(&mut m);
                 run_on(
                     isa,
                     #[inline(always)]
-                    || winograd::weight_grad_transformed(d, &x, &dy, &mut m, &winograd::Generic),
+                    || winograd::weight_grad_transformed(d, &x, &dy, sums, &winograd::Generic),
                 );
                 m
             };
@@ -475,8 +510,9 @@ fn winograd_weight_grad_matches_the_exact_values_with_the_same_bits_everywhere()
                 assert_eq!(sums_on(isa), generic, "generic steps {isa:?} {ctx}");
                 #[cfg(target_arch = "x86_64")]
                 {
-                    let mut m = [[[0.0f32; OC]; IC]; 16];
-                    let ran = super::simd::winograd_weight_grad(isa, d, &x, &dy, &mut m);
+                    let mut m = vec![0.0f32; winograd::transformed_len(IC, OC)];
+                    let sums = winograd::transformed_mut::<f32, IC, OC>(&mut m);
+                    let ran = super::simd::winograd_weight_grad(isa, d, &x, &dy, sums);
                     assert_eq!(ran, isa != Isa::Portable, "{isa:?}");
                     if ran {
                         assert_eq!(m, generic, "vector steps {isa:?} {ctx}");
@@ -491,6 +527,8 @@ fn winograd_weight_grad_matches_the_exact_values_with_the_same_bits_everywhere()
                     .expect("a thread pool");
                 let mut dw = vec![f32::NAN; 9 * IC * OC];
                 let mut partial = vec![f32::NAN; dw.len()];
+                // Its contents on entry do not matter.
+                let mut scratch = vec![f32::NAN; conv::scratch_len::<f32>(IC, OC, 3, 1, 1)];
                 pool.install(|| {
                     conv::weight_grad_batch::<f32, IC, OC, 3, 1, 1>(
                         d,
@@ -498,6 +536,7 @@ fn winograd_weight_grad_matches_the_exact_values_with_the_same_bits_everywhere()
                         &dy,
                         &mut dw,
                         &mut partial,
+                        &mut scratch,
                     )
                 });
                 let as_f64: Vec<f64> = dw.iter().map(|&v| v as f64).collect();
@@ -515,12 +554,13 @@ fn winograd_weight_grad_matches_the_exact_values_with_the_same_bits_everywhere()
     check::<32, 16>(53);
     check::<48, 64>(54);
     check::<64, 64>(55);
+    check::<128, 128>(56);
 }
 
-/// Which convolutions Winograd's forward pass takes: `f32`, 3x3, stride 1, padding 1, channels
-/// in multiples of 16 up to 64.
+/// Which convolutions Winograd's kernels take: `f32`, 3x3, stride 1, padding 1, channels in
+/// multiples of 16 up to 128.
 #[test]
-fn winograd_applies_to_3x3_stride_1_f32_layers_of_16_to_64_channels() {
+fn winograd_applies_to_3x3_stride_1_f32_layers_of_16_to_128_channels() {
     use super::winograd::applies;
     assert!(applies::<f32>(16, 16, 3, 1, 1));
     assert!(applies::<f32>(32, 64, 3, 1, 1));
@@ -530,7 +570,9 @@ fn winograd_applies_to_3x3_stride_1_f32_layers_of_16_to_64_channels() {
     assert!(!applies::<f32>(16, 32, 3, 2, 1));
     assert!(!applies::<f32>(16, 16, 3, 1, 0));
     assert!(!applies::<f32>(16, 16, 5, 1, 2));
-    assert!(!applies::<f32>(64, 128, 3, 1, 1));
+    assert!(applies::<f32>(64, 128, 3, 1, 1));
+    assert!(applies::<f32>(128, 128, 3, 1, 1));
+    assert!(!applies::<f32>(128, 256, 3, 1, 1));
 }
 
 fn check_linear<T: Float, const IN: usize, const OUT: usize>(seed: u64) {
@@ -820,16 +862,45 @@ fn results_do_not_depend_on_the_thread_count() {
             let mut y = vec![0.0; batch * d.out_len(32)];
             let mut dw = vec![0.0; weight.len()];
             let mut dx = vec![0.0; x.len()];
-            conv::forward_batch::<f32, 16, 32, 3, 2, 0>(d, batch, &x, &weight, &bias, &mut y);
+            conv::forward_batch::<f32, 16, 32, 3, 2, 0>(
+                d,
+                batch,
+                &x,
+                &weight,
+                &bias,
+                &mut y,
+                &mut [],
+            );
             let mut partial = vec![0.0; weight.len()];
-            conv::weight_grad_batch::<f32, 16, 32, 3, 2, 0>(d, &x, &dy, &mut dw, &mut partial);
+            conv::weight_grad_batch::<f32, 16, 32, 3, 2, 0>(
+                d,
+                &x,
+                &dy,
+                &mut dw,
+                &mut partial,
+                &mut [],
+            );
             // A first layer's sizes: the kernel that splits the batch into two halves.
             let mut dw1 = vec![0.0; w1.len()];
             let mut partial = vec![0.0; w1.len()];
-            conv::weight_grad_batch::<f32, 3, 16, 3, 1, 1>(d1, &x1, &dy1, &mut dw1, &mut partial);
+            conv::weight_grad_batch::<f32, 3, 16, 3, 1, 1>(
+                d1,
+                &x1,
+                &dy1,
+                &mut dw1,
+                &mut partial,
+                &mut [],
+            );
             let mut weight_t = vec![0.0; weight.len()];
             conv::input_grad_weights::<f32, 16, 32, 3, 2, 0>(&weight, &mut weight_t);
-            conv::input_grad_batch::<f32, 16, 32, 3, 2, 0>(d, batch, &dy, &weight_t, &mut dx);
+            conv::input_grad_batch::<f32, 16, 32, 3, 2, 0>(
+                d,
+                batch,
+                &dy,
+                &weight_t,
+                &mut dx,
+                &mut [],
+            );
             let mut fdw = vec![0.0; fw.len()];
             let mut fdx = vec![0.0; fx.len()];
             linear::weight_grad_batch::<f32, 60, 10>(&fx, &fdy, &mut fdw);

@@ -1,5 +1,5 @@
 //! Winograd's F(2x2, 3x3) (Lavin and Gray 2016) for 3x3 convolutions with stride 1 and padding
-//! 1, `f32`, 16 to 64 input and output channels in multiples of 16: the forward pass (and so
+//! 1, `f32`, 16 to 128 input and output channels in multiples of 16: the forward pass (and so
 //! the stride-1 input gradient, the forward pass of the turned kernel) and the weight gradient.
 //!
 //! Each 2x2 block of outputs (a tile) is computed from its 4x4 input patch `d` as
@@ -19,13 +19,17 @@
 //! the same bits. Those bits are not the direct convolution's: `kernels::tests` compares them
 //! with the exact values (within 1e-6 relative to the largest value; the direct `f32` loops
 //! are further away).
+//!
+//! The transformed weights and the weight gradient's sums ([`transformed_len`] values each,
+//! 1 MB for 128 -> 128) are in working memory the caller passes (`Conv2d` keeps it); a block's
+//! patches and products (17 x 16 x the channels each) are on the stack.
 
 use super::ConvDims;
 use crate::Float;
 
-/// Whether a `Conv2d<IC, OC, K, S, P>` forward pass in `T` runs here: `f32`, 3x3, stride 1,
-/// padding 1, channels in multiples of 16 up to 64 (the transformed weights, 16 x `IC` x `OC`
-/// values, live on the stack and stay in the L2 cache).
+/// Whether a `Conv2d<IC, OC, K, S, P>` in `T` runs here: `f32`, 3x3, stride 1, padding 1,
+/// channels in multiples of 16 up to 128 (a block's transformed patches and products, 17 x 16 x
+/// the channels each, live on the stack).
 pub(crate) const fn applies<T>(ic: usize, oc: usize, k: usize, s: usize, p: usize) -> bool {
     size_of::<T>() == 4
         && k == 3
@@ -33,8 +37,26 @@ pub(crate) const fn applies<T>(ic: usize, oc: usize, k: usize, s: usize, p: usiz
         && p == 1
         && ic.is_multiple_of(16)
         && oc.is_multiple_of(16)
-        && ic <= 64
-        && oc <= 64
+        && ic <= 128
+        && oc <= 128
+}
+
+/// Values in one set of transformed weights (or of the weight gradient's transformed sums):
+/// 16 x `ic` x `oc`.
+pub(crate) const fn transformed_len(ic: usize, oc: usize) -> usize {
+    16 * ic * oc
+}
+
+/// The first [`transformed_len`]`(IC, OC)` values of `values` as transformed weights (panics if
+/// there are fewer).
+pub(crate) fn transformed_mut<T, const IC: usize, const OC: usize>(
+    values: &mut [T],
+) -> &mut Transformed<T, IC, OC> {
+    let rows = values[..transformed_len(IC, OC)].as_chunks_mut::<OC>().0;
+    rows.as_chunks_mut::<IC>()
+        .0
+        .try_into()
+        .expect("16 x IC x OC values")
 }
 
 /// Tiles per block: AVX-512's products keep one register of accumulators per tile of a block,

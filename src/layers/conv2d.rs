@@ -44,6 +44,10 @@ pub struct Conv2d<
     weight_transposed: Vec<T>,
     /// A second partial sum of the weight gradient, for kernels that split the batch in two.
     weight_grad_partial: Vec<T>,
+    /// The kernels' working memory (Winograd's transformed weights and sums for 3x3 stride-1
+    /// layers of 16-128 channels; empty for the others), kept so that training does not
+    /// allocate.
+    scratch: Vec<T>,
 }
 
 impl<
@@ -78,6 +82,7 @@ impl<
             bias_grad: vec![T::ZERO; OUT_C],
             weight_transposed: vec![T::ZERO; K * K * IN_C * OUT_C],
             weight_grad_partial: vec![T::ZERO; K * K * IN_C * OUT_C],
+            scratch: vec![T::ZERO; conv::scratch_len::<T>(IN_C, OUT_C, K, S, P)],
         }
     }
 }
@@ -141,10 +146,11 @@ where
             &self.weight,
             &self.bias,
             output,
+            &mut self.scratch,
         );
     }
 
-    fn infer(&self, input: &[T], output: &mut [T], batch: usize, _scratch: &mut [T]) {
+    fn infer(&self, input: &[T], output: &mut [T], batch: usize, scratch: &mut [T]) {
         let d = dims::<In, Self::Out>();
         conv::forward_batch::<T, IN_C, OUT_C, K, S, P>(
             d,
@@ -153,7 +159,12 @@ where
             &self.weight,
             &self.bias,
             output,
+            scratch,
         );
+    }
+
+    fn infer_scratch(_batch: usize) -> usize {
+        conv::forward_scratch_len::<T>(IN_C, OUT_C, K, S, P)
     }
 
     fn backward(
@@ -181,6 +192,7 @@ where
             grad_output,
             &mut self.weight_grad,
             &mut self.weight_grad_partial,
+            &mut self.scratch,
         );
         if let Some(grad_input) = grad_input {
             conv::input_grad_weights::<T, IN_C, OUT_C, K, S, P>(
@@ -193,6 +205,7 @@ where
                 grad_output,
                 &self.weight_transposed,
                 grad_input,
+                &mut self.scratch,
             );
         }
     }
