@@ -184,8 +184,6 @@ pub(crate) fn forward<T: Float, const IC: usize, const OC: usize>(
 ) {
     let bias: &[T; OC] = bias.try_into().expect("OC biases");
     let (in_len, out_len) = (d.in_len(IC), d.out_len(OC));
-    let tiles_w = d.ow.div_ceil(2);
-    let tiles = d.oh.div_ceil(2) * tiles_w;
     let zeros = [T::ZERO; IC];
     let mut v = [[[T::ZERO; IC]; SLOTS]; 16];
     let mut m = [[[T::ZERO; OC]; SLOTS]; 16];
@@ -194,25 +192,16 @@ pub(crate) fn forward<T: Float, const IC: usize, const OC: usize>(
     for (x, y) in x.chunks_exact(in_len).zip(y.chunks_exact_mut(out_len)) {
         let pixels = x.as_chunks::<IC>().0;
         let outputs = y.as_chunks_mut::<OC>().0;
-        // The next tile's row and column (counted, not divided: a division per tile costs
-        // about a tenth of the tile's transforms).
-        let (mut ty, mut tx) = (0, 0);
-        for first in (0..tiles).step_by(TILES) {
-            let n = TILES.min(tiles - first);
-            let mut coords = [(0, 0); TILES];
-            for (t, coords) in coords[..n].iter_mut().enumerate() {
-                *coords = (ty, tx);
+        for (coords, n) in tile_blocks(d) {
+            let coords = &coords[..n];
+            for (t, &(ty, tx)) in coords.iter().enumerate() {
                 let patch = patch(d, pixels, &zeros, ty, tx);
                 steps.input(&patch, &mut v, t);
-                tx += 1;
-                if tx == tiles_w {
-                    (ty, tx) = (ty + 1, 0);
-                }
             }
             // The tiles after `n` hold an earlier block's values: their products are not
             // stored.
             steps.products(&v, u, &mut m);
-            for (t, &(ty, tx)) in coords[..n].iter().enumerate() {
+            for (t, &(ty, tx)) in coords.iter().enumerate() {
                 let (h, w) = (2 * ty, 2 * tx);
                 if h + 1 < d.oh && w + 1 < d.ow {
                     let at = h * d.ow + w;
@@ -233,6 +222,27 @@ pub(crate) fn forward<T: Float, const IC: usize, const OC: usize>(
             }
         }
     }
+}
+
+/// An image's tiles in blocks of [`TILES`], row by row: each block's (tile row, tile column)s
+/// and how many of them are tiles (the last block may have fewer).
+#[inline(always)]
+fn tile_blocks(d: ConvDims) -> impl Iterator<Item = ([(usize, usize); TILES], usize)> {
+    let tiles_w = d.ow.div_ceil(2);
+    let tiles = d.oh.div_ceil(2) * tiles_w;
+    let (mut ty, mut tx) = (0, 0);
+    (0..tiles).step_by(TILES).map(move |first| {
+        let n = TILES.min(tiles - first);
+        let mut coords = [(0, 0); TILES];
+        for c in &mut coords[..n] {
+            *c = (ty, tx);
+            tx += 1;
+            if tx == tiles_w {
+                (ty, tx) = (ty + 1, 0);
+            }
+        }
+        (coords, n)
+    })
 }
 
 /// The 4x4 patch of the tile at tile row `ty`, column `tx`: it starts one pixel up and left of
@@ -351,18 +361,14 @@ pub(crate) fn weight_grad_transformed<T: Float, const IC: usize, const OC: usize
     steps: &impl Steps<T, IC, OC>,
 ) {
     let (in_len, out_len) = (d.in_len(IC), d.out_len(OC));
-    let tiles_w = d.ow.div_ceil(2);
-    let tiles = d.oh.div_ceil(2) * tiles_w;
     let (zeros, no_grad) = ([T::ZERO; IC], [T::ZERO; OC]);
     let mut v = [[[T::ZERO; IC]; SLOTS]; 16];
     let mut w = [[[T::ZERO; OC]; SLOTS]; 16];
     for (x, dy) in x.chunks_exact(in_len).zip(dy.chunks_exact(out_len)) {
         let pixels = x.as_chunks::<IC>().0;
         let grads = dy.as_chunks::<OC>().0;
-        let (mut ty, mut tx) = (0, 0);
-        for first in (0..tiles).step_by(TILES) {
-            let n = TILES.min(tiles - first);
-            for t in 0..n {
+        for (coords, n) in tile_blocks(d) {
+            for (t, &(ty, tx)) in coords[..n].iter().enumerate() {
                 let patch = patch(d, pixels, &zeros, ty, tx);
                 steps.input(&patch, &mut v, t);
                 let mut grad = [&no_grad; 4];
@@ -373,10 +379,6 @@ pub(crate) fn weight_grad_transformed<T: Float, const IC: usize, const OC: usize
                     }
                 }
                 steps.grad_output(&grad, &mut w, t);
-                tx += 1;
-                if tx == tiles_w {
-                    (ty, tx) = (ty + 1, 0);
-                }
             }
             steps.accumulate(&v, &w, n, m);
         }
