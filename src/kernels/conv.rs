@@ -540,6 +540,29 @@ pub(crate) fn forward_batch<
         });
 }
 
+/// `half(x, dy, out)` on the batch's two fixed halves (the first takes the odd sample), each
+/// with its own `out`, on two threads when the work (`work_per_sample` multiply-adds per output
+/// value) is worth it. The split does not depend on the thread count, so neither do the sums.
+fn on_batch_halves<T: Float, O: Send>(
+    d: ConvDims,
+    (x, in_c): (&[T], usize),
+    (dy, out_c): (&[T], usize),
+    work_per_sample: usize,
+    (out0, out1): (O, O),
+    half: impl Fn(&[T], &[T], O) + Sync,
+) {
+    let batch = x.len() / d.in_len(in_c);
+    let first = batch.div_ceil(2);
+    let (x0, x1) = x.split_at(first * d.in_len(in_c));
+    let (dy0, dy1) = dy.split_at(first * d.out_len(out_c));
+    if super::tasks_for(batch * d.out_len(out_c) * work_per_sample) > 1 {
+        rayon::join(|| half(x0, dy0, out0), || half(x1, dy1, out1));
+    } else {
+        half(x0, dy0, out0);
+        half(x1, dy1, out1);
+    }
+}
+
 /// The whole weight gradient: one task per thread, each a run of gradient rows summed over the
 /// whole batch in order (so the result does not depend on the thread count). `scratch`: see
 /// [`scratch_len`].
@@ -559,13 +582,8 @@ pub(crate) fn weight_grad_batch<
     scratch: &mut [T],
 ) {
     if const { super::winograd::applies::<T>(IC, OC, K, S, P) } {
-        // Winograd: sums over the tiles in the transformed domain, the batch split into two
-        // fixed halves (not one run per thread) added at the end, so the thread count does not
-        // change the result.
-        let batch = x.len() / d.in_len(IC);
-        let first = batch.div_ceil(2);
-        let (x0, x1) = x.split_at(first * d.in_len(IC));
-        let (dy0, dy1) = dy.split_at(first * d.out_len(OC));
+        // Winograd: sums over the tiles in the transformed domain, one set per fixed half of
+        // the batch, added at the end.
         let half = |x: &[T], dy: &[T], m: &mut super::winograd::Transformed<T, IC, OC>| {
             #[cfg(target_arch = "x86_64")]
             if super::simd::winograd_weight_grad::<T, IC, OC>(super::Isa::detected(), d, x, dy, m) {
@@ -590,23 +608,13 @@ pub(crate) fn weight_grad_batch<
         m1.fill(T::ZERO);
         let m0 = super::winograd::transformed_mut::<T, IC, OC>(m0);
         let m1 = super::winograd::transformed_mut::<T, IC, OC>(m1);
-        if super::tasks_for(batch * d.out_len(OC) * K * K * IC) > 1 {
-            rayon::join(|| half(x0, dy0, m0), || half(x1, dy1, m1));
-        } else {
-            half(x0, dy0, m0);
-            half(x1, dy1, m1);
-        }
+        on_batch_halves(d, (x, IC), (dy, OC), K * K * IC, (&mut *m0, &mut *m1), half);
         super::winograd::weight_grad_from_transformed::<T, IC, OC>(m0, m1, dw);
         return;
     }
     if const { K * IC * OC * size_of::<T>() <= 1024 } {
-        // Few input channels: whole kernel rows in registers, and the batch split into two
-        // fixed halves (not one run per thread) summed in order, so the thread count does not
-        // change the result.
-        let batch = x.len() / d.in_len(IC);
-        let first = batch.div_ceil(2);
-        let (x0, x1) = x.split_at(first * d.in_len(IC));
-        let (dy0, dy1) = dy.split_at(first * d.out_len(OC));
+        // Few input channels: whole kernel rows in registers, one sum per fixed half of the
+        // batch, added in order.
         let half = |x: &[T], dy: &[T], dw: &mut [T]| {
             #[cfg(target_arch = "x86_64")]
             if super::simd::conv_weight_grad_window::<T, IC, OC, K, S, P>(
@@ -623,12 +631,14 @@ pub(crate) fn weight_grad_batch<
                 || weight_grad_window::<T, IC, OC, K, S, P>(d, x, dy, dw.as_chunks_mut::<OC>().0),
             )
         };
-        if super::tasks_for(batch * d.out_len(OC) * K * K * IC) > 1 {
-            rayon::join(|| half(x0, dy0, dw), || half(x1, dy1, partial));
-        } else {
-            half(x0, dy0, dw);
-            half(x1, dy1, partial);
-        }
+        on_batch_halves(
+            d,
+            (x, IC),
+            (dy, OC),
+            K * K * IC,
+            (&mut *dw, &mut *partial),
+            half,
+        );
         for (g, p) in dw.iter_mut().zip(partial.iter()) {
             *g += *p;
         }
