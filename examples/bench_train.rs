@@ -21,10 +21,6 @@ use clap::{Parser, ValueEnum};
 use std::time::Instant;
 use support::{BenchNet, IMAGE, ResNet20, SmallCnn, Trainer, random_data};
 
-/// Large buffers (activations, gradients) on 2 MiB pages: see `constnet::alloc`.
-#[global_allocator]
-static ALLOC: constnet::alloc::HugePageAlloc = constnet::alloc::HugePageAlloc;
-
 /// The network to benchmark.
 #[derive(Clone, Copy, ValueEnum)]
 enum Model {

@@ -28,10 +28,6 @@ use constnet::torch::{TorchError, load_state_dict};
 use constnet::train::{CheckpointError, CheckpointInfo, load_checkpoint, read_checkpoint_info};
 use constnet::{InferError, Network, Shape, Workspace};
 
-/// Large buffers (activations, gradients) on 2 MiB pages: see `constnet::alloc`.
-#[global_allocator]
-static ALLOC: constnet::alloc::HugePageAlloc = constnet::alloc::HugePageAlloc;
-
 /// Prints the top classes of PNG images under a trained network.
 #[derive(Debug, Parser)]
 #[command(name = "predict", version)]

@@ -17,10 +17,6 @@ use common::{Model, Program, RunOptions, TrainArgs};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-/// Large buffers (activations, gradients) on 2 MiB pages: see `constnet::alloc`.
-#[global_allocator]
-static ALLOC: constnet::alloc::HugePageAlloc = constnet::alloc::HugePageAlloc;
-
 /// Train the notebook's small CNN and write a report of the run.
 #[derive(Debug, Parser)]
 // Negative numbers are values, not options, so that `--lr -1` (or `-1e-3`, hence

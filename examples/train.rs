@@ -21,10 +21,6 @@ use constnet::data::{Cifar100Labels, DataFormat};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-/// Large buffers (activations, gradients) on 2 MiB pages: see `constnet::alloc`.
-#[global_allocator]
-static ALLOC: constnet::alloc::HugePageAlloc = constnet::alloc::HugePageAlloc;
-
 /// Train a network on a data set in a folder and write a report of the run.
 #[derive(Debug, Parser)]
 // Negative numbers are values, not options, so that `--lr -1` reaches the range check.

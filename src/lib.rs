@@ -104,10 +104,6 @@
 //! * `distributed` (feature `distributed`): data-parallel training over MPI, one replica per
 //!   rank, gradients summed in a fixed order: the same RNG seed and rank count give the same bits.
 //!
-//! * [`alloc`]: [`HugePageAlloc`](alloc::HugePageAlloc), an opt-in global allocator that puts
-//!   large buffers on 2 MiB pages on Linux (5-10 % faster training at large batches); the
-//!   programs use it.
-//!
 //! The library prints nothing and never exits. The programs (`small_cnn`, `train`, `predict`,
 //! the benchmarks) live in `examples/`, with their shared code in `examples/common/`; their
 //! command lines and files are documented in `examples/README.md`.
@@ -138,7 +134,6 @@
 // The code that `net!` writes names this crate `::constnet`, also inside it.
 extern crate self as constnet;
 
-pub mod alloc;
 pub mod data;
 #[cfg(feature = "distributed")]
 pub mod distributed;
