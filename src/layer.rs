@@ -1,6 +1,6 @@
 //! The [`Layer`] trait: what every layer provides, for an input shape and an element type.
 
-use crate::network::LayerInfo;
+use crate::network::{GradPool, LayerInfo};
 use crate::{Float, Misfit, Shape};
 use rand::rngs::StdRng;
 use std::fmt;
@@ -168,6 +168,25 @@ pub trait Layer<In: Shape, T: Float>: Default + Send + Sync {
         grad_input: Option<&mut [T]>,
         batch: usize,
     );
+
+    /// As [`Layer::backward`], inside a container's backward pass: a layer that holds other
+    /// layers takes the buffers for the gradients between them from `pool` and gives them
+    /// back before it returns, and passes `pool` on to the layers inside it, so that all the
+    /// containers of a network share a few buffers (see [`GradPool`]). Layers without inner
+    /// layers keep the default, which is [`Layer::backward`]; a container's `backward` is this
+    /// with a pool of its own.
+    fn backward_pooled(
+        &mut self,
+        input: &[T],
+        output: &[T],
+        grad_output: &[T],
+        grad_input: Option<&mut [T]>,
+        batch: usize,
+        pool: &mut GradPool<T>,
+    ) {
+        let _ = pool;
+        self.backward(input, output, grad_output, grad_input, batch);
+    }
 
     /// Calls `f` on each parameter, in a fixed order.
     fn params<'a>(&'a self, _f: &mut dyn FnMut(Param<'a, T>)) {}

@@ -59,7 +59,9 @@
 //!   typenum or `generic_const_exprs`).
 //! * [`Layer`] ([`layer`]): the trait every layer implements for an input shape and an element
 //!   type ([`Float`]: `f32` or `f64`): output shape, fit check, `forward`, `backward`, and its
-//!   parameters. Batches travel as flat NHWC slices owned by the network and reused.
+//!   parameters. Batches travel as flat NHWC slices owned by the network and reused; the
+//!   gradients between the layers inside containers live in a [`GradPool`] that all the
+//!   containers of a network share during the backward pass.
 //! * [`layers`]: one file per layer, each with its shape contract on its first line, its
 //!   PyTorch equivalent, forward and backward, and its gradient checks:
 //!   [`Conv2d`](layers::Conv2d), [`Conv2dNoBias`](layers::Conv2dNoBias),
@@ -161,7 +163,7 @@ pub use constnet_macros::net as __net_proc_macro;
 pub use float::Float;
 pub use infer::{Activation, InferError, Prediction, Predictions, Ranked, Workspace};
 pub use layer::{Init, Layer, Mode, NamePath, Param, ParamKind, ParamMut, WithFloat};
-pub use network::{LayerInfo, Network, ParamError, Summary};
+pub use network::{GradPool, LayerInfo, Network, ParamError, Summary};
 pub use shape::{Image, Misfit, Shape};
 pub use tensor::{Tensor, TensorView};
 

@@ -356,7 +356,7 @@ impl NetDef {
             let (c, f) = (call(0), fields[0]);
             (
                 quote!(#c::forward(&mut self.#f, input, output, batch, mode);),
-                quote!(#c::backward(&mut self.#f, input, output, grad_output, grad_input, batch);),
+                quote!(#c::backward_pooled(&mut self.#f, input, output, grad_output, grad_input, batch, pool);),
             )
         } else {
             let stages_n = n - 1;
@@ -372,7 +372,7 @@ impl NetDef {
                 let (c, f) = (call(k), fields[k]);
                 quote! {
                     let (x, y, dy, dx) = self.__net.middle_backward(#k);
-                    #c::backward(&mut self.#f, x, y, dy, ::core::option::Option::Some(dx), batch);
+                    #c::backward_pooled(&mut self.#f, x, y, dy, ::core::option::Option::Some(dx), batch, pool);
                 }
             });
             let (cl, fl) = (call(n - 1), fields[n - 1]);
@@ -386,11 +386,13 @@ impl NetDef {
                     #cl::forward(&mut self.#fl, x, output, batch, mode);
                 },
                 quote! {
+                    self.__net.lend_grads(pool);
                     let (x, dx) = self.__net.last_backward();
-                    #cl::backward(&mut self.#fl, x, output, grad_output, ::core::option::Option::Some(dx), batch);
+                    #cl::backward_pooled(&mut self.#fl, x, output, grad_output, ::core::option::Option::Some(dx), batch, pool);
                     #(#middle_backward)*
                     let (y, dy) = self.__net.first_backward();
-                    #c0::backward(&mut self.#f0, input, y, dy, grad_input, batch);
+                    #c0::backward_pooled(&mut self.#f0, input, y, dy, grad_input, batch, pool);
+                    self.__net.return_grads(pool);
                 },
             )
         };
@@ -536,6 +538,22 @@ impl NetDef {
                     grad_output: &[T],
                     grad_input: ::core::option::Option<&mut [T]>,
                     batch: usize,
+                ) {
+                    let mut pool = self.__net.take_pool();
+                    <Self as #krate::Layer<#in_ty, T>>::backward_pooled(
+                        self, input, output, grad_output, grad_input, batch, &mut pool,
+                    );
+                    self.__net.put_pool(pool);
+                }
+
+                fn backward_pooled(
+                    &mut self,
+                    input: &[T],
+                    output: &[T],
+                    grad_output: &[T],
+                    grad_input: ::core::option::Option<&mut [T]>,
+                    batch: usize,
+                    pool: &mut #krate::network::GradPool<T>,
                 ) {
                     #backward_body
                 }

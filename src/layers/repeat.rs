@@ -6,7 +6,7 @@
 //! equivalent: `nn.Sequential(*[B() for _ in range(N)])`.
 
 use crate::layer::{Init, Layer, Mode, NamePath, Param, ParamMut, Segment};
-use crate::network::{LayerInfo, NetState, container_row};
+use crate::network::{GradPool, LayerInfo, NetState, container_row};
 use crate::shape::{IfFits, Misfit, Problem, dims, same_dims, upstream_failed};
 use crate::{Float, Shape};
 use rand::rngs::StdRng;
@@ -166,22 +166,38 @@ where
         grad_input: Option<&mut [T]>,
         batch: usize,
     ) {
+        let mut pool = self.state.take_pool();
+        self.backward_pooled(input, output, grad_output, grad_input, batch, &mut pool);
+        self.state.put_pool(pool);
+    }
+
+    fn backward_pooled(
+        &mut self,
+        input: &[T],
+        output: &[T],
+        grad_output: &[T],
+        grad_input: Option<&mut [T]>,
+        batch: usize,
+        pool: &mut GradPool<T>,
+    ) {
         let Some((last, rest)) = self.blocks.split_last_mut() else {
             return;
         };
         if rest.is_empty() {
-            last.backward(input, output, grad_output, grad_input, batch);
+            last.backward_pooled(input, output, grad_output, grad_input, batch, pool);
             return;
         }
         let state = &mut self.state;
+        state.lend_grads(pool);
         let (x, dx) = state.last_backward();
-        last.backward(x, output, grad_output, Some(dx), batch);
+        last.backward_pooled(x, output, grad_output, Some(dx), batch, pool);
         for i in (1..N - 1).rev() {
             let (x, y, dy, dx) = state.middle_backward(i);
-            rest[i].backward(x, y, dy, Some(dx), batch);
+            rest[i].backward_pooled(x, y, dy, Some(dx), batch, pool);
         }
         let (y, dy) = state.first_backward();
-        rest[0].backward(input, y, dy, grad_input, batch);
+        rest[0].backward_pooled(input, y, dy, grad_input, batch, pool);
+        state.return_grads(pool);
     }
 
     fn visit_params<'a>(&'a self, path: &mut NamePath, f: &mut dyn FnMut(&NamePath, Param<'a, T>)) {

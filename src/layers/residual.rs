@@ -11,7 +11,7 @@
 use super::Identity;
 use super::sum::{add_assign, add_into, add_relu_into, is_relu, relu_grad_from_output};
 use crate::layer::{Init, Layer, Mode, NamePath, Param, ParamMut};
-use crate::network::{LayerInfo, container_row, describe_transparent};
+use crate::network::{GradPool, LayerInfo, container_row, describe_transparent};
 use crate::shape::{IfFits, Misfit, Problem, dims, same_dims, upstream_failed};
 use crate::{Float, Shape};
 use rand::rngs::StdRng;
@@ -53,7 +53,8 @@ pub struct Residual<F, A = Identity, T: Float = f32> {
     pub post: A,
     branch_out: Vec<T>,
     sum: Vec<T>,
-    grad_sum: Vec<T>,
+    /// The buffers of a backward pass outside any container's (see [`GradPool`]).
+    pool: GradPool<T>,
 }
 
 impl<In, T, F, A> Layer<In, T> for Residual<F, A, T>
@@ -145,31 +146,44 @@ where
         grad_input: Option<&mut [T]>,
         batch: usize,
     ) {
-        self.grad_sum.resize(output.len(), T::ZERO);
+        let mut pool = std::mem::take(&mut self.pool);
+        self.backward_pooled(input, output, grad_output, grad_input, batch, &mut pool);
+        self.pool = pool;
+    }
+
+    fn backward_pooled(
+        &mut self,
+        input: &[T],
+        output: &[T],
+        grad_output: &[T],
+        grad_input: Option<&mut [T]>,
+        batch: usize,
+        pool: &mut GradPool<T>,
+    ) {
+        // The gradient with respect to the sum, in a buffer of the pool.
+        let mut buffer = pool.take(output.len());
+        let grad_sum = &mut buffer[..output.len()];
         if is_relu::<A, T>() {
-            relu_grad_from_output(output, grad_output, &mut self.grad_sum);
+            relu_grad_from_output(output, grad_output, grad_sum);
         } else {
-            self.post.backward(
-                &self.sum,
-                output,
-                grad_output,
-                Some(&mut self.grad_sum),
-                batch,
-            );
+            self.post
+                .backward_pooled(&self.sum, output, grad_output, Some(grad_sum), batch, pool);
         }
+        let grad_sum = &buffer[..output.len()];
         match grad_input {
             Some(grad_input) => {
                 let grad = Some(&mut *grad_input);
                 self.branch
-                    .backward(input, &self.branch_out, &self.grad_sum, grad, batch);
+                    .backward_pooled(input, &self.branch_out, grad_sum, grad, batch, pool);
                 // The shortcut passes the gradient on unchanged.
-                add_assign(grad_input, &self.grad_sum);
+                add_assign(grad_input, grad_sum);
             }
             None => {
                 self.branch
-                    .backward(input, &self.branch_out, &self.grad_sum, None, batch);
+                    .backward_pooled(input, &self.branch_out, grad_sum, None, batch, pool);
             }
         }
+        pool.give(buffer);
     }
 
     fn visit_params<'a>(&'a self, path: &mut NamePath, f: &mut dyn FnMut(&NamePath, Param<'a, T>)) {

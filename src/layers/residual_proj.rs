@@ -12,7 +12,7 @@
 use super::Identity;
 use super::sum::{add_assign, add_into, add_relu_into, is_relu, relu_grad_from_output};
 use crate::layer::{Init, Layer, Mode, NamePath, Param, ParamMut, Segment};
-use crate::network::{LayerInfo, container_row, describe_transparent};
+use crate::network::{GradPool, LayerInfo, container_row, describe_transparent};
 use crate::shape::{IfFits, Misfit, Problem, dims, same_dims, upstream_failed};
 use crate::{Float, Shape};
 use rand::rngs::StdRng;
@@ -60,8 +60,8 @@ pub struct ResidualProj<F, P, A = Identity, T: Float = f32> {
     branch_out: Vec<T>,
     shortcut_out: Vec<T>,
     sum: Vec<T>,
-    grad_sum: Vec<T>,
-    grad_shortcut: Vec<T>,
+    /// The buffers of a backward pass outside any container's (see [`GradPool`]).
+    pool: GradPool<T>,
 }
 
 impl<In, T, F, P, A> Layer<In, T> for ResidualProj<F, P, A, T>
@@ -171,44 +171,67 @@ where
         grad_input: Option<&mut [T]>,
         batch: usize,
     ) {
-        self.grad_sum.resize(output.len(), T::ZERO);
+        let mut pool = std::mem::take(&mut self.pool);
+        self.backward_pooled(input, output, grad_output, grad_input, batch, &mut pool);
+        self.pool = pool;
+    }
+
+    fn backward_pooled(
+        &mut self,
+        input: &[T],
+        output: &[T],
+        grad_output: &[T],
+        grad_input: Option<&mut [T]>,
+        batch: usize,
+        pool: &mut GradPool<T>,
+    ) {
+        // The gradient with respect to the sum, in a buffer of the pool.
+        let mut sum_buffer = pool.take(output.len());
+        let grad_sum = &mut sum_buffer[..output.len()];
         if is_relu::<A, T>() {
-            relu_grad_from_output(output, grad_output, &mut self.grad_sum);
+            relu_grad_from_output(output, grad_output, grad_sum);
         } else {
-            self.post.backward(
-                &self.sum,
-                output,
-                grad_output,
-                Some(&mut self.grad_sum),
-                batch,
-            );
+            self.post
+                .backward_pooled(&self.sum, output, grad_output, Some(grad_sum), batch, pool);
         }
+        let grad_sum = &sum_buffer[..output.len()];
         match grad_input {
             Some(grad_input) => {
-                self.branch.backward(
+                self.branch.backward_pooled(
                     input,
                     &self.branch_out,
-                    &self.grad_sum,
+                    grad_sum,
                     Some(&mut *grad_input),
                     batch,
+                    pool,
                 );
-                self.grad_shortcut.resize(input.len(), T::ZERO);
-                self.shortcut.backward(
+                let mut shortcut_buffer = pool.take(input.len());
+                let grad_shortcut = &mut shortcut_buffer[..input.len()];
+                self.shortcut.backward_pooled(
                     input,
                     &self.shortcut_out,
-                    &self.grad_sum,
-                    Some(&mut self.grad_shortcut),
+                    grad_sum,
+                    Some(&mut *grad_shortcut),
                     batch,
+                    pool,
                 );
-                add_assign(grad_input, &self.grad_shortcut);
+                add_assign(grad_input, grad_shortcut);
+                pool.give(shortcut_buffer);
             }
             None => {
                 self.branch
-                    .backward(input, &self.branch_out, &self.grad_sum, None, batch);
-                self.shortcut
-                    .backward(input, &self.shortcut_out, &self.grad_sum, None, batch);
+                    .backward_pooled(input, &self.branch_out, grad_sum, None, batch, pool);
+                self.shortcut.backward_pooled(
+                    input,
+                    &self.shortcut_out,
+                    grad_sum,
+                    None,
+                    batch,
+                    pool,
+                );
             }
         }
+        pool.give(sum_buffer);
     }
 
     fn visit_params<'a>(&'a self, path: &mut NamePath, f: &mut dyn FnMut(&NamePath, Param<'a, T>)) {

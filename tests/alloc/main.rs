@@ -3,7 +3,7 @@
 //! (`counting_alloc::one_at_a_time`).
 //!
 //! - `training_step`: a SmallCnn or ResNet-20 training step allocates nothing after the first;
-//! - `resnet20_memory`: a ResNet-20 step holds at most twice its activations;
+//! - `resnet20_memory`: a ResNet-20 step holds at most 1.25x its activations;
 //! - `train_net`: the training loop's steps do not allocate;
 //! - `inference`: inference allocates nothing once the workspace has grown.
 

@@ -1,5 +1,5 @@
-//! The memory a ResNet-20 training step holds is at most twice the activations that backward
-//! needs.
+//! The memory a ResNet-20 training step holds is at most 1.25x the activations that backward
+//! needs (the goal is 2x).
 
 use crate::counting_alloc::{live_bytes, one_at_a_time, peak_bytes, reset_peak};
 use crate::support::{ResNet20, Trainer, random_data};
@@ -46,8 +46,10 @@ fn a_resnet20_training_step_holds_at_most_twice_its_activations() {
             "batch {batch}: {held} bytes held beside {weights} for the weights; \
              activations {activations} bytes; ratio {ratio:.2}"
         );
+        // The goal is 2x. The blocks share their gradient buffers (`GradPool`):
+        // measured 1.04x, against 1.48x when each block held its own.
         assert!(
-            ratio <= 2.0,
+            ratio <= 1.25,
             "{held} bytes held for {activations} of activations: {ratio:.2}x"
         );
         // The bound is not vacuous: the buffers hold more than the activations themselves.
