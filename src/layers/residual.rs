@@ -9,7 +9,7 @@
 //! `forward`.
 
 use super::Identity;
-use super::sum::{add_assign, add_into, add_relu_into, is_relu, relu_grad_from_output};
+use super::sum::{add_assign, add_into, add_relu_into, grad_of_sum, is_relu};
 use crate::layer::{Init, Layer, Mode, NamePath, Param, ParamMut};
 use crate::network::{GradPool, LayerInfo, container_row, describe_transparent};
 use crate::shape::{IfFits, Misfit, Problem, dims, same_dims, upstream_failed};
@@ -160,15 +160,14 @@ where
         batch: usize,
         pool: &mut GradPool<T>,
     ) {
-        // The gradient with respect to the sum, in a buffer of the pool.
-        let mut buffer = pool.take(output.len());
-        let grad_sum = &mut buffer[..output.len()];
-        if is_relu::<A, T>() {
-            relu_grad_from_output(output, grad_output, grad_sum);
-        } else {
-            self.post
-                .backward_pooled(&self.sum, output, grad_output, Some(grad_sum), batch, pool);
-        }
+        let buffer = grad_of_sum::<A, F::Out, T>(
+            &mut self.post,
+            &self.sum,
+            output,
+            grad_output,
+            batch,
+            pool,
+        );
         let grad_sum = &buffer[..output.len()];
         match grad_input {
             Some(grad_input) => {

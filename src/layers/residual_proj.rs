@@ -10,7 +10,7 @@
 //! PyTorch equivalent: `F(x) + downsample(x)` in a module's `forward`.
 
 use super::Identity;
-use super::sum::{add_assign, add_into, add_relu_into, is_relu, relu_grad_from_output};
+use super::sum::{add_assign, add_into, add_relu_into, grad_of_sum, is_relu};
 use crate::layer::{Init, Layer, Mode, NamePath, Param, ParamMut, Segment};
 use crate::network::{GradPool, LayerInfo, container_row, describe_transparent};
 use crate::shape::{IfFits, Misfit, Problem, dims, same_dims, upstream_failed};
@@ -185,15 +185,14 @@ where
         batch: usize,
         pool: &mut GradPool<T>,
     ) {
-        // The gradient with respect to the sum, in a buffer of the pool.
-        let mut sum_buffer = pool.take(output.len());
-        let grad_sum = &mut sum_buffer[..output.len()];
-        if is_relu::<A, T>() {
-            relu_grad_from_output(output, grad_output, grad_sum);
-        } else {
-            self.post
-                .backward_pooled(&self.sum, output, grad_output, Some(grad_sum), batch, pool);
-        }
+        let sum_buffer = grad_of_sum::<A, F::Out, T>(
+            &mut self.post,
+            &self.sum,
+            output,
+            grad_output,
+            batch,
+            pool,
+        );
         let grad_sum = &sum_buffer[..output.len()];
         match grad_input {
             Some(grad_input) => {

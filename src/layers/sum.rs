@@ -4,8 +4,10 @@
 //! instructions.
 
 use super::{Relu, elementwise_chunk};
-use crate::Float;
 use crate::kernels::run;
+use crate::layer::Layer;
+use crate::network::GradPool;
+use crate::{Float, Shape};
 use rayon::prelude::*;
 use std::any::TypeId;
 
@@ -84,6 +86,32 @@ pub(crate) fn relu_grad_from_output<T: Float>(y: &[T], dy: &[T], dx: &mut [T]) {
                 },
             )
         });
+}
+
+/// The gradient with respect to a residual's sum `sum` (`A(sum)` was `output`), in a buffer
+/// taken from `pool` (give it back when done; its first `output.len()` values): through the
+/// fused ReLU from the output, or through `A`'s own backward.
+pub(crate) fn grad_of_sum<A, In, T>(
+    post: &mut A,
+    sum: &[T],
+    output: &[T],
+    grad_output: &[T],
+    batch: usize,
+    pool: &mut GradPool<T>,
+) -> Vec<T>
+where
+    In: Shape,
+    T: Float,
+    A: Layer<In, T> + 'static,
+{
+    let mut buffer = pool.take(output.len());
+    let grad_sum = &mut buffer[..output.len()];
+    if is_relu::<A, T>() {
+        relu_grad_from_output(output, grad_output, grad_sum);
+    } else {
+        post.backward_pooled(sum, output, grad_output, Some(grad_sum), batch, pool);
+    }
+    buffer
 }
 
 #[cfg(test)]
