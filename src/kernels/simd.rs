@@ -1457,6 +1457,45 @@ unsafe fn weight_grad_tile<
     }
 }
 
+/// Runs `$body` with `$steps` bound to the vector steps ([`WinogradSteps`]) of `$isa` inside
+/// `run_for` for their lanes, and evaluates to `true`; `false` for the portable build. The
+/// caller checks first, with `f32_isa`, that this CPU runs `$isa`.
+macro_rules! with_winograd_steps {
+    ($isa:expr, |$steps:ident| $body:expr) => {
+        match $isa {
+            Isa::Avx512 => {
+                // SAFETY: the caller checked that this CPU runs AVX-512; the steps run inside
+                // `run_for::<Avx512>`.
+                unsafe {
+                    run_for::<Avx512>(
+                        #[inline(always)]
+                        || {
+                            let $steps = &WinogradSteps::<Avx512>(std::marker::PhantomData);
+                            $body
+                        },
+                    )
+                };
+                true
+            }
+            Isa::Avx2 => {
+                // SAFETY: the caller checked that this CPU runs AVX2; the steps run inside
+                // `run_for::<Avx2>`.
+                unsafe {
+                    run_for::<Avx2>(
+                        #[inline(always)]
+                        || {
+                            let $steps = &WinogradSteps::<Avx2>(std::marker::PhantomData);
+                            $body
+                        },
+                    )
+                };
+                true
+            }
+            Isa::Portable => false,
+        }
+    };
+}
+
 /// [`super::winograd::forward`] with its three steps in vector registers ([`WinogradSteps`]):
 /// the same operations per channel, in the same order, as the generic steps (so the same bits).
 /// `false` if it does not apply (not `f32`, no vector instruction set).
@@ -1471,33 +1510,9 @@ pub(crate) fn winograd_forward<T: Float, const IC: usize, const OC: usize>(
     if f32_isa::<T>(isa).is_none() {
         return false;
     }
-    macro_rules! go {
-        ($l:ty) => {
-            // SAFETY: `f32_isa` checked that this CPU runs `isa`, which includes `$l`'s
-            // instruction set; the steps run inside `run_for::<$l>`.
-            unsafe {
-                run_for::<$l>(
-                    #[inline(always)]
-                    || {
-                        super::winograd::forward::<T, IC, OC>(
-                            d,
-                            x,
-                            u,
-                            bias,
-                            y,
-                            &WinogradSteps::<$l>(std::marker::PhantomData),
-                        )
-                    },
-                )
-            }
-        };
-    }
-    match isa {
-        Isa::Avx512 => go!(Avx512),
-        Isa::Avx2 => go!(Avx2),
-        Isa::Portable => return false,
-    }
-    true
+    with_winograd_steps!(isa, |steps| super::winograd::forward::<T, IC, OC>(
+        d, x, u, bias, y, steps
+    ))
 }
 
 /// [`super::winograd::weight_grad_transformed`] with its steps in vector registers
@@ -1513,31 +1528,9 @@ pub(crate) fn winograd_weight_grad<T: Float, const IC: usize, const OC: usize>(
     if f32_isa::<T>(isa).is_none() {
         return false;
     }
-    macro_rules! go {
-        ($l:ty) => {
-            // SAFETY: as in `winograd_forward`.
-            unsafe {
-                run_for::<$l>(
-                    #[inline(always)]
-                    || {
-                        super::winograd::weight_grad_transformed::<T, IC, OC>(
-                            d,
-                            x,
-                            dy,
-                            m,
-                            &WinogradSteps::<$l>(std::marker::PhantomData),
-                        )
-                    },
-                )
-            }
-        };
-    }
-    match isa {
-        Isa::Avx512 => go!(Avx512),
-        Isa::Avx2 => go!(Avx2),
-        Isa::Portable => return false,
-    }
-    true
+    with_winograd_steps!(isa, |steps| {
+        super::winograd::weight_grad_transformed::<T, IC, OC>(d, x, dy, m, steps)
+    })
 }
 
 /// Winograd's steps on `L`'s registers, `L::N` channels at a time. Only constructed by

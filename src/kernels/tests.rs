@@ -356,6 +356,19 @@ const WINOGRAD_TOLERANCE: f64 = 2e-6;
 /// output, of up to 1,248 per weight) are up to 1.0e-6 and 1.3e-6 away.
 const WINOGRAD_EXACT_TOLERANCE: f64 = 1e-6;
 
+/// The image sizes of the Winograd tests: partial tiles (odd heights and widths), images
+/// smaller than a tile, blocks of 16 tiles that span tile rows, last blocks with fewer tiles.
+const WINOGRAD_SIZES: [(usize, usize); 8] = [
+    (1, 1),
+    (1, 2),
+    (2, 3),
+    (5, 7),
+    (8, 8),
+    (9, 15),
+    (16, 16),
+    (13, 32),
+];
+
 /// Winograd's F(2x2, 3x3) forward pass against the exact values, and the same bits under
 /// every instruction set (vector steps against the generic ones) and thread count. The sizes
 /// leave partial tiles (odd heights and widths), images smaller than a tile, blocks of 16
@@ -365,16 +378,7 @@ fn winograd_forward_matches_the_exact_values_with_the_same_bits_everywhere() {
     fn check<const IC: usize, const OC: usize>(seed: u64) {
         use super::winograd;
         let mut rng = StdRng::seed_from_u64(seed);
-        for (h, w) in [
-            (1, 1),
-            (1, 2),
-            (2, 3),
-            (5, 7),
-            (8, 8),
-            (9, 15),
-            (16, 16),
-            (13, 32),
-        ] {
+        for (h, w) in WINOGRAD_SIZES {
             let d = ConvDims { h, w, oh: h, ow: w };
             let batch = 3;
             let x = random::<f32>(batch * d.in_len(IC), &mut rng);
@@ -461,16 +465,7 @@ fn winograd_weight_grad_matches_the_exact_values_with_the_same_bits_everywhere()
     fn check<const IC: usize, const OC: usize>(seed: u64) {
         use super::winograd;
         let mut rng = StdRng::seed_from_u64(seed);
-        for (h, w) in [
-            (1, 1),
-            (1, 2),
-            (2, 3),
-            (5, 7),
-            (8, 8),
-            (9, 15),
-            (16, 16),
-            (13, 32),
-        ] {
+        for (h, w) in WINOGRAD_SIZES {
             let d = ConvDims { h, w, oh: h, ow: w };
             let batch = 3;
             let x = random::<f32>(batch * d.in_len(IC), &mut rng);
