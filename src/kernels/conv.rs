@@ -4,6 +4,7 @@
 //! target-feature wrapper (see [`super::run`]).
 
 pub use super::ConvDims;
+use super::conv_strided;
 use crate::Float;
 use rayon::prelude::*;
 
@@ -762,8 +763,10 @@ pub(crate) fn input_grad_weights<
 /// of `dy` (`OC` channels) with the turned kernel (`IC` output channels, no bias) and padding
 /// `K - 1 - P`: it runs the forward kernels, the fastest in this module (on AVX2 ~1.6-2x the
 /// dedicated input-gradient kernel's throughput at 16-64 channels, which reads each weight
-/// once per output pixel instead of once per block of pixels). Other strides scatter each
-/// output pixel's contributions with [`input_grad`]. `scratch`: see [`scratch_len`].
+/// once per output pixel instead of once per block of pixels). Other strides gather each input
+/// pixel's sum by phase ([`conv_strided`]) with 32 or more input channels, and otherwise
+/// scatter each output pixel's contributions with [`input_grad`]. `scratch`: see
+/// [`scratch_len`].
 pub(crate) fn input_grad_batch<
     T: Float,
     const IC: usize,
@@ -801,6 +804,9 @@ pub(crate) fn input_grad_batch<
             )*};
         }
         turned_forward!(0 1 2 3 4 5 6);
+    }
+    if const { conv_strided::gathers(IC) } {
+        return conv_strided::input_grad_batch::<T, IC, OC, K, S, P>(d, batch, dy, weight_t, dx);
     }
     let n = super::samples_per_task(batch, d.out_len(OC) * K * K * IC);
     dx.par_chunks_mut(n * d.in_len(IC))

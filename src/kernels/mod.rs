@@ -45,6 +45,12 @@
 //!   with the kernel turned by 180° and its input and output channels swapped (padding `K-1-P`),
 //!   so it runs the forward kernels, the fastest code in this module, instead of a kernel of its
 //!   own (1.3-2.2x on AVX2). The weight copy that backward rewrites is in that turned layout.
+//! * **The strided input gradient gathers by phase.** With a stride of 2 or more and 32 or more
+//!   input channels, each input pixel's gradient is summed in registers over the kernel taps
+//!   that reach it (the same taps for every column of one phase, `iw mod S`) and written once
+//!   (`conv_strided.rs`), instead of each output pixel's contributions being added to `dx` in
+//!   memory. ResNet's 32->64 stride-2 layer, one Zen 5 core, batch 64: 1.4x with AVX-512, 2.2x
+//!   with AVX2.
 //! * **Fewer multiplications for ResNet's 3x3 layers (Winograd).** `f32` 3x3 convolutions with
 //!   stride 1, padding 1 and 16-128 input and output channels in multiples of 16 run Winograd's
 //!   F(2x2, 3x3) (`winograd.rs`): each 2x2 block of outputs takes 16 x `IC` x `OC`
@@ -93,10 +99,10 @@
 //! supports, with them: random sizes, strides, paddings and batch sizes, in `f32` and `f64`; and
 //! the hand-written SIMD kernels bit-for-bit with the generic ones. The direct forward pass is
 //! bit-identical to the reference loops too, and so is the weight gradient of one run of
-//! samples; the batch's weight gradient (which may add two halves of the batch) and the
+//! samples; the batch's weight gradient (which may add two halves of the batch), the
 //! stride-1 input gradient (summed in the turned convolution's order: taps, then output
-//! channels) differ from the reference's order by rounding only and are compared within a
-//! tolerance. Winograd's layers round differently again: their forward pass and weight
+//! channels) and the strided one by phase (each input value summed from zero) differ from the
+//! reference's order by rounding only and are compared within a tolerance. Winograd's layers round differently again: their forward pass and weight
 //! gradient are compared with the exact values (the `f32` problem computed in `f64`) and are
 //! within 1e-6 of them relative to the largest value (measured: 3.7e-7 and 6.2e-7), closer than
 //! the direct `f32` loops, which add up to 576 products (1,248 for a weight) in one chain
@@ -110,6 +116,7 @@ pub(crate) mod batch_norm;
 #[cfg(target_arch = "x86_64")]
 mod batch_norm_simd;
 pub(crate) mod conv;
+pub(crate) mod conv_strided;
 pub(crate) mod gelu;
 pub(crate) mod linear;
 #[cfg(target_arch = "x86_64")]

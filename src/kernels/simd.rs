@@ -13,7 +13,8 @@
 //! of output channels stay in L1 while it adds its products to every output pixel it reaches
 //! (except at stride 1 on rows with 14 or more interior pixels, which run in tiles of 7 pixels by
 //! 32 output channels).
-//! The stride-1 input gradient is computed as a forward pass (see [`super::conv`]).
+//! The stride-1 input gradient is computed as a forward pass (see [`super::conv`]); the strided
+//! one with 32 or more input channels by phase (see [`super::conv_strided`]).
 //!
 //! The generic kernels in [`super::conv`] leave register allocation to LLVM, which keeps large
 //! accumulator blocks (`[[f32; 16]; 24]` and up) on the stack: every multiply-add then loads and
@@ -30,6 +31,7 @@
 
 use super::ConvDims;
 use super::conv::{interior, valid_range, valid_range_k};
+use super::conv_strided::{Phase, phase_len, pixel, row_taps};
 use super::{Isa, run_on};
 use crate::Float;
 use std::arch::x86_64::{
@@ -1228,6 +1230,192 @@ unsafe fn input_grad_block<
                         let at = &mut px[v * L::N..];
                         L::store(at, L::add(L::load(at), acc[p][kw][v]));
                     }
+                }
+            }
+        }
+    }
+}
+
+/// [`super::conv_strided::input_grad`] (stride above 1) for `IC` a multiple of 32 (16 on AVX2), on `isa`;
+/// `false` if it does not apply.
+pub(crate) fn conv_input_grad_strided<
+    T: Float,
+    const IC: usize,
+    const OC: usize,
+    const K: usize,
+    const S: usize,
+    const P: usize,
+>(
+    isa: Isa,
+    d: ConvDims,
+    dy: &[T],
+    weight_t: &[T],
+    dx: &mut [T],
+) -> bool {
+    let Some(isa) = f32_isa::<T>(isa) else {
+        return false;
+    };
+    let (Some(dy), Some(weight_t), Some(dx)) =
+        (T::as_f32(dy), T::as_f32(weight_t), T::as_f32_mut(dx))
+    else {
+        return false;
+    };
+    // Pixels per block: `PB * IV` accumulators beside `IV` weight vectors and the broadcast
+    // output gradient, within AVX-512's 32 or AVX2's 16 registers; blocks of `PB` then `PB - 1`
+    // tile the interior of a phase of 7, 8, 14, 15 or 16 pixels (ResNet's stride-2 layers at
+    // 16x16 and 32x32) without single pixels. On one Zen 5 core, 32->64 @16x16: 8 + 7 pixels
+    // ~665 µs per batch of 64, 4 + 2 ~900 µs, 8 + 4 (single pixels left over) ~1,010 µs.
+    macro_rules! go {
+        ($l:ty, $pb:literal, $pb2:literal, $iv:literal) => {
+            // SAFETY: `f32_isa` checked that this CPU runs `isa`, which includes the type's
+            // instruction set (AVX-512 here implies AVX2 and FMA, see `Isa::is_supported`).
+            unsafe {
+                run_for::<$l>(
+                    #[inline(always)]
+                    || {
+                        conv_input_grad_strided_f32::<$l, IC, OC, K, S, P, $pb, $pb2, $iv>(
+                            d, dy, weight_t, dx,
+                        )
+                    },
+                )
+            }
+        };
+    }
+    match isa {
+        Isa::Avx512 if const { IC.is_multiple_of(32) } => go!(Avx512, 8, 7, 2),
+        Isa::Avx2 if const { IC.is_multiple_of(16) } => go!(Avx2, 4, 3, 2),
+        _ => return false,
+    }
+    true
+}
+
+/// The strided input gradient by phase, interior pixels in blocks of `PB`, then `PB2`, then
+/// one, each in chunks of `IV` registers of input channels; edge pixels through the generic
+/// [`super::conv_strided::pixel`]. The same sums in the same order as the generic kernel.
+///
+/// # Safety
+///
+/// The CPU must support `L`'s instruction set.
+#[inline(always)]
+unsafe fn conv_input_grad_strided_f32<
+    L: Lanes,
+    const IC: usize,
+    const OC: usize,
+    const K: usize,
+    const S: usize,
+    const P: usize,
+    const PB: usize,
+    const PB2: usize,
+    const IV: usize,
+>(
+    d: ConvDims,
+    dy: &[f32],
+    weight_t: &[f32],
+    dx: &mut [f32],
+) {
+    assert!(IC.is_multiple_of(IV * L::N), "chunks of IV registers");
+    let (taps, _) = weight_t.as_chunks::<IC>();
+    let (in_len, out_len) = (d.in_len(IC), d.out_len(OC));
+    for (dy, dx) in dy.chunks_exact(out_len).zip(dx.chunks_exact_mut(in_len)) {
+        let (dy_px, _) = dy.as_chunks::<OC>();
+        let (dx_px, _) = dx.as_chunks_mut::<IC>();
+        for ih in 0..d.h {
+            let (rows, n_rows) = row_taps::<K, S, P>(ih, d.oh);
+            let rows = &rows[..n_rows];
+            let dx_row = &mut dx_px[ih * d.w..][..d.w];
+            for b in 0..S.min(d.w) {
+                let col = Phase::new(b, K, S, P);
+                let n = phase_len(b, S, d.w);
+                let (lo, hi) = col.interior(n, d.ow);
+                let mut j = 0;
+                while j < n {
+                    let inside = j >= lo && j < hi;
+                    // SAFETY (the three blocks): the caller's.
+                    if inside && j + PB <= hi {
+                        unsafe {
+                            strided_block::<L, IC, OC, K, S, PB, IV>(
+                                rows, col, j, b, d.ow, dy_px, taps, dx_row,
+                            )
+                        };
+                        j += PB;
+                    } else if inside && j + PB2 <= hi {
+                        unsafe {
+                            strided_block::<L, IC, OC, K, S, PB2, IV>(
+                                rows, col, j, b, d.ow, dy_px, taps, dx_row,
+                            )
+                        };
+                        j += PB2;
+                    } else if inside {
+                        unsafe {
+                            strided_block::<L, IC, OC, K, S, 1, IV>(
+                                rows, col, j, b, d.ow, dy_px, taps, dx_row,
+                            )
+                        };
+                        j += 1;
+                    } else {
+                        dx_row[b + S * j] =
+                            pixel::<f32, IC, OC, K, S>(rows, col, j, d.ow, dy_px, taps);
+                        j += 1;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// `PB` interior input pixels of phase `col` (columns `b + S * (j + p)` of one input row), in
+/// chunks of `IV` registers of input channels: each pixel's sum over the kernel rows `rows`,
+/// the phase's kernel columns and the output channels in registers, then stored.
+///
+/// # Safety
+///
+/// The CPU must support `L`'s instruction set.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+unsafe fn strided_block<
+    L: Lanes,
+    const IC: usize,
+    const OC: usize,
+    const K: usize,
+    const S: usize,
+    const PB: usize,
+    const IV: usize,
+>(
+    rows: &[(usize, usize)],
+    col: Phase,
+    j: usize,
+    b: usize,
+    ow_len: usize,
+    dy_px: &[[f32; OC]],
+    taps: &[[f32; IC]],
+    dx_row: &mut [[f32; IC]],
+) {
+    // SAFETY (the whole body): the caller's, for every `L` method.
+    unsafe {
+        for ic0 in (0..IC).step_by(IV * L::N) {
+            let mut acc = [[L::zero(); IV]; PB];
+            for &(kh, oh) in rows {
+                for t in 0..col.count {
+                    let g = &dy_px[oh * ow_len + j + col.base - t..][..PB];
+                    let w_rows = &taps[(kh * K + col.first + S * t) * OC..][..OC];
+                    for oc in 0..OC {
+                        let mut w = [L::zero(); IV];
+                        for v in 0..IV {
+                            w[v] = L::load(&w_rows[oc][ic0 + v * L::N..]);
+                        }
+                        for p in 0..PB {
+                            let dv = L::splat(g[p][oc]);
+                            for v in 0..IV {
+                                acc[p][v] = mul_add::<L>(acc[p][v], dv, w[v]);
+                            }
+                        }
+                    }
+                }
+            }
+            for p in 0..PB {
+                let px = &mut dx_row[b + S * (j + p)];
+                for v in 0..IV {
+                    L::store(&mut px[ic0 + v * L::N..], acc[p][v]);
                 }
             }
         }

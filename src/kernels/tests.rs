@@ -1,6 +1,8 @@
 //! The fast kernels against the reference loops, under every instruction set this CPU runs.
 
-use super::{ConvDims, Isa, PoolDims, batch_norm, conv, gelu, linear, pool, reference, run_on};
+use super::{
+    ConvDims, Isa, PoolDims, batch_norm, conv, conv_strided, gelu, linear, pool, reference, run_on,
+};
 use crate::Float;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -274,6 +276,11 @@ fn check_convs<T: Float>() {
     // pass of the turned kernel: 64 -> 32 and 32 -> 64 channels).
     check_conv::<T, 32, 64, 3, 1, 1>(14);
     check_conv::<T, 64, 32, 5, 1, 2>(15);
+    // Strided input gradients by phase: a padding as large as the kernel allows, a kernel
+    // smaller than its stride, 5x5 of stride 3.
+    check_conv::<T, 32, 5, 4, 2, 3>(16);
+    check_conv::<T, 32, 8, 2, 3, 0>(17);
+    check_conv::<T, 64, 3, 5, 3, 2>(18);
 }
 
 /// The zoo's shapes (what networks users write are made of) against the reference: the
@@ -1020,6 +1027,30 @@ fn check_simd_conv<
             );
             assert_eq!(dx, dx_generic, "input grad {ctx}");
         }
+
+        // The strided input gradient by phase writes every value (NaN on entry), and gives
+        // the generic kernel's bits with another block size.
+        let mut dx = vec![f32::NAN; x.len()];
+        if S > 1
+            && simd::conv_input_grad_strided::<f32, IC, OC, K, S, P>(
+                isa, d, &dy, &weight_t, &mut dx,
+            )
+        {
+            let mut dx_generic = vec![f32::NAN; x.len()];
+            run_on(
+                isa,
+                #[inline(always)]
+                || {
+                    conv_strided::input_grad::<f32, IC, OC, K, S, P, 3>(
+                        d,
+                        &dy,
+                        &weight_t,
+                        &mut dx_generic,
+                    )
+                },
+            );
+            assert_eq!(dx, dx_generic, "strided input grad {ctx}");
+        }
     }
 }
 
@@ -1057,6 +1088,11 @@ fn check_simd_convs(isa: Isa) {
     check_simd_conv::<16, 16, 3, 1, 1>(22, isa);
     check_simd_conv::<32, 32, 3, 1, 1>(23, isa);
     check_simd_conv::<64, 64, 3, 1, 1>(24, isa);
+    // The strided input gradient by phase (32 and more input channels): ResNet's 32->64, a
+    // wide 5x5 of stride 3, and a kernel smaller than its stride (phases no tap reaches).
+    check_simd_conv::<32, 64, 3, 2, 1>(25, isa);
+    check_simd_conv::<64, 16, 5, 3, 2>(26, isa);
+    check_simd_conv::<32, 8, 2, 3, 0>(27, isa);
 }
 
 // One test per instruction set, so that the two run in parallel (each is the slowest test of
