@@ -24,6 +24,7 @@
 //! ```
 
 use crate::layer::NamePath;
+use crate::network::at_least;
 use crate::tensor::TensorLengthError;
 use crate::{Float, Network, Shape};
 
@@ -61,14 +62,6 @@ impl<T: Float> Workspace<T> {
     }
 }
 
-/// `buffer[..len]`, growing the buffer (never shrinking it) if it is shorter.
-fn sized<T: Float>(buffer: &mut Vec<T>, len: usize) -> &mut [T] {
-    if buffer.len() < len {
-        buffer.resize(len, T::ZERO);
-    }
-    &mut buffer[..len]
-}
-
 /// The intermediate outputs one pass of [`run`] may hold, in bytes: a larger batch is
 /// evaluated in passes of as many samples as fit, so that each layer's output is still in the
 /// cache when the next layer reads it. (ResNet-20 on a 2-core AMD Zen 5, 1,280 images in
@@ -102,8 +95,8 @@ pub(crate) fn run<'w, T: Float, N: Network<T> + ?Sized>(
     let (in_len, out_len) = (<N::Input as Shape>::LEN, <N::Output as Shape>::LEN);
     let len = batch * out_len;
     let pass = pass_len(net, batch);
-    let output = sized(&mut ws.output, len);
-    let scratch = sized(&mut ws.scratch, net.infer_scratch_len(pass));
+    let output = at_least(&mut ws.output, len);
+    let scratch = at_least(&mut ws.scratch, net.infer_scratch_len(pass));
     crate::kernels::on_pool(|| {
         for (x, y) in input[..batch * in_len]
             .chunks(pass * in_len)
@@ -125,7 +118,7 @@ pub(crate) fn predict<'w, T: Float, N: Network<T> + ?Sized>(
     let classes = <N::Output as Shape>::LEN;
     run(net, input, batch, ws);
     let scores = &ws.output[..batch * classes];
-    let probabilities = sized(&mut ws.probabilities, batch * classes);
+    let probabilities = at_least(&mut ws.probabilities, batch * classes);
     for (p, s) in probabilities
         .chunks_exact_mut(classes)
         .zip(scores.chunks_exact(classes))
@@ -171,8 +164,8 @@ pub(crate) fn activation<'w, T: Float, N: Network<T> + ?Sized>(
         activation,
         ..
     } = ws;
-    let output = sized(output, len);
-    let scratch = sized(scratch, scratch_len);
+    let output = at_least(output, len);
+    let scratch = at_least(scratch, scratch_len);
     let want = batch * shape.iter().product::<usize>();
     let mut found = false;
     crate::kernels::on_pool(|| {

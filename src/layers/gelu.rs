@@ -6,6 +6,7 @@
 use super::{map_backward, map_forward};
 use crate::kernels;
 use crate::layer::{Layer, Mode};
+use crate::network::resize_fresh;
 use crate::shape::Misfit;
 use crate::{Float, Shape};
 
@@ -84,7 +85,7 @@ impl<In: Shape, T: Float> Layer<In, T> for Gelu<T> {
         if size_of::<T>() == 4 {
             if mode == Mode::Train {
                 // Sized once per batch size: no allocation from the second step on.
-                self.derivative.resize(input.len(), T::ZERO);
+                resize_fresh(&mut self.derivative, input.len());
                 kernels::gelu::forward_with_derivative(input, output, &mut self.derivative);
                 self.derivative_is_current = true;
             } else {

@@ -12,7 +12,7 @@
 use super::Identity;
 use super::sum::{add_assign, add_into, add_relu_into, grad_of_sum, is_relu};
 use crate::layer::{Init, Layer, Mode, NamePath, Param, ParamMut, Segment};
-use crate::network::{GradPool, LayerInfo, container_row, describe_transparent};
+use crate::network::{GradPool, LayerInfo, container_row, describe_transparent, resize_fresh};
 use crate::shape::{IfFits, Misfit, Problem, dims, same_dims, upstream_failed};
 use crate::{Float, Shape};
 use rand::rngs::StdRng;
@@ -103,17 +103,17 @@ where
 
     fn forward(&mut self, input: &[T], output: &mut [T], batch: usize, mode: Mode) {
         let len = batch * F::Out::LEN;
-        self.branch_out.resize(len, T::ZERO);
+        resize_fresh(&mut self.branch_out, len);
         self.branch
             .forward(input, &mut self.branch_out, batch, mode);
-        self.shortcut_out.resize(len, T::ZERO);
+        resize_fresh(&mut self.shortcut_out, len);
         self.shortcut
             .forward(input, &mut self.shortcut_out, batch, mode);
         if is_relu::<A, T>() {
             // One pass, and no sum kept: ReLU's backward reads its output.
             add_relu_into(&self.branch_out, &self.shortcut_out, output);
         } else {
-            self.sum.resize(len, T::ZERO);
+            resize_fresh(&mut self.sum, len);
             add_into(&self.branch_out, &self.shortcut_out, &mut self.sum);
             self.post.forward(&self.sum, output, batch, mode);
         }
