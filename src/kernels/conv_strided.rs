@@ -229,7 +229,8 @@ pub(crate) fn input_grad<
 }
 
 /// The whole input gradient of a batch by phase, one run of samples per thread, each on the
-/// CPU's vector kernel where it applies (`f32`, `IC` a multiple of 8), else on [`input_grad`].
+/// CPU's vector kernel where it applies (`f32` on AVX-512 or AVX2; `IC` is a multiple of 32
+/// here, see [`gathers`]), else on [`input_grad`].
 pub(crate) fn input_grad_batch<
     T: Float,
     const IC: usize,
