@@ -727,7 +727,7 @@ mod tests {
         // Last in, first out: `a` again, with its length and values (the users slice it).
         let a = pool.take(1);
         assert_eq!((a.as_ptr(), a.len(), a[3]), (a_ptr, 4, 7.0));
-        // `b` grown to 6 values: its old ones kept, zeros after them.
+        // `b` grown past its capacity to 6 values: a fresh zeroed allocation.
         let b = pool.take(6);
         assert_eq!(b, [0.0; 6]);
         assert_ne!(b.as_ptr(), a_ptr);
